@@ -1,0 +1,64 @@
+"""The one contract every imputation method follows (as R mice's mice.impute.<method>).
+
+A method module provides
+    parameters(step: StepData, rng) -> params    # fit and posterior draw, once per step
+    impute(view: BlockView, params, rng) -> values  # the missing cells of one block
+and a `KINDS` tuple of variable kinds it accepts. `parameters` sees only sums over all
+blocks (through `StepData`), so it runs unchanged on the driver (per-step engine), in every
+barrier task (barrier engine) or in-process; `impute` sees one block's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sparkmice.kernels.linalg import Moments
+
+
+@dataclass(frozen=True)
+class ObservedPool:
+    """A sample of observed values with weights (each value stands for `weight` rows)."""
+
+    values: np.ndarray
+    weights: np.ndarray
+
+    def draw(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        if len(self.values) == 0:
+            raise ValueError("no observed values to sample from")
+        p = self.weights / self.weights.sum()
+        return self.values[rng.choice(len(self.values), size=size, p=p)]
+
+
+@dataclass(frozen=True)
+class StepData:
+    """What a method may know about the data at one variable step, summed over all blocks.
+
+    moments: Moments of [x, y] over the observed rows (x without the intercept column).
+    x_all: Moments of x over all rows; x_min, x_max: column ranges (for augmentation).
+    n_levels: number of categories of y (0 for continuous).
+    sum_over_blocks: f -> sum over blocks of f(x_obs, y_obs) (x_obs with intercept).
+    warm_start: the previous sweep's estimate for this variable, or None.
+    pool: a sample of y's observed values.
+    """
+
+    moments: Moments
+    x_all: Moments
+    x_min: np.ndarray
+    x_max: np.ndarray
+    n_levels: int
+    sum_over_blocks: Callable[[Callable[[np.ndarray, np.ndarray], Any]], Any]
+    warm_start: np.ndarray | None
+    pool: ObservedPool
+
+
+@dataclass(frozen=True)
+class BlockView:
+    """One block's rows for the step: design with intercept, observed y, missing rows' x."""
+
+    x_obs: np.ndarray
+    y_obs: np.ndarray
+    x_mis: np.ndarray

@@ -1,0 +1,89 @@
+"""Sufficient statistics of one IRLS (Fisher scoring) step of a GLM, from one block of rows.
+
+A GLM step needs only X'WX, the score X'(y - mu)·(dmu/deta)/V and the deviance, all of
+which add up across row blocks. Both the imputation models (logreg) and the distributed
+analysis fits (reducer job) call these functions on their blocks and add the results.
+Canonical links only: gaussian/identity, binomial/logit, poisson/log.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+FAMILIES = ("gaussian", "binomial", "poisson")
+
+
+class GlmSums(NamedTuple):
+    """Additive sums of one IRLS step; `n` is the total prior weight."""
+
+    xtwx: np.ndarray
+    score: np.ndarray
+    deviance: float
+    n: float
+
+    def __add__(self, other: GlmSums) -> GlmSums:  # type: ignore[override]
+        return GlmSums(
+            self.xtwx + other.xtwx,
+            self.score + other.score,
+            self.deviance + other.deviance,
+            self.n + other.n,
+        )
+
+    def to_array(self) -> np.ndarray:
+        return np.concatenate([self.xtwx.ravel(), self.score, [self.deviance, self.n]])
+
+    @classmethod
+    def from_array(cls, a: np.ndarray, p: int) -> GlmSums:
+        return cls(a[: p * p].reshape(p, p), a[p * p : p * p + p], float(a[-2]), float(a[-1]))
+
+
+def mean_and_variance(family: str, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean mu = g^-1(eta) and variance function V(mu) for a canonical link."""
+    if family == "binomial":
+        mu = 0.5 * (1.0 + np.tanh(0.5 * eta))  # overflow-free logistic
+        return mu, mu * (1.0 - mu)
+    if family == "poisson":
+        mu = np.exp(np.clip(eta, -700.0, 700.0))
+        return mu, mu
+    if family == "gaussian":
+        return eta, np.ones_like(eta)
+    raise ValueError(f"family must be one of {FAMILIES}; got {family!r}")
+
+
+def unit_deviance(family: str, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Per-row deviance contributions d(y, mu) (the weights are applied by the caller)."""
+    if family == "gaussian":
+        return (y - mu) ** 2
+    if family == "binomial":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(y > 0, y * np.log(y / mu), 0.0)
+            b = np.where(y < 1, (1 - y) * np.log((1 - y) / (1 - mu)), 0.0)
+        return 2.0 * (a + b)
+    if family == "poisson":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(y > 0, y * np.log(y / mu), 0.0)
+        return 2.0 * (a - (y - mu))
+    raise ValueError(f"family must be one of {FAMILIES}; got {family!r}")
+
+
+def irls_sums(
+    x: np.ndarray,
+    y: np.ndarray,
+    beta: np.ndarray,
+    family: str,
+    weights: np.ndarray | None = None,
+) -> GlmSums:
+    """X'WX, score and deviance at `beta` for one block (canonical link: W = w·V(mu))."""
+    w = np.ones(len(y)) if weights is None else weights
+    mu, var = mean_and_variance(family, x @ beta)
+    xtwx = (x * (w * var)[:, None]).T @ x
+    score = x.T @ (w * (y - mu))
+    deviance = float(np.sum(w * unit_deviance(family, y, mu)))
+    return GlmSums(xtwx, score, deviance, float(np.sum(w)))
+
+
+def irls_converged(dev: float, dev_old: float, tol: float = 1e-10) -> bool:
+    """glm.fit's rule: |dev - dev_old| / (|dev| + 0.1) < tol."""
+    return abs(dev - dev_old) / (abs(dev) + 0.1) < tol

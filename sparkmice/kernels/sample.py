@@ -1,0 +1,18 @@
+"""sample: a random draw from the observed values (R mice's mice.impute.sample; a baseline)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
+
+KINDS = ("continuous", "binary", "nominal", "ordered")
+USES_PREDICTORS = False
+
+
+def parameters(step: StepData, rng: np.random.Generator) -> ObservedPool:
+    return step.pool
+
+
+def impute(view: BlockView, params: ObservedPool, rng: np.random.Generator) -> np.ndarray:
+    return params.draw(view.x_mis.shape[0], rng)
