@@ -1,0 +1,214 @@
+"""Delta Lake output for the long imputed table, with or without Spark's Delta jars.
+
+Where Spark has a Delta writer (Databricks), a chain is one ``replaceWhere`` overwrite of its
+``_imputation`` partition. Elsewhere Spark writes the chain's Parquet files (distributed) into a
+fresh directory inside the table root, and the driver commits exactly those files with delta-rs
+as one transaction that replaces partition k. Readers see the old chain or the new one; a job
+that dies before the commit leaves only files the log never mentions (``vacuum`` removes them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import random
+import time
+import uuid
+from collections.abc import Callable
+from functools import reduce
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+from pyarrow.fs import FileSelector, FileSystem
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+from pyspark.sql.types import StructType
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+PARTITION_COLUMN = "_imputation"
+COMMIT_ATTEMPTS = 6
+# Spark Delta's conflicts that a retry resolves: two chains creating the table at once.
+_SPARK_DELTA_CONFLICTS = (
+    "ProtocolChangedException",
+    "MetadataChangedException",
+    "ConcurrentAppendException",
+    "DELTA_PROTOCOL_CHANGED",
+    "DELTA_METADATA_CHANGED",
+    "DELTA_CONCURRENT_APPEND",
+)
+
+
+def spark_has_delta(spark: SparkSession) -> bool:
+    """Whether ``spark`` can resolve the ``delta`` data source.
+
+    Resolving a reader for a path that does not exist costs one analysis round trip and no
+    job, needs no JVM handle (works over Spark Connect), and fails with DATA_SOURCE_NOT_FOUND
+    exactly when the jars are missing. Config such as ``spark.sql.extensions`` is no reliable
+    signal: Databricks has Delta built in without it, and path-based writes do not need it.
+    """
+    probe = f"file:/nonexistent/sparkmice-delta-probe-{uuid.uuid4().hex}"
+    try:
+        spark.read.format("delta").load(probe).schema  # noqa: B018 - forces analysis
+    except Exception as err:  # any other error (e.g. path not found) means Delta resolved
+        return "DATA_SOURCE_NOT_FOUND" not in str(err)
+    return True
+
+
+def write_chain_delta(
+    chain_df: DataFrame, root: str, imputation: int, *, spark: SparkSession
+) -> None:
+    """Replace partition ``_imputation = imputation`` of the Delta table at ``root`` by chain_df.
+
+    ``chain_df`` holds one chain's completed rows with ``_imputation`` equal to ``imputation``.
+    The table is created on the first write; other partitions are left untouched.
+    """
+    root = table_root(root)
+    if spark_has_delta(spark):
+        _retry(
+            lambda: _write_with_spark_delta(chain_df, root, imputation),
+            lambda err: any(name in str(err) for name in _SPARK_DELTA_CONFLICTS),
+        )
+        return
+    staged = stage_chain_files(chain_df, root, imputation)
+    commit_chain_files(root, imputation, staged, to_arrow_schema(chain_df.schema))
+
+
+def read_delta(root: str, spark: SparkSession | None = None) -> pd.DataFrame | DataFrame:
+    """The table's current rows: pandas via delta-rs, or a Spark DataFrame if ``spark`` is given.
+
+    Without Spark's Delta reader, Spark reads exactly the active files the log lists, per
+    partition, and restores ``_imputation`` from the log's partition values (never from a
+    directory listing, which would include replaced and orphaned files).
+    """
+    root = table_root(root)
+    if spark is None:
+        return DeltaTable(root).to_pandas()
+    if spark_has_delta(spark):
+        return spark.read.format("delta").load(root)
+    table = DeltaTable(root)
+    schema = from_arrow_schema(pa.schema(table.schema().to_arrow()))
+    data_schema = StructType([f for f in schema.fields if f.name != PARTITION_COLUMN])
+    partition_type = schema[PARTITION_COLUMN].dataType
+    parts = [
+        spark.read.schema(data_schema)
+        .parquet(*table.file_uris(file_pruning_predicate=[(PARTITION_COLUMN, "=", value)]))
+        .withColumn(PARTITION_COLUMN, F.lit(value).cast(partition_type))
+        for value in sorted({p[PARTITION_COLUMN] for p in table.partitions()}, key=int)
+    ]
+    if not parts:
+        return spark.createDataFrame([], schema)
+    return reduce(lambda a, b: a.unionByName(b), parts).select(*schema.names)
+
+
+def table_root(root: str) -> str:
+    """``root`` as an absolute path or URI, so Spark, delta-rs and pyarrow agree on it."""
+    return root.rstrip("/") if "://" in root else os.path.abspath(root)
+
+
+def stage_chain_files(chain_df: DataFrame, root: str, imputation: int) -> str:
+    """Write the chain's Parquet files with Spark into a new directory inside the table root.
+
+    Returns that directory relative to ``root``. A directory of its own per write makes the
+    new files exactly its contents, and keeps concurrent Spark jobs from sharing (and
+    deleting) each other's ``_temporary`` staging. It lies under ``_imputation=k/`` because
+    ``vacuum`` skips names beginning with ``_`` unless they hold ``=``. The partition column is
+    not stored in the files: Delta keeps it in the log.
+    """
+    rel_dir = f"{PARTITION_COLUMN}={imputation}/{uuid.uuid4().hex}"
+    chain_df.drop(PARTITION_COLUMN).write.parquet(f"{root}/{rel_dir}")
+    return rel_dir
+
+
+def commit_chain_files(root: str, imputation: int, rel_dir: str, schema: pa.Schema) -> None:
+    """Commit the Parquet files under ``root/rel_dir`` as partition ``imputation``, atomically.
+
+    One Delta transaction adds the files and removes every file the partition held before
+    (creating the table if needed). Commits race with other processes' chains; delta-rs
+    rebases over commits that touch other partitions, and a lost race (a conflict, or another
+    process creating the table first) is retried on a fresh snapshot with jittered backoff.
+    """
+    actions = _add_actions(root, rel_dir, imputation)
+    delta_schema = DeltaSchema.from_arrow(schema)
+    properties = CommitProperties(custom_metadata={"sparkmice.imputation": imputation})
+
+    def commit() -> None:
+        if DeltaTable.is_deltatable(root):
+            DeltaTable(root).create_write_transaction(
+                actions,
+                mode="overwrite",
+                schema=delta_schema,
+                partition_by=[PARTITION_COLUMN],
+                partition_filters=[(PARTITION_COLUMN, "=", str(imputation))],
+                commit_properties=properties,
+            )
+        else:
+            create_table_with_add_actions(
+                root,
+                delta_schema,
+                actions,
+                mode="error",
+                partition_by=[PARTITION_COLUMN],
+                commit_properties=properties,
+            )
+
+    def lost_race(err: Exception) -> bool:
+        if isinstance(err, CommitFailedError):
+            return True
+        return isinstance(err, DeltaError) and "already exists" in str(err)
+
+    _retry(commit, lost_race)
+
+
+def _add_actions(root: str, rel_dir: str, imputation: int) -> list[AddAction]:
+    """Add actions for the data files Spark left in ``rel_dir`` (not ``_SUCCESS`` or ``.crc``)."""
+    fs, base = FileSystem.from_uri(root)
+    infos = fs.get_file_info(FileSelector(f"{base}/{rel_dir}", recursive=True))
+    actions = []
+    for info in infos:
+        if not info.is_file or info.base_name.startswith(("_", ".")):
+            continue
+        with fs.open_input_file(info.path) as f:
+            num_records = pq.ParquetFile(f).metadata.num_rows
+        actions.append(
+            AddAction(
+                path=posixpath.relpath(info.path, base),
+                size=info.size,
+                partition_values={PARTITION_COLUMN: str(imputation)},
+                modification_time=int(info.mtime.timestamp() * 1000),
+                data_change=True,
+                stats=json.dumps({"numRecords": num_records}),
+            )
+        )
+    return actions
+
+
+def _write_with_spark_delta(chain_df: DataFrame, root: str, imputation: int) -> None:
+    """Spark's own Delta writer: overwrite partition k only, creating the table if needed."""
+    (
+        chain_df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"{PARTITION_COLUMN} = {imputation}")
+        .partitionBy(PARTITION_COLUMN)
+        .save(root)
+    )
+
+
+def _retry(action: Callable[[], None], retryable: Callable[[Exception], bool]) -> None:
+    """Run ``action``, retrying with jittered exponential backoff while ``retryable(err)``."""
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            action()
+            return
+        except Exception as err:
+            if attempt == COMMIT_ATTEMPTS - 1 or not retryable(err):
+                raise
+        time.sleep(random.uniform(0.05, 0.1) * 2**attempt)
