@@ -1,0 +1,358 @@
+"""`mice()`: impute a Spark or pandas DataFrame by chained equations; `MiceResult` (R's mids)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyarrow import fs as pafs
+
+from sparkmice.blocks import BLOCK, IMPUTATION, ROW_ID, block_of
+from sparkmice.config import ConfigError, MiceConfig
+from sparkmice.engines import inprocess
+from sparkmice.io import parquet as store
+from sparkmice.plan import Plan, check_schema, resolve
+from sparkmice.progress import ProgressPrinter, ProgressWriter, describe, ensure_logging
+from sparkmice.sampler import SweepReport
+from sparkmice.summaries import summarize_arrow
+
+log = logging.getLogger("sparkmice")
+
+
+class OutputExistsError(FileExistsError):
+    """The output path holds data from another run and `overwrite` was not given."""
+
+
+@dataclass
+class MiceResult:
+    """The outcome of `mice()`, as R's `mids`: the plan used, the trace, logged events, and
+    the completed data (in memory for the in-process engine, at `output` for Spark)."""
+
+    plan: Plan
+    engine: str
+    output: str | None
+    trace: pd.DataFrame
+    logged_events: pd.DataFrame
+    timings: pd.DataFrame
+    long_table: pa.Table | None = None
+    spark: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def m(self) -> int:
+        return self.plan.config.m
+
+    @property
+    def method(self) -> dict[str, str]:
+        return dict(self.plan.method)
+
+    @property
+    def visit_sequence(self) -> list[str]:
+        return list(self.plan.visit_sequence)
+
+    @property
+    def predictor_matrix(self) -> pd.DataFrame:
+        """R's predictorMatrix: rows are targets, 1 where the column predicts the row."""
+        names = [v.name for v in self.plan.variables]
+        pm = pd.DataFrame(0, index=names, columns=names, dtype=int)
+        for target, preds in self.plan.predictors.items():
+            pm.loc[target, list(preds)] = 1
+        return pm
+
+    def complete(self, action: int | str = 1):
+        """One completed data set (action = k), or all of them stacked ("long"), as R's
+        complete(). A Spark DataFrame for Spark runs, a pandas DataFrame otherwise."""
+        if action != "long" and not (isinstance(action, int) and 1 <= action <= self.m):
+            raise ValueError(f"action must be 'long' or an imputation in 1..{self.m}; got {action!r}.")
+        if self.long_table is not None:
+            df = self.long_table.to_pandas()
+            if action != "long":
+                df = df[df[IMPUTATION] == action].drop(columns=[IMPUTATION])
+            return df.sort_values([c for c in (IMPUTATION, ROW_ID) if c in df], kind="stable"
+                                  ).reset_index(drop=True)
+        from pyspark.sql import functions as F
+
+        df = self.spark.read.parquet(self.output)
+        if action != "long":
+            df = df.where(F.col(IMPUTATION) == action).drop(IMPUTATION)
+        return df
+
+    def write(self, path: str, overwrite: bool = False) -> str:
+        """Write the long table and the run's files to `path` (Parquet, `_imputation=k`)."""
+        root = _absolute(path)
+        _check_output(root, self.plan, overwrite, chains_only=False)
+        if self.long_table is not None:
+            store.write_long_table(self.long_table, root)
+        else:
+            self.complete("long").write.mode("overwrite").partitionBy(IMPUTATION).parquet(root)
+        _write_meta(root, self.plan, self.engine, self.trace, self.logged_events, self.timings)
+        return root
+
+
+def mice(
+    data,
+    m: int | None = None,
+    maxit: int | None = None,
+    seed: int | None = None,
+    *,
+    config: MiceConfig | str | None = None,
+    output: str | None = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> MiceResult:
+    """Multiple imputation by chained equations, as R's mice(data, m, maxit, seed = ...).
+
+    data: a Spark DataFrame (runs on Spark; the completed data are written to `output`,
+    a temporary folder if not given) or a pandas DataFrame / Arrow table (in-process; also
+    written if `output` is given). Options are `MiceConfig`'s (method, predictors, ...) or a
+    YAML file path in `config`.
+    """
+    cfg = _config(config, m=m, maxit=maxit, seed=seed, **options)
+    ensure_logging()
+    if isinstance(data, (pd.DataFrame, pa.Table)) or cfg.engine == "inprocess":
+        return _mice_inprocess(data, cfg, output, overwrite)
+    return _mice_spark(data, cfg, output, overwrite)
+
+
+def _config(config: MiceConfig | str | None, **overrides: Any) -> MiceConfig:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if config is None:
+        return MiceConfig.from_dict(given)
+    if isinstance(config, MiceConfig):
+        return MiceConfig.from_dict({**config.to_dict(), **given})
+    return MiceConfig.from_yaml(config, **given)
+
+
+# -- in-process ----------------------------------------------------------------------------
+def _arrow_input(data, cfg: MiceConfig) -> pa.Table:
+    if isinstance(data, pd.DataFrame):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    elif not isinstance(data, pa.Table):
+        data = pa.Table.from_pandas(data.toPandas(), preserve_index=False)
+    check_schema(data.schema, cfg)
+    if cfg.id_column:
+        ids = data.column(cfg.id_column).to_numpy().astype(np.int64)
+        if len(np.unique(ids)) != len(ids):
+            raise ConfigError(f"id_column {cfg.id_column!r} has repeated values; it must "
+                              f"identify rows uniquely.")
+    else:
+        ids = np.arange(data.num_rows, dtype=np.int64)
+    return data.append_column(ROW_ID, pa.array(ids))
+
+
+def _mice_inprocess(data, cfg: MiceConfig, output: str | None, overwrite: bool) -> MiceResult:
+    table = _arrow_input(data, cfg)
+    skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
+    plan = resolve(table.schema.remove(table.schema.get_field_index(ROW_ID)),
+                   summarize_arrow(table, cfg.max_levels, skip), cfg)
+    root = _absolute(output) if output else None
+    if root:
+        _check_output(root, plan, overwrite, chains_only=cfg.chains is not None)
+    reports: list[SweepReport] = []
+
+    def on_sweep(report: SweepReport) -> None:
+        log.info(describe(report))
+        reports.append(report)
+        if root:
+            writer(report)
+
+    if root:
+        writer = ProgressWriter(store.meta_uri(root, "progress"), 0)
+        for k in cfg.chain_numbers():
+            store.clear_progress(root, k)
+    long_table, chains = inprocess.run(table, plan, on_sweep)
+    trace = pd.DataFrame([row for c in chains for row in c.trace])
+    events = pd.DataFrame(list(plan.events) + [e for c in chains for e in c.events],
+                          columns=["chain", "iteration", "variable", "event", "detail"])
+    timings = pd.DataFrame([{"chain": r.chain, "iteration": r.iteration, "seconds": r.seconds,
+                             "exchanges": r.exchanges} for r in reports])
+    if root:
+        store.write_long_table(long_table, root)
+        _write_meta(root, plan, "inprocess")
+    return MiceResult(plan, "inprocess", root, trace, events, timings, long_table)
+
+
+# -- Spark ------------------------------------------------------------------------------------
+def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> MiceResult:
+    from sparkmice.engines import barrier, perstep
+    from sparkmice.io.spark import arrow_schema, spark_schema_of, with_row_id
+    from sparkmice.session import slots
+    from sparkmice.summaries import summarize_spark
+
+    spark = df.sparkSession
+    check_schema(arrow_schema(df.schema), cfg)  # before any Spark job
+    root = _absolute(output) if output else _temporary_output()
+    _check_output(root, None, overwrite, chains_only=cfg.chains is not None)
+
+    df = with_row_id(df, cfg.id_column)
+    skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
+    input_schema = arrow_schema(df.schema)
+    plan = resolve(input_schema.remove(input_schema.get_field_index(ROW_ID)),
+                   summarize_spark(df, cfg.max_levels, skip), cfg)
+    _check_output(root, plan, overwrite, chains_only=cfg.chains is not None)
+
+    n_slots = slots(spark)
+    engine, reason = _choose_engine(spark, cfg, plan, n_slots)
+    tasks = max(1, min(plan.n_blocks, n_slots // (cfg.concurrency or 1)))
+    concurrency = cfg.concurrency or max(1, n_slots // tasks)
+    log.info(f"{plan.n_rows} rows, {plan.n_blocks} blocks, engine {engine} ({reason}), "
+             f"{tasks} task(s) per chain, up to {concurrency} chain(s) at once")
+
+    n_blocks = plan.n_blocks
+    block_schema = input_schema.append(pa.field(BLOCK, pa.int32()))
+
+    def add_block(batches):
+        for b in batches:
+            ids = b.column(b.schema.get_field_index(ROW_ID)).to_numpy()
+            yield pa.RecordBatch.from_arrays(
+                b.columns + [pa.array(block_of(ids, n_blocks))], schema=block_schema
+            )
+
+    prepared = (
+        df.mapInArrow(add_block, spark_schema_of(block_schema))
+        .repartitionByRange(tasks, BLOCK)
+        .cache()
+    )
+    out_schema = spark_schema_of(
+        pa.schema([f for f in input_schema if f.name != ROW_ID]
+                  + [pa.field(ROW_ID, pa.int64()), pa.field(IMPUTATION, pa.int32())])
+    )
+    progress = store.meta_uri(root, "progress")
+    chains = cfg.chain_numbers()
+    for k in chains:
+        store.clear_progress(root, k)
+    _write_meta(root, plan, engine)
+    lock = threading.Lock()
+
+    def run_one(k: int) -> None:
+        _describe_job(spark, f"sparkmice chain {k} of {cfg.m} ({engine})")
+        if engine == "barrier":
+            out = barrier.run_chain(prepared, plan, k, out_schema, progress)
+        else:
+            writer = ProgressWriter(progress, k)
+            out, _ = perstep.run_chain(prepared, plan, k, out_schema, writer)
+        with lock if engine == "perstep" else _nolock():
+            _write_chain(out, root, k, cfg.format, spark)
+
+    try:
+        with ProgressPrinter(progress, chains):
+            if concurrency > 1 and len(chains) > 1:
+                with ThreadPoolExecutor(max_workers=min(concurrency, len(chains))) as pool:
+                    list(pool.map(run_one, chains))
+            else:
+                for k in chains:
+                    run_one(k)
+    finally:
+        prepared.unpersist()
+    tables = store.write_run_tables(root)
+    events = pd.concat([pd.DataFrame(list(plan.events), columns=tables["events"].columns),
+                        tables["events"]], ignore_index=True)
+    log.info(f"imputed table written to {root}")
+    return MiceResult(plan, engine, root, tables["trace"], events, tables["timings"],
+                      spark=spark, notes=[reason])
+
+
+class _nolock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _choose_engine(spark, cfg: MiceConfig, plan: Plan, n_slots: int) -> tuple[str, str]:
+    """Barrier unless the cluster cannot run it; the reason is logged."""
+    if cfg.engine == "perstep":
+        return "perstep", "requested"
+    dynamic = (spark.conf.get("spark.dynamicAllocation.enabled", "false") or "").lower()
+    problem = None
+    if dynamic == "true":
+        problem = "dynamic allocation is on, which barrier jobs do not support"
+    if problem is None:
+        return "barrier", "requested" if cfg.engine == "barrier" else "default"
+    if cfg.engine == "barrier":
+        raise ConfigError(f"engine 'barrier' cannot run here: {problem}; use engine 'perstep'.")
+    return "perstep", problem
+
+
+def _describe_job(spark, text: str) -> None:
+    from sparkmice.session import is_connect
+
+    if is_connect(spark):
+        spark.addTag(text.replace(" ", "-"))
+    else:
+        spark.sparkContext.setJobDescription(text)
+
+
+def _write_chain(out, root: str, k: int, fmt: str, spark) -> None:
+    if fmt == "delta":
+        from sparkmice.io.delta import write_chain_delta
+
+        write_chain_delta(out, root, k, spark=spark)
+        return
+    (out.write.mode("overwrite").option("partitionOverwriteMode", "dynamic")
+     .partitionBy(IMPUTATION).parquet(root))
+
+
+# -- output checks and metadata ---------------------------------------------------------------
+def _absolute(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
+
+
+def _temporary_output() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="sparkmice-")
+
+
+def _same_run(old: dict[str, Any], plan: Plan | None) -> bool:
+    if plan is None:
+        return True  # decided once the plan is known
+    new = plan.to_dict()
+    keys = ("m", "maxit", "seed", "n_blocks", "variables", "predictor_matrix", "visit_sequence")
+    return all(old.get(k) == new.get(k) for k in keys)
+
+
+def _check_output(root: str, plan: Plan | None, overwrite: bool, chains_only: bool) -> None:
+    """Refuse to write into a folder that holds something else, unless told to overwrite.
+
+    A run of some chains (`chains`) may add to a table written by the same run's other
+    chains (a fan-out): same plan and options."""
+    fs, path = pafs.FileSystem.from_uri(root)
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound or overwrite:
+        return
+    if info.type == pafs.FileType.File:
+        raise OutputExistsError(f"output {root} is a file; choose a folder path.")
+    entries = fs.get_file_info(pafs.FileSelector(path))
+    if not entries:
+        return
+    config = store.meta_uri(root, "config.json")
+    if chains_only and fs.get_file_info(pafs.FileSystem.from_uri(config)[1]).type == \
+            pafs.FileType.File and _same_run(store.read_json(config), plan):
+        return
+    raise OutputExistsError(
+        f"output {root} already exists; pass overwrite=True (--overwrite) to replace the "
+        f"chains this run writes, or choose another path."
+    )
+
+
+def _write_meta(root: str, plan: Plan, engine: str, trace: pd.DataFrame | None = None,
+                events: pd.DataFrame | None = None, timings: pd.DataFrame | None = None) -> None:
+    store.write_json(store.meta_uri(root, "config.json"), {**plan.to_dict(), "engine": engine})
+    if trace is None:
+        store.write_run_tables(root)
+        return
+    for name, frame in (("trace", trace), ("events", events), ("timings", timings)):
+        store.write_csv(store.meta_uri(root, f"{name}.csv"), frame)
+
+
+Callback = Callable[[SweepReport], None]

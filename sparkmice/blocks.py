@@ -1,0 +1,118 @@
+"""Row blocks: the unit of data every engine moves, and the codes the kernels work on.
+
+A block holds some rows' current values as a float matrix of codes (numbers as they are;
+a binary or nominal variable as its level index 0..K-1) and their missingness. Rows are
+assigned to blocks by a hash of their row id and sorted by row id within a block, so the
+blocks, and with the seed the imputations, do not depend on how Spark partitions the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sparkmice.plan import Plan, Variable
+
+ROW_ID = "_row_id"
+BLOCK = "_block"
+IMPUTATION = "_imputation"
+
+
+@dataclass
+class Block:
+    index: int
+    row_id: np.ndarray
+    values: np.ndarray  # (rows, variables) float64 codes; NaN where missing until filled
+    missing: np.ndarray  # (rows, variables) bool
+    source: pa.Table | None = None  # the original columns, for writing the completed rows
+    cache: dict = field(default_factory=dict)
+
+
+def block_of(row_id: np.ndarray, n_blocks: int) -> np.ndarray:
+    """splitmix64(row_id) mod n_blocks: a well-mixed, platform-independent assignment."""
+    z = row_id.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z % np.uint64(n_blocks)).astype(np.int32)
+
+
+def encode_column(column: pa.ChunkedArray | pa.Array, var: Variable) -> np.ndarray:
+    """Codes of one column: floats for continuous, level index for categorical, NaN missing."""
+    if var.kind == "continuous":
+        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
+    levels = pa.array(list(var.levels), type=column.type)
+    idx = pc.index_in(column, value_set=levels)
+    return pc.cast(idx, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
+
+
+def decode_column(column: pa.ChunkedArray, codes: np.ndarray, var: Variable) -> pa.ChunkedArray:
+    """The column with its missing cells filled from `codes`; observed cells untouched."""
+    if column.null_count == 0:
+        return column
+    if var.kind == "continuous":
+        filled = codes
+        if pa.types.is_integer(column.type):
+            filled = np.rint(codes)
+        imputed = pc.cast(pa.array(filled), column.type)
+    else:
+        value_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        levels = pa.array(list(var.levels), type=value_type)
+        imputed = levels.take(pa.array(codes.astype(np.int64)))
+        if pa.types.is_dictionary(column.type):
+            imputed = pc.cast(imputed, column.type)
+    return pc.if_else(pc.is_null(column), imputed, column)
+
+
+def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
+    """Encode a table holding `_row_id` and `_block` into its blocks, in block order."""
+    row_id = table.column(ROW_ID).to_numpy()
+    block = (
+        table.column(BLOCK).to_numpy()
+        if BLOCK in table.column_names
+        else block_of(row_id, plan.n_blocks)
+    )
+    order = np.lexsort((row_id, block))
+    table = table.take(pa.array(order))
+    row_id, block = row_id[order], block[order]
+    values = np.column_stack(
+        [encode_column(table.column(v.name), v) for v in plan.variables]
+    ) if plan.variables else np.zeros((len(row_id), 0))
+    missing = np.isnan(values)
+    starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else []
+    bounds = list(starts) + [len(block)]
+    return [
+        Block(
+            int(block[a]),
+            row_id[a:b],
+            values[a:b].copy(),
+            missing[a:b].copy(),
+            table.slice(a, b - a),
+        )
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+
+
+def completed_table(block: Block, plan: Plan, chain: int) -> pa.Table:
+    """The block's original rows with missing cells filled, plus `_imputation` and `_row_id`."""
+    src = block.source
+    columns, names = [], []
+    for name in src.column_names:
+        if name in (ROW_ID, BLOCK) or name.startswith("__"):
+            continue
+        col = src.column(name)
+        if name in plan.index:
+            v = plan.variable(name)
+            col = decode_column(col, block.values[:, v.index], v)
+        columns.append(col)
+        names.append(name)
+    columns += [pa.array(block.row_id, pa.int64()), pa.array(np.full(len(block.row_id), chain,
+                                                                       dtype=np.int32))]
+    names += [ROW_ID, IMPUTATION]
+    return pa.table(columns, names=names)

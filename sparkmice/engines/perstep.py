@@ -1,0 +1,121 @@
+"""The per-step engine: for clusters without barrier support (dynamic allocation, fewer
+slots than partitions). The sampler runs on the driver; every reduce is one Spark job that
+sums per block (`mapInArrow`), every update a new cached state DataFrame. Same kernels,
+same blocks, same random streams and merge order as the barrier engine, so the same
+imputations; slower, because each exchange is a Spark job."""
+
+from __future__ import annotations
+
+import functools
+import pickle
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import numpy as np
+import pyarrow as pa
+
+from sparkmice.blocks import Block, completed_table, split_blocks
+from sparkmice.plan import Plan
+from sparkmice.sampler import Chain, SweepReport
+
+T = TypeVar("T")
+
+
+def _state_name(i: int) -> str:
+    return f"__v{i}"
+
+
+def _blocks(batches: Iterator[pa.RecordBatch], schema: pa.Schema, plan: Plan) -> list[Block]:
+    """This partition's blocks, with the current values from the state columns if present."""
+    table = pa.Table.from_batches(list(batches), schema=schema)
+    blocks = split_blocks(table, plan)
+    if _state_name(0) in schema.names and plan.variables:
+        for b in blocks:
+            b.values = np.column_stack(
+                [b.source.column(_state_name(v.index)).to_numpy() for v in plan.variables]
+            )
+    return blocks
+
+
+def _with_state(b: Block, plan: Plan) -> pa.Table:
+    src = b.source.select([n for n in b.source.column_names if not n.startswith("__v")])
+    for v in plan.variables:
+        src = src.append_column(_state_name(v.index), pa.array(b.values[:, v.index]))
+    return src
+
+
+class SparkBlocks:
+    """A BlockSet whose blocks live in a cached Spark DataFrame, one job per reduce."""
+
+    def __init__(self, prepared, plan: Plan):
+        from sparkmice.io.spark import arrow_schema
+
+        self.plan = plan
+        self.state = prepared
+        self.schema = arrow_schema(prepared.schema)
+        self.previous = []
+
+    def reduce(self, fn: Callable[[Block], T], merge: Callable[[T, T], T]) -> T:
+        plan, schema = self.plan, self.schema
+
+        def task(batches):
+            for b in _blocks(batches, schema, plan):
+                yield pa.RecordBatch.from_pydict(
+                    {"block": [b.index], "payload": [pickle.dumps(fn(b))]},
+                    schema=pa.schema([("block", pa.int32()), ("payload", pa.binary())]),
+                )
+
+        rows = self.state.mapInArrow(task, "block int, payload binary").collect()
+        for df in self.previous:
+            df.unpersist()
+        self.previous = []
+        parts = sorted((r["block"], pickle.loads(r["payload"])) for r in rows)
+        return functools.reduce(merge, (v for _, v in parts))
+
+    def update(self, fn: Callable[[Block], None]) -> None:
+        from sparkmice.io.spark import spark_schema_of
+
+        plan, schema = self.plan, self.schema
+
+        def task(batches):
+            for b in _blocks(batches, schema, plan):
+                fn(b)
+                yield from _with_state(b, plan).to_batches()
+
+        names = [n for n in schema.names if not n.startswith("__v")]
+        out_schema = pa.schema(
+            [schema.field(n) for n in names]
+            + [pa.field(_state_name(v.index), pa.float64()) for v in plan.variables]
+        )
+        self.previous.append(self.state)
+        self.state = self.state.mapInArrow(task, spark_schema_of(out_schema)).cache()
+        self.schema = out_schema
+
+    def checkpoint(self) -> None:
+        """Cut the lineage once per sweep so plans stay short."""
+        self.state = self.state.localCheckpoint(eager=True)
+
+    def completed(self, chain: int):
+        plan, schema = self.plan, self.schema
+
+        def task(batches):
+            for b in _blocks(batches, schema, plan):
+                yield from completed_table(b, plan, chain).to_batches()
+
+        return task
+
+
+def run_chain(prepared, plan: Plan, chain: int, output_schema,
+              on_sweep: Callable[[SweepReport], None] | None = None):
+    """Run chain `chain` with the driver in charge; returns the completed rows' DataFrame
+    and the chain's state (trace, events)."""
+    blocks = SparkBlocks(prepared, plan)
+    state = Chain(plan, chain)
+
+    def after_sweep(report: SweepReport) -> None:
+        blocks.checkpoint()
+        if on_sweep is not None:
+            on_sweep(report)
+
+    state.run(blocks, range(1, plan.config.maxit + 1), after_sweep)
+    return blocks.state.mapInArrow(blocks.completed(chain), output_schema), state

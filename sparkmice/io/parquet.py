@@ -1,0 +1,110 @@
+"""The imputed long table on disk, and the run's files beside it.
+
+Layout of DIR:
+    DIR/_imputation=k/*.parquet   completed data of chain k (all input columns + `_row_id`)
+    DIR/_sparkmice/config.json    the resolved run (plan, options, engine)
+    DIR/_sparkmice/trace.csv      chain, iteration, variable, mean, sd of the imputed values
+    DIR/_sparkmice/events.csv     logged events (dropped predictors, ...)
+    DIR/_sparkmice/timings.csv    chain, iteration, seconds, exchanges
+    DIR/_sparkmice/progress/      one JSON per finished sweep (the source of the three above)
+Spark reads DIR with `spark.read.parquet(DIR)` (it skips `_sparkmice`, keeps `_imputation=k`).
+pyarrow skips names starting with `_` by default, so `read_imputed` passes its own prefixes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+from sparkmice.blocks import IMPUTATION
+from sparkmice.progress import read_reports
+
+META = "_sparkmice"
+IGNORE_PREFIXES = [".", "_SUCCESS", "_sparkmice", "_temporary", "_delta_log", "_committed",
+                   "_started", ".spark-staging"]
+
+
+def meta_uri(root: str, name: str = "") -> str:
+    return f"{root.rstrip('/')}/{META}" + (f"/{name}" if name else "")
+
+
+def imputed_dataset(root: str) -> ds.Dataset:
+    """The long table as a pyarrow dataset, `_imputation` restored from the folder names."""
+    return ds.dataset(
+        root, format="parquet", partitioning=ds.HivePartitioning.discover(infer_dictionary=False),
+        ignore_prefixes=IGNORE_PREFIXES,
+    )
+
+
+def read_imputed(root: str, imputation: int | None = None) -> pd.DataFrame:
+    """The imputed long table in DIR as pandas (one imputation if given), by `_imputation`
+    then `_row_id`. The pyarrow equivalent: `pyarrow.dataset.dataset(DIR, format="parquet",
+    partitioning="hive", ignore_prefixes=sparkmice.io.parquet.IGNORE_PREFIXES)`."""
+    dataset = imputed_dataset(root)
+    flt = ds.field(IMPUTATION) == imputation if imputation is not None else None
+    table = dataset.to_table(filter=flt)
+    df = table.to_pandas()
+    df[IMPUTATION] = df[IMPUTATION].astype("int32")
+    return df.sort_values([IMPUTATION, "_row_id"], kind="stable").reset_index(drop=True)
+
+
+def write_long_table(table: pa.Table, root: str) -> None:
+    """Write chains in-process, replacing only the partitions of the chains present."""
+    pq.write_to_dataset(
+        table, root, partition_cols=[IMPUTATION], existing_data_behavior="delete_matching",
+        basename_template="part-{i}.parquet",
+    )
+
+
+def write_json(uri: str, obj: Any) -> None:
+    fs, path = pafs.FileSystem.from_uri(uri)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as f:
+        f.write(json.dumps(obj, indent=2, default=str).encode())
+
+
+def read_json(uri: str) -> Any:
+    fs, path = pafs.FileSystem.from_uri(uri)
+    with fs.open_input_stream(path) as f:
+        return json.loads(f.read())
+
+
+def write_csv(uri: str, frame: pd.DataFrame) -> None:
+    fs, path = pafs.FileSystem.from_uri(uri)
+    with fs.open_output_stream(path) as f:
+        f.write(frame.to_csv(index=False).encode())
+
+
+def run_tables(root: str) -> dict[str, pd.DataFrame]:
+    """trace, events and timings of every chain found in DIR's progress reports."""
+    reports = read_reports(meta_uri(root, "progress"))
+    trace = [row for r in reports for row in r["trace"]]
+    events = [e for r in reports for e in r["events"]]
+    timings = [{k: r[k] for k in ("chain", "iteration", "seconds", "exchanges")} for r in reports]
+    return {
+        "trace": pd.DataFrame(trace, columns=["chain", "iteration", "variable", "mean", "sd"]),
+        "events": pd.DataFrame(events, columns=["chain", "iteration", "variable", "event",
+                                                "detail"]),
+        "timings": pd.DataFrame(timings, columns=["chain", "iteration", "seconds", "exchanges"]),
+    }
+
+
+def write_run_tables(root: str) -> dict[str, pd.DataFrame]:
+    tables = run_tables(root)
+    for name, frame in tables.items():
+        write_csv(meta_uri(root, f"{name}.csv"), frame)
+    return tables
+
+
+def clear_progress(root: str, chain: int) -> None:
+    """Forget chain `chain`'s earlier sweeps before it runs again."""
+    fs, path = pafs.FileSystem.from_uri(meta_uri(root, "progress"))
+    for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
+        if info.base_name.startswith(f"chain_{chain}_sweep_"):
+            fs.delete_file(info.path)

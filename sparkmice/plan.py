@@ -1,0 +1,239 @@
+"""From the input's schema and column summaries to the resolved plan of a run: each
+variable's kind, levels and method, the predictor matrix and the visit sequence.
+
+Runs on the driver before any imputation job; every bad input is refused here with a
+message that names the column and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from sparkmice.config import ConfigError, MiceConfig
+from sparkmice.kernels import DEFAULT_METHOD, METHODS
+
+RESERVED = ("_imputation", "_row_id", "_block")
+
+
+class InputError(ValueError):
+    """The input data cannot be imputed as asked; the message names the column and fix."""
+
+
+@dataclass(frozen=True)
+class ColumnSummary:
+    """What the driver learns about a column from one aggregation pass."""
+
+    name: str
+    type: pa.DataType
+    n: int
+    n_missing: int
+    distinct: tuple[Any, ...] | None  # sorted distinct observed values, when few enough
+    n_distinct: int  # exact if `distinct` is not None, else a lower bound / estimate
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    index: int
+    kind: str  # "continuous" | "binary" | "nominal"
+    type: pa.DataType
+    levels: tuple[Any, ...] | None
+    n_missing: int
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels) if self.levels is not None else 0
+
+    @property
+    def categorical(self) -> bool:
+        return self.kind != "continuous"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The resolved run: what the sampler and the engines need, and what is written beside
+    the output (`config.json`)."""
+
+    variables: tuple[Variable, ...]
+    method: dict[str, str]
+    predictors: dict[str, tuple[str, ...]]
+    visit_sequence: tuple[str, ...]
+    passthrough: tuple[str, ...]
+    n_rows: int
+    n_blocks: int
+    config: MiceConfig
+    events: tuple[dict[str, Any], ...] = field(default=())
+
+    def variable(self, name: str) -> Variable:
+        return self.variables[self.index[name]]
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {v.name: v.index for v in self.variables}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "m": self.config.m,
+            "maxit": self.config.maxit,
+            "seed": self.config.seed,
+            "n_rows": self.n_rows,
+            "n_blocks": self.n_blocks,
+            "variables": [
+                {
+                    "name": v.name,
+                    "kind": v.kind,
+                    "type": str(v.type),
+                    "levels": list(v.levels) if v.levels is not None else None,
+                    "method": self.method.get(v.name, ""),
+                    "n_missing": v.n_missing,
+                }
+                for v in self.variables
+            ],
+            "predictor_matrix": {k: list(p) for k, p in self.predictors.items()},
+            "visit_sequence": list(self.visit_sequence),
+            "passthrough": list(self.passthrough),
+            "config": self.config.to_dict(),
+        }
+
+
+def check_schema(schema: pa.Schema, config: MiceConfig) -> None:
+    """Refuse reserved names and unknown columns in the config; no data is read."""
+    names = schema.names
+    for name in RESERVED:
+        if name in names:
+            raise InputError(
+                f"input column {name!r} uses a name sparkmice reserves for its output; "
+                f"rename it before imputing."
+            )
+    for option, cols in config.columns_named().items():
+        for c in cols:
+            if c not in names:
+                raise ConfigError(
+                    f"{option} names column {c!r}, which is not in the input; "
+                    f"the columns are {names}."
+                )
+    for f in schema:
+        if f.name in config.exclude or f.name == config.id_column:
+            continue
+        if not supported_type(f.type):
+            raise InputError(
+                f"column {f.name!r} has type {f.type}, which sparkmice cannot impute or use "
+                f"as a predictor; convert it to a number or string, or list it under `exclude`."
+            )
+
+
+def supported_type(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_dictionary(t)
+    )
+
+
+def _detect_kind(s: ColumnSummary) -> str:
+    numeric = pa.types.is_integer(s.type) or pa.types.is_floating(s.type) or pa.types.is_decimal(
+        s.type
+    )
+    if numeric:
+        return "binary" if s.n_distinct == 2 else "continuous"
+    return "binary" if s.n_distinct == 2 else "nominal"
+
+
+def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfig) -> Plan:
+    """Resolve kinds, levels, methods, predictors and visit sequence, or refuse the input."""
+    check_schema(schema, config)
+    by_name = {s.name: s for s in summaries}
+    skip = set(config.exclude) | ({config.id_column} if config.id_column else set())
+    variables: list[Variable] = []
+    for f in schema:
+        if f.name in skip:
+            continue
+        s = by_name[f.name]
+        if s.n_missing == s.n:
+            raise InputError(
+                f"column {f.name!r} has no observed value; drop it or list it under `exclude`."
+            )
+        kind = config.kind.get(f.name) or _detect_kind(s)
+        if kind == "continuous" and not (
+            pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type)
+        ):
+            raise ConfigError(
+                f"kind for column {f.name!r} is 'continuous' but its type is {f.type}; "
+                f"declare it 'nominal' or convert it to numbers."
+            )
+        levels = None
+        if kind != "continuous":
+            if s.distinct is None or len(s.distinct) > config.max_levels:
+                raise InputError(
+                    f"column {f.name!r} has {s.n_distinct} or more levels, more than "
+                    f"max_levels={config.max_levels}; raise max_levels, declare its kind "
+                    f"'continuous', or list it under `exclude`."
+                )
+            levels = tuple(s.distinct)
+            if kind == "binary" and len(levels) != 2:
+                raise ConfigError(
+                    f"kind for column {f.name!r} is 'binary' but it has {len(levels)} levels; "
+                    f"declare it 'nominal'."
+                )
+        variables.append(Variable(f.name, len(variables), kind, f.type, levels, s.n_missing))
+
+    names = [v.name for v in variables]
+    method: dict[str, str] = {}
+    for v in variables:
+        chosen = config.method.get(v.name)
+        if chosen is None:
+            chosen = DEFAULT_METHOD[v.kind] if v.n_missing else ""
+        if chosen and v.kind not in METHODS[chosen].KINDS:
+            raise ConfigError(
+                f"method {chosen!r} for column {v.name!r} does not fit its kind {v.kind!r}; "
+                f"use one of {[m for m, mod in METHODS.items() if v.kind in mod.KINDS]}."
+            )
+        if chosen and not v.n_missing:
+            chosen = ""  # complete variables are never imputed (as R mice)
+        method[v.name] = chosen
+
+    if config.visit_sequence is not None:
+        visit = tuple(n for n in config.visit_sequence if method.get(n))
+    else:
+        visit = tuple(n for n in names if method[n])
+
+    events: list[dict[str, Any]] = []
+    unimputed = {v.name for v in variables if v.n_missing and not method[v.name]}
+    predictors: dict[str, tuple[str, ...]] = {}
+    for name in visit:
+        wanted = config.predictors.get(name, [n for n in names if n != name])
+        chosen_preds = []
+        for p in wanted:
+            if p == name:
+                continue
+            if p in unimputed:
+                events.append(
+                    {"chain": 0, "iteration": 0, "variable": name, "event": "predictor removed",
+                     "detail": f"{p}: incomplete and not imputed"}
+                )
+                continue
+            if p in skip:
+                continue
+            chosen_preds.append(p)
+        if METHODS[method[name]].USES_PREDICTORS and not chosen_preds:
+            raise ConfigError(
+                f"column {name!r} has no predictors left for method {method[name]!r}; add "
+                f"predictors for it under `predictors`, or use method 'sample'."
+            )
+        predictors[name] = tuple(chosen_preds)
+
+    n_rows = max(s.n for s in summaries) if summaries else 0
+    n_blocks = config.blocks or max(1, math.ceil(n_rows / config.rows_per_block))
+    passthrough = tuple(n for n in schema.names if n in skip)
+    return Plan(
+        tuple(variables), method, predictors, visit, passthrough, n_rows, n_blocks, config,
+        tuple(events),
+    )

@@ -1,0 +1,106 @@
+"""Per-sweep reports of a running chain: printed by the driver, and stored beside the output.
+
+A barrier task cannot talk to the driver through Spark while it runs, so its root task
+writes one small JSON file per finished sweep under `DIR/_sparkmice/progress/`; the driver
+polls that folder, prints a line per sweep and later assembles the trace, the logged events
+and the timings from the same files. Files go through pyarrow's filesystems, so local paths,
+HDFS and object stores work alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import asdict
+from typing import Any
+
+from pyarrow import fs as pafs
+
+from sparkmice.sampler import SweepReport
+
+log = logging.getLogger("sparkmice")
+
+
+def ensure_logging() -> None:
+    """Show sparkmice's INFO lines when the application has not configured logging."""
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("sparkmice: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def describe(report: SweepReport) -> str:
+    return (
+        f"chain {report.chain} iteration {report.iteration} done in {report.seconds:.2f} s "
+        f"({report.exchanges} exchanges)"
+    )
+
+
+def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    return pafs.FileSystem.from_uri(uri)
+
+
+class ProgressWriter:
+    """Writes each sweep report of one chain as `chain_<k>_sweep_<t>.json`."""
+
+    def __init__(self, uri: str, chain: int):
+        self.fs, self.path = _filesystem(uri)
+        self.chain = chain
+        self.fs.create_dir(self.path, recursive=True)
+
+    def __call__(self, report: SweepReport) -> None:
+        name = f"{self.path}/chain_{report.chain}_sweep_{report.iteration:05d}.json"
+        tmp = name + ".tmp"
+        with self.fs.open_output_stream(tmp) as f:
+            f.write(json.dumps(asdict(report), default=float).encode())
+        self.fs.move(tmp, name)
+
+
+def read_reports(uri: str, chains: list[int] | None = None) -> list[dict[str, Any]]:
+    """All sweep reports found under `uri` (optionally of some chains), in order."""
+    fs, path = _filesystem(uri)
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    except FileNotFoundError:
+        return []
+    reports = []
+    for info in infos:
+        if info.base_name.endswith(".json"):
+            with fs.open_input_stream(info.path) as f:
+                r = json.loads(f.read())
+            if chains is None or r["chain"] in chains:
+                reports.append(r)
+    return sorted(reports, key=lambda r: (r["chain"], r["iteration"]))
+
+
+class ProgressPrinter:
+    """Polls the progress folder in a thread and logs each new sweep once."""
+
+    def __init__(self, uri: str, chains: list[int], every: float = 1.0):
+        self.uri, self.chains, self.every = uri, chains, every
+        self.seen: set[tuple[int, int]] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> ProgressPrinter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.poll()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.every):
+            self.poll()
+
+    def poll(self) -> None:
+        for r in read_reports(self.uri, self.chains):
+            key = (r["chain"], r["iteration"])
+            if key not in self.seen:
+                self.seen.add(key)
+                log.info(describe(SweepReport(**r)))

@@ -1,0 +1,255 @@
+"""The chained-equations sampler: one chain, written once for every engine.
+
+The sampler owns the shared work of a variable step (design, collinearity checks, logged
+events, random streams, trace); the methods in `kernels` only fit, draw and impute. It
+talks to the data only through a `BlockSet`: `reduce` (a function of each block, merged in
+block order) and `update` (change each block in place). The in-process engine loops over
+blocks; the barrier engine runs this same code in every Spark task and merges over TCP; the
+per-step engine runs it on the driver and turns each reduce into a Spark job.
+
+Random streams: numpy SeedSequence(seed, spawn_key=(chain, iteration, variable, stream,
+block)); stream 0 draws a step's parameters (the same in every task), stream 1 imputes a
+block, stream 2 samples a block's observed-value pool.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+
+from sparkmice.blocks import Block
+from sparkmice.design import Design
+from sparkmice.kernels import METHODS, pmm
+from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
+from sparkmice.kernels.linalg import Moments, collinear_predictors
+from sparkmice.plan import Plan
+
+T = TypeVar("T")
+POOL_SIZE = 1000  # observed values kept per block for the initial fill and `sample`
+PARAMETERS, IMPUTE, POOL = 0, 1, 2
+
+
+class BlockSet(Protocol):
+    def reduce(self, fn: Callable[[Block], T], merge: Callable[[T, T], T]) -> T: ...
+
+    def update(self, fn: Callable[[Block], None]) -> None: ...
+
+
+def rng_for(seed: int, chain: int, iteration: int, var: int, stream: int, block: int = 0):
+    return np.random.default_rng(
+        np.random.SeedSequence(seed, spawn_key=(chain, iteration, var, stream, block))
+    )
+
+
+def add(a: Any, b: Any) -> Any:
+    return a + b
+
+
+@dataclass
+class SweepReport:
+    chain: int
+    iteration: int
+    seconds: float
+    trace: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    exchanges: int
+
+
+@dataclass
+class Chain:
+    """One imputation chain: its plan, number, and the state carried between sweeps."""
+
+    plan: Plan
+    chain: int
+    warm_start: dict[int, np.ndarray] = field(default_factory=dict)
+    pools: dict[int, ObservedPool] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    exchanges: int = 0
+
+    def __post_init__(self) -> None:
+        self.designs = {
+            self.plan.index[n]: Design.for_target(self.plan, n) for n in self.plan.visit_sequence
+        }
+
+    # -- the parts of a run -------------------------------------------------------------
+    def run(
+        self,
+        blocks: BlockSet,
+        iterations: range,
+        on_sweep: Callable[[SweepReport], None] | None = None,
+    ) -> None:
+        """Initial fill (if starting at iteration 1) then the sweeps in `iterations`."""
+        if iterations.start == 1:
+            self.initialize(blocks)
+        for it in iterations:
+            t0 = time.perf_counter()
+            n_events, n_exchanges = len(self.events), self.exchanges
+            for j in self.designs:
+                self.step(blocks, j, it)
+            rows = self.record_trace(blocks, it)
+            if on_sweep is not None:
+                on_sweep(
+                    SweepReport(
+                        self.chain, it, time.perf_counter() - t0, rows,
+                        self.events[n_events:], self.exchanges - n_exchanges,
+                    )
+                )
+
+    def reduce(self, blocks: BlockSet, fn: Callable[[Block], T], merge=add) -> T:
+        self.exchanges += 1
+        return blocks.reduce(fn, merge)
+
+    def initialize(self, blocks: BlockSet) -> None:
+        """Pools of observed values, then every missing cell drawn from its pool."""
+        seed, chain = self.plan.config.seed, self.chain
+        for j in self.designs:
+            self.pools[j] = self.reduce(
+                blocks, functools.partial(_local_pool, j=j, seed=seed, chain=chain), _concat_pools
+            )
+        blocks.update(functools.partial(_initial_fill, pools=self.pools, seed=seed, chain=chain))
+
+    def step(self, blocks: BlockSet, j: int, it: int) -> None:
+        """One variable step: summaries, collinearity, parameter draw, imputation."""
+        plan, design = self.plan, self.designs[j]
+        name = plan.variables[j].name
+        method = METHODS[plan.method[name]]
+        obs, x_all, x_min, x_max = self.reduce(
+            blocks, functools.partial(_step_summaries, design=design, it=it), _merge_summaries
+        )
+        keep = list(range(len(design.columns)))
+        if method.USES_PREDICTORS:
+            for i, reason in collinear_predictors(obs):
+                keep.remove(i)
+                self.events.append(
+                    {"chain": self.chain, "iteration": it, "variable": name,
+                     "event": "predictor dropped", "detail": f"{design.names[i]}: {reason}"}
+                )
+        else:
+            keep = []
+        cols = [0] + [i + 1 for i in keep]
+        warm = self.warm_start.get(j)
+        if warm is not None and warm.shape[0] != len(cols):
+            warm = None
+        step = StepData(
+            moments=obs.take(keep + [len(design.columns)]),
+            x_all=x_all.take(keep),
+            x_min=x_min[keep],
+            x_max=x_max[keep],
+            n_levels=plan.variables[j].n_levels,
+            sum_over_blocks=lambda f: self.reduce(
+                blocks, functools.partial(_observed_apply, design=design, cols=cols, it=it, f=f)
+            ),
+            warm_start=warm,
+            pool=self.pools[j],
+        )
+        rng = rng_for(plan.config.seed, self.chain, it, j, PARAMETERS)
+        params = method.parameters(step, rng)
+        if hasattr(params, "iterations"):
+            self.warm_start[j] = params.coef
+        blocks.update(
+            functools.partial(
+                _impute_block, design=design, cols=cols, it=it, method=plan.method[name],
+                params=params, pool=self.pools[j], seed=plan.config.seed, chain=self.chain,
+                donors=plan.config.donors,
+            )
+        )
+
+    def record_trace(self, blocks: BlockSet, it: int) -> list[dict[str, Any]]:
+        """Mean and SD of each visited variable's imputed values (R mice's chainMean/Var)."""
+        js = list(self.designs)
+        sums = self.reduce(blocks, functools.partial(_imputed_sums, js=js))
+        rows = []
+        for (n, s, ss), j in zip(sums, js, strict=True):
+            mean = s / n if n else float("nan")
+            var = (ss - s * s / n) / (n - 1) if n > 1 else float("nan")
+            rows.append({"chain": self.chain, "iteration": it, "variable":
+                         self.plan.variables[j].name, "mean": mean,
+                         "sd": float(np.sqrt(max(var, 0.0))) if n > 1 else float("nan")})
+        self.trace.extend(rows)
+        return rows
+
+
+# -- block functions (module level so the per-step engine can ship them to executors) --------
+def _design(block: Block, design: Design, it: int) -> np.ndarray:
+    """The block's design for this step, built once per (step, target)."""
+    key = (it, design.target)
+    if block.cache.get("key") != key:
+        block.cache = {"key": key, "x": design.build(block.values)}
+    return block.cache["x"]
+
+
+def _local_pool(block: Block, j: int, seed: int, chain: int) -> ObservedPool:
+    y = block.values[~block.missing[:, j], j]
+    if len(y) <= POOL_SIZE:
+        return ObservedPool(y.copy(), np.ones(len(y)))
+    rng = rng_for(seed, chain, 0, j, POOL, block.index)
+    return ObservedPool(rng.choice(y, POOL_SIZE, replace=False), np.full(POOL_SIZE, len(y) / POOL_SIZE))
+
+
+def _concat_pools(a: ObservedPool, b: ObservedPool) -> ObservedPool:
+    return ObservedPool(np.concatenate([a.values, b.values]), np.concatenate([a.weights, b.weights]))
+
+
+def _initial_fill(block: Block, pools: dict[int, ObservedPool], seed: int, chain: int) -> None:
+    for j, pool in pools.items():
+        miss = block.missing[:, j]
+        if miss.any():
+            rng = rng_for(seed, chain, 0, j, IMPUTE, block.index)
+            block.values[miss, j] = pool.draw(int(miss.sum()), rng)
+    block.cache = {}
+
+
+def _step_summaries(block: Block, design: Design, it: int):
+    x = _design(block, design, it)[:, 1:]
+    j = design.target
+    r = ~block.missing[:, j]
+    obs = Moments.of(np.column_stack([x[r], block.values[r, j]]))
+    if len(x):
+        return obs, Moments.of(x), x.min(axis=0), x.max(axis=0)
+    k = x.shape[1]
+    return obs, Moments.of(x), np.full(k, np.inf), np.full(k, -np.inf)
+
+
+def _merge_summaries(a, b):
+    return a[0].merge(b[0]), a[1].merge(b[1]), np.minimum(a[2], b[2]), np.maximum(a[3], b[3])
+
+
+def _observed_apply(block: Block, design: Design, cols: list[int], it: int, f):
+    x = _design(block, design, it)
+    r = ~block.missing[:, design.target]
+    return f(x[r][:, cols], block.values[r, design.target])
+
+
+def _impute_block(
+    block: Block, design: Design, cols: list[int], it: int, method: str, params: Any,
+    pool: ObservedPool, seed: int, chain: int, donors: int,
+) -> None:
+    j = design.target
+    miss = block.missing[:, j]
+    if not miss.any():
+        return
+    x = _design(block, design, it)[:, cols]
+    view = BlockView(x[~miss], block.values[~miss, j], x[miss])
+    rng = rng_for(seed, chain, it, j, IMPUTE, block.index)
+    if method == "pmm" and len(view.y_obs) == 0:
+        values = pool.draw(int(miss.sum()), rng)  # no donor in this block: any observed value
+    elif method == "pmm":
+        values = pmm.impute(view, params, rng, donors)
+    else:
+        values = METHODS[method].impute(view, params, rng)
+    block.values[miss, j] = values
+    block.cache = {}
+
+
+def _imputed_sums(block: Block, js: list[int]) -> np.ndarray:
+    out = np.zeros((len(js), 3))
+    for i, j in enumerate(js):
+        v = block.values[block.missing[:, j], j]
+        out[i] = len(v), v.sum(), (v * v).sum()
+    return out
