@@ -1,0 +1,89 @@
+"""``sparkmice report``: the diagnostics report of an imputed run as one HTML file.
+
+    sparkmice report --imputed DIR --output report.html [--original PATH] [--pooled PATH]
+
+Spark starts only when ``--original`` is given (to reduce the imputed table by
+aggregations); the convergence part needs only the files under ``DIR/_sparkmice``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from sparkmice.diagnostics.distributions import DEFAULT_BINS
+from sparkmice.diagnostics.report import build_report
+from sparkmice.diagnostics.rhat import THRESHOLD, convergence_message
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the options of ``sparkmice report`` to ``parser``."""
+    parser.add_argument(
+        "--imputed", required=True, metavar="DIR", help="output directory of 'sparkmice impute'"
+    )
+    parser.add_argument("--output", required=True, metavar="HTML", help="report file to write")
+    parser.add_argument(
+        "--original",
+        metavar="PATH",
+        help="the incomplete input (CSV, Parquet or table name, read as "
+        "'sparkmice impute' reads it), for observed-vs-imputed plots and "
+        "the missing-data pattern",
+    )
+    parser.add_argument(
+        "--pooled",
+        metavar="PATH",
+        help="pooled table from 'sparkmice pool' (CSV or Parquet) to include",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=THRESHOLD,
+        help=f"R-hat above this means not converged (default {THRESHOLD})",
+    )
+    parser.add_argument(
+        "--bins",
+        type=int,
+        default=DEFAULT_BINS,
+        help=f"histogram bins per continuous variable (default {DEFAULT_BINS})",
+    )
+    return parser
+
+
+def _read_pooled(path: str) -> pd.DataFrame:
+    """The pooled table: Parquet when the path says so, else CSV."""
+    if path.lower().rstrip("/").endswith(".parquet"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build and write the report; 0 on success, 2 when an input is missing or wrong."""
+    try:
+        original, spark = None, None
+        if args.original:
+            from sparkmice.io.spark import read_input
+            from sparkmice.session import get_spark
+
+            spark = get_spark()
+            original = read_input(spark, args.original)
+        pooled = _read_pooled(args.pooled) if args.pooled else None
+        report = build_report(
+            args.imputed,
+            original=original,
+            pooled=pooled,
+            spark=spark,
+            threshold=args.threshold,
+            bins=args.bins,
+        )
+    except (FileNotFoundError, ValueError) as error:
+        print(f"sparkmice report: {error}", file=sys.stderr)
+        return 2
+    path = report.write(args.output)
+    print(f"Wrote {path.resolve()}")
+    if "rhat" in report.tables:
+        print(convergence_message(report.tables["rhat"], args.threshold))
+    return 0
