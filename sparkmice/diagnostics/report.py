@@ -181,14 +181,21 @@ def _image(figure: Figure, alt: str) -> str:
     return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _settings(config: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Config entries as (dotted key, value) rows; nested dicts flattened, lists as JSON."""
+    rows = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            rows += _settings(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value if isinstance(value, str) else json.dumps(value)))
+    return rows
+
+
 def _config_section(run: Run, imputed_dir: Path) -> str:
+    shown = run.config.items()
     skip = {"variables", "predictor_matrix", "visit_sequence"}
-    rows = [("output", str(imputed_dir))]
-    rows += [
-        (k, v if isinstance(v, (str, int, float)) else json.dumps(v))
-        for k, v in run.config.items()
-        if k not in skip
-    ]
+    rows = [("output", str(imputed_dir)), *_settings({k: v for k, v in shown if k not in skip})]
     return _table(pd.DataFrame(rows, columns=["setting", "value"]))
 
 
@@ -234,10 +241,12 @@ def _timings_section(run: Run) -> str:
     wide.columns = [f"chain {c}" for c in wide.columns]
     wide["mean"] = wide.mean(axis=1)
     wide.loc["total"] = wide.sum(axis=0)
-    total = run.timings["seconds"].sum()
+    total = f"{run.timings['seconds'].sum():,.1f} s"
+    if "exchanges" in run.timings.columns:
+        total += f" and {int(run.timings['exchanges'].sum()):,} exchanges of sums"
     return (
-        f"<p>Seconds per sweep (one iteration over all variables) and chain; "
-        f"{total:,.1f} s in all.</p>" + _table(wide, index=True)
+        "<p>Seconds per sweep (one iteration over all variables) and chain; "
+        f"{total} in all.</p>" + _table(wide, index=True)
     )
 
 
