@@ -1,0 +1,6 @@
+"""Fitting the analysis model on every imputation (pandas: statsmodels; Spark: IRLS)."""
+
+from sparkmice.analysis.baselines import fit_complete_cases, fit_mean_imputed
+from sparkmice.analysis.fit import AnalysisFits, fit_imputations
+
+__all__ = ["AnalysisFits", "fit_complete_cases", "fit_imputations", "fit_mean_imputed"]
