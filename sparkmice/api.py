@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -71,13 +72,16 @@ class MiceResult:
         """One completed data set (action = k), or all of them stacked ("long"), as R's
         complete(). A Spark DataFrame for Spark runs, a pandas DataFrame otherwise."""
         if action != "long" and not (isinstance(action, int) and 1 <= action <= self.m):
-            raise ValueError(f"action must be 'long' or an imputation in 1..{self.m}; got {action!r}.")
+            raise ValueError(
+                f"action must be 'long' or an imputation in 1..{self.m}; got {action!r}."
+            )
         if self.long_table is not None:
             df = self.long_table.to_pandas()
             if action != "long":
                 df = df[df[IMPUTATION] == action].drop(columns=[IMPUTATION])
-            return df.sort_values([c for c in (IMPUTATION, ROW_ID) if c in df], kind="stable"
-                                  ).reset_index(drop=True)
+            return df.sort_values(
+                [c for c in (IMPUTATION, ROW_ID) if c in df], kind="stable"
+            ).reset_index(drop=True)
         from pyspark.sql import functions as F
 
         df = self.spark.read.parquet(self.output)
@@ -141,8 +145,9 @@ def _arrow_input(data, cfg: MiceConfig) -> pa.Table:
     if cfg.id_column:
         ids = data.column(cfg.id_column).to_numpy().astype(np.int64)
         if len(np.unique(ids)) != len(ids):
-            raise ConfigError(f"id_column {cfg.id_column!r} has repeated values; it must "
-                              f"identify rows uniquely.")
+            raise ConfigError(
+                f"id_column {cfg.id_column!r} has repeated values; it must identify rows uniquely."
+            )
     else:
         ids = np.arange(data.num_rows, dtype=np.int64)
     return data.append_column(ROW_ID, pa.array(ids))
@@ -151,8 +156,11 @@ def _arrow_input(data, cfg: MiceConfig) -> pa.Table:
 def _mice_inprocess(data, cfg: MiceConfig, output: str | None, overwrite: bool) -> MiceResult:
     table = _arrow_input(data, cfg)
     skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
-    plan = resolve(table.schema.remove(table.schema.get_field_index(ROW_ID)),
-                   summarize_arrow(table, cfg.max_levels, skip), cfg)
+    plan = resolve(
+        table.schema.remove(table.schema.get_field_index(ROW_ID)),
+        summarize_arrow(table, cfg.max_levels, skip),
+        cfg,
+    )
     root = _absolute(output) if output else None
     if root:
         _check_output(root, plan, overwrite, chains_only=cfg.chains is not None)
@@ -170,10 +178,21 @@ def _mice_inprocess(data, cfg: MiceConfig, output: str | None, overwrite: bool) 
             store.clear_progress(root, k)
     long_table, chains = inprocess.run(table, plan, on_sweep)
     trace = pd.DataFrame([row for c in chains for row in c.trace])
-    events = pd.DataFrame(list(plan.events) + [e for c in chains for e in c.events],
-                          columns=["chain", "iteration", "variable", "event", "detail"])
-    timings = pd.DataFrame([{"chain": r.chain, "iteration": r.iteration, "seconds": r.seconds,
-                             "exchanges": r.exchanges} for r in reports])
+    events = pd.DataFrame(
+        list(plan.events) + [e for c in chains for e in c.events],
+        columns=["chain", "iteration", "variable", "event", "detail"],
+    )
+    timings = pd.DataFrame(
+        [
+            {
+                "chain": r.chain,
+                "iteration": r.iteration,
+                "seconds": r.seconds,
+                "exchanges": r.exchanges,
+            }
+            for r in reports
+        ]
+    )
     if root:
         store.write_long_table(long_table, root)
         _write_meta(root, plan, "inprocess")
@@ -183,7 +202,7 @@ def _mice_inprocess(data, cfg: MiceConfig, output: str | None, overwrite: bool) 
 # -- Spark ------------------------------------------------------------------------------------
 def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> MiceResult:
     from sparkmice.engines import barrier, perstep
-    from sparkmice.io.spark import arrow_schema, spark_schema_of, with_row_id
+    from sparkmice.io.spark import arrow_schema, partition_keys, spark_schema_of, with_row_id
     from sparkmice.session import slots
     from sparkmice.summaries import summarize_spark
 
@@ -192,38 +211,54 @@ def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> Mic
     root = _absolute(output) if output else _temporary_output()
     _check_output(root, None, overwrite, chains_only=cfg.chains is not None)
 
+    t0 = time.perf_counter()
     df = with_row_id(df, cfg.id_column)
     skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
+    categorical = {n for n, kind in cfg.kind.items() if kind != "continuous"}
     input_schema = arrow_schema(df.schema)
-    plan = resolve(input_schema.remove(input_schema.get_field_index(ROW_ID)),
-                   summarize_spark(df, cfg.max_levels, skip), cfg)
+    plan = resolve(
+        input_schema.remove(input_schema.get_field_index(ROW_ID)),
+        summarize_spark(df, cfg.max_levels, skip, categorical),
+        cfg,
+    )
     _check_output(root, plan, overwrite, chains_only=cfg.chains is not None)
+    log.info(f"plan resolved in {time.perf_counter() - t0:.1f} s (row ids, column summaries)")
 
     n_slots = slots(spark)
     engine, reason = _choose_engine(spark, cfg, plan, n_slots)
     tasks = max(1, min(plan.n_blocks, n_slots // (cfg.concurrency or 1)))
     concurrency = cfg.concurrency or max(1, n_slots // tasks)
-    log.info(f"{plan.n_rows} rows, {plan.n_blocks} blocks, engine {engine} ({reason}), "
-             f"{tasks} task(s) per chain, up to {concurrency} chain(s) at once")
+    log.info(
+        f"{plan.n_rows} rows, {plan.n_blocks} blocks, engine {engine} ({reason}), "
+        f"{tasks} task(s) per chain, up to {concurrency} chain(s) at once"
+    )
 
     n_blocks = plan.n_blocks
-    block_schema = input_schema.append(pa.field(BLOCK, pa.int32()))
+    keys = np.array(partition_keys(spark, tasks), dtype=np.int32)
+    block_schema = input_schema.append(pa.field(BLOCK, pa.int32())).append(
+        pa.field("__task", pa.int32())
+    )
 
     def add_block(batches):
         for b in batches:
-            ids = b.column(b.schema.get_field_index(ROW_ID)).to_numpy()
+            block = block_of(b.column(b.schema.get_field_index(ROW_ID)).to_numpy(), n_blocks)
             yield pa.RecordBatch.from_arrays(
-                b.columns + [pa.array(block_of(ids, n_blocks))], schema=block_schema
+                b.columns + [pa.array(block), pa.array(keys[block % len(keys)])],
+                schema=block_schema,
             )
 
+    # blocks go round-robin to the tasks: one shuffle, no sampling job
     prepared = (
         df.mapInArrow(add_block, spark_schema_of(block_schema))
-        .repartitionByRange(tasks, BLOCK)
+        .repartition(tasks, "__task")
+        .drop("__task")
         .cache()
     )
     out_schema = spark_schema_of(
-        pa.schema([f for f in input_schema if f.name != ROW_ID]
-                  + [pa.field(ROW_ID, pa.int64()), pa.field(IMPUTATION, pa.int32())])
+        pa.schema(
+            [f for f in input_schema if f.name != ROW_ID]
+            + [pa.field(ROW_ID, pa.int64()), pa.field(IMPUTATION, pa.int32())]
+        )
     )
     progress = store.meta_uri(root, "progress")
     chains = cfg.chain_numbers()
@@ -234,6 +269,7 @@ def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> Mic
 
     def run_one(k: int) -> None:
         _describe_job(spark, f"sparkmice chain {k} of {cfg.m} ({engine})")
+        t = time.perf_counter()
         if engine == "barrier":
             out = barrier.run_chain(prepared, plan, k, out_schema, progress)
         else:
@@ -241,6 +277,7 @@ def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> Mic
             out, _ = perstep.run_chain(prepared, plan, k, out_schema, writer)
         with lock if engine == "perstep" else _nolock():
             _write_chain(out, root, k, cfg.format, spark)
+        log.info(f"chain {k} written in {time.perf_counter() - t:.1f} s")
 
     try:
         with ProgressPrinter(progress, chains):
@@ -253,11 +290,14 @@ def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> Mic
     finally:
         prepared.unpersist()
     tables = store.write_run_tables(root)
-    events = pd.concat([pd.DataFrame(list(plan.events), columns=tables["events"].columns),
-                        tables["events"]], ignore_index=True)
+    events = pd.concat(
+        [pd.DataFrame(list(plan.events), columns=tables["events"].columns), tables["events"]],
+        ignore_index=True,
+    )
     log.info(f"imputed table written to {root}")
-    return MiceResult(plan, engine, root, tables["trace"], events, tables["timings"],
-                      spark=spark, notes=[reason])
+    return MiceResult(
+        plan, engine, root, tables["trace"], events, tables["timings"], spark=spark, notes=[reason]
+    )
 
 
 class _nolock:
@@ -298,8 +338,12 @@ def _write_chain(out, root: str, k: int, fmt: str, spark) -> None:
 
         write_chain_delta(out, root, k, spark=spark)
         return
-    (out.write.mode("overwrite").option("partitionOverwriteMode", "dynamic")
-     .partitionBy(IMPUTATION).parquet(root))
+    (
+        out.write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy(IMPUTATION)
+        .parquet(root)
+    )
 
 
 # -- output checks and metadata ---------------------------------------------------------------
@@ -336,8 +380,11 @@ def _check_output(root: str, plan: Plan | None, overwrite: bool, chains_only: bo
     if not entries:
         return
     config = store.meta_uri(root, "config.json")
-    if chains_only and fs.get_file_info(pafs.FileSystem.from_uri(config)[1]).type == \
-            pafs.FileType.File and _same_run(store.read_json(config), plan):
+    if (
+        chains_only
+        and fs.get_file_info(pafs.FileSystem.from_uri(config)[1]).type == pafs.FileType.File
+        and _same_run(store.read_json(config), plan)
+    ):
         return
     raise OutputExistsError(
         f"output {root} already exists; pass overwrite=True (--overwrite) to replace the "
@@ -345,8 +392,14 @@ def _check_output(root: str, plan: Plan | None, overwrite: bool, chains_only: bo
     )
 
 
-def _write_meta(root: str, plan: Plan, engine: str, trace: pd.DataFrame | None = None,
-                events: pd.DataFrame | None = None, timings: pd.DataFrame | None = None) -> None:
+def _write_meta(
+    root: str,
+    plan: Plan,
+    engine: str,
+    trace: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    timings: pd.DataFrame | None = None,
+) -> None:
     store.write_json(store.meta_uri(root, "config.json"), {**plan.to_dict(), "engine": engine})
     if trace is None:
         store.write_run_tables(root)

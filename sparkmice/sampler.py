@@ -96,8 +96,12 @@ class Chain:
             if on_sweep is not None:
                 on_sweep(
                     SweepReport(
-                        self.chain, it, time.perf_counter() - t0, rows,
-                        self.events[n_events:], self.exchanges - n_exchanges,
+                        self.chain,
+                        it,
+                        time.perf_counter() - t0,
+                        rows,
+                        self.events[n_events:],
+                        self.exchanges - n_exchanges,
                     )
                 )
 
@@ -120,15 +124,22 @@ class Chain:
         name = plan.variables[j].name
         method = METHODS[plan.method[name]]
         obs, x_all, x_min, x_max = self.reduce(
-            blocks, functools.partial(_step_summaries, design=design, it=it), _merge_summaries
+            blocks,
+            functools.partial(_step_summaries, design=design, it=it, ranges=method.AUGMENTS),
+            _merge_summaries,
         )
         keep = list(range(len(design.columns)))
         if method.USES_PREDICTORS:
             for i, reason in collinear_predictors(obs):
                 keep.remove(i)
                 self.events.append(
-                    {"chain": self.chain, "iteration": it, "variable": name,
-                     "event": "predictor dropped", "detail": f"{design.names[i]}: {reason}"}
+                    {
+                        "chain": self.chain,
+                        "iteration": it,
+                        "variable": name,
+                        "event": "predictor dropped",
+                        "detail": f"{design.names[i]}: {reason}",
+                    }
                 )
         else:
             keep = []
@@ -154,8 +165,15 @@ class Chain:
             self.warm_start[j] = params.coef
         blocks.update(
             functools.partial(
-                _impute_block, design=design, cols=cols, it=it, method=plan.method[name],
-                params=params, pool=self.pools[j], seed=plan.config.seed, chain=self.chain,
+                _impute_block,
+                design=design,
+                cols=cols,
+                it=it,
+                method=plan.method[name],
+                params=params,
+                pool=self.pools[j],
+                seed=plan.config.seed,
+                chain=self.chain,
                 donors=plan.config.donors,
             )
         )
@@ -168,20 +186,39 @@ class Chain:
         for (n, s, ss), j in zip(sums, js, strict=True):
             mean = s / n if n else float("nan")
             var = (ss - s * s / n) / (n - 1) if n > 1 else float("nan")
-            rows.append({"chain": self.chain, "iteration": it, "variable":
-                         self.plan.variables[j].name, "mean": mean,
-                         "sd": float(np.sqrt(max(var, 0.0))) if n > 1 else float("nan")})
+            rows.append(
+                {
+                    "chain": self.chain,
+                    "iteration": it,
+                    "variable": self.plan.variables[j].name,
+                    "mean": mean,
+                    "sd": float(np.sqrt(max(var, 0.0))) if n > 1 else float("nan"),
+                }
+            )
         self.trace.extend(rows)
         return rows
 
 
 # -- block functions (module level so the per-step engine can ship them to executors) --------
-def _design(block: Block, design: Design, it: int) -> np.ndarray:
-    """The block's design for this step, built once per (step, target)."""
+def _design(block: Block, design: Design, it: int, cols: list[int] | None = None) -> np.ndarray:
+    """The block's design for this step (only columns `cols` if given), built once per step."""
     key = (it, design.target)
     if block.cache.get("key") != key:
         block.cache = {"key": key, "x": design.build(block.values)}
-    return block.cache["x"]
+    x = block.cache["x"]
+    if cols is None or len(cols) == x.shape[1]:
+        return x
+    if block.cache.get("cols") != cols:
+        block.cache.update(cols=cols, x_cols=x[:, cols])
+    return block.cache["x_cols"]
+
+
+def _observed_design(block: Block, design: Design, it: int, cols: list[int]) -> np.ndarray:
+    """The observed rows' design columns, kept for the step's repeated Newton passes."""
+    x = _design(block, design, it, cols)
+    if block.cache.get("obs_cols") != cols:
+        block.cache.update(obs_cols=cols, x_obs=x[~block.missing[:, design.target]])
+    return block.cache["x_obs"]
 
 
 def _local_pool(block: Block, j: int, seed: int, chain: int) -> ObservedPool:
@@ -189,11 +226,15 @@ def _local_pool(block: Block, j: int, seed: int, chain: int) -> ObservedPool:
     if len(y) <= POOL_SIZE:
         return ObservedPool(y.copy(), np.ones(len(y)))
     rng = rng_for(seed, chain, 0, j, POOL, block.index)
-    return ObservedPool(rng.choice(y, POOL_SIZE, replace=False), np.full(POOL_SIZE, len(y) / POOL_SIZE))
+    return ObservedPool(
+        rng.choice(y, POOL_SIZE, replace=False), np.full(POOL_SIZE, len(y) / POOL_SIZE)
+    )
 
 
 def _concat_pools(a: ObservedPool, b: ObservedPool) -> ObservedPool:
-    return ObservedPool(np.concatenate([a.values, b.values]), np.concatenate([a.weights, b.weights]))
+    return ObservedPool(
+        np.concatenate([a.values, b.values]), np.concatenate([a.weights, b.weights])
+    )
 
 
 def _initial_fill(block: Block, pools: dict[int, ObservedPool], seed: int, chain: int) -> None:
@@ -205,14 +246,18 @@ def _initial_fill(block: Block, pools: dict[int, ObservedPool], seed: int, chain
     block.cache = {}
 
 
-def _step_summaries(block: Block, design: Design, it: int):
+def _step_summaries(block: Block, design: Design, it: int, ranges: bool):
+    """Moments of [x, y] over the observed rows; with `ranges`, also x's moments, minima
+    and maxima over all rows (for the augmentation rows of logreg/polyreg)."""
     x = _design(block, design, it)[:, 1:]
     j = design.target
     r = ~block.missing[:, j]
     obs = Moments.of(np.column_stack([x[r], block.values[r, j]]))
+    k = x.shape[1]
+    if not ranges:
+        return obs, Moments.of(np.zeros((0, k))), np.zeros(k), np.zeros(k)
     if len(x):
         return obs, Moments.of(x), x.min(axis=0), x.max(axis=0)
-    k = x.shape[1]
     return obs, Moments.of(x), np.full(k, np.inf), np.full(k, -np.inf)
 
 
@@ -221,23 +266,29 @@ def _merge_summaries(a, b):
 
 
 def _observed_apply(block: Block, design: Design, cols: list[int], it: int, f):
-    x = _design(block, design, it)
-    r = ~block.missing[:, design.target]
-    return f(x[r][:, cols], block.values[r, design.target])
+    j = design.target
+    return f(_observed_design(block, design, it, cols), block.values[~block.missing[:, j], j])
 
 
 def _impute_block(
-    block: Block, design: Design, cols: list[int], it: int, method: str, params: Any,
-    pool: ObservedPool, seed: int, chain: int, donors: int,
+    block: Block,
+    design: Design,
+    cols: list[int],
+    it: int,
+    method: str,
+    params: Any,
+    pool: ObservedPool,
+    seed: int,
+    chain: int,
+    donors: int,
 ) -> None:
     j = design.target
     miss = block.missing[:, j]
     if not miss.any():
         return
-    x = _design(block, design, it)[:, cols]
-    view = BlockView(x[~miss], block.values[~miss, j], x[miss])
+    view = BlockView(_design(block, design, it, cols), block.values[:, j], miss)
     rng = rng_for(seed, chain, it, j, IMPUTE, block.index)
-    if method == "pmm" and len(view.y_obs) == 0:
+    if method == "pmm" and miss.all():
         values = pool.draw(int(miss.sum()), rng)  # no donor in this block: any observed value
     elif method == "pmm":
         values = pmm.impute(view, params, rng, donors)

@@ -20,14 +20,22 @@ def summarize_arrow(table: pa.Table, max_levels: int, skip: set[str]) -> list[Co
         distinct = pc.unique(col.drop_null())
         n_distinct = len(distinct)
         levels = tuple(sorted(distinct.to_pylist())) if n_distinct <= max_levels else None
-        out.append(ColumnSummary(name, table.schema.field(name).type, len(col), col.null_count,
-                                 levels, n_distinct))
+        out.append(
+            ColumnSummary(
+                name, table.schema.field(name).type, len(col), col.null_count, levels, n_distinct
+            )
+        )
     return out
 
 
-def summarize_spark(df, max_levels: int, skip: set[str]) -> list[ColumnSummary]:
-    """Two aggregation jobs: counts and approximate distinct counts, then the exact distinct
-    values of the columns that may be categorical (never more than max_levels + 1 each)."""
+def summarize_spark(
+    df, max_levels: int, skip: set[str], categorical: set[str] = frozenset()
+) -> list[ColumnSummary]:
+    """Two aggregation jobs. First: counts; minimum and maximum of numbers; approximate
+    distinct counts of strings and booleans. Second: whether a number takes a value other
+    than its minimum and maximum (two values = binary), and the exact levels of the columns
+    that may be categorical (at most max_levels + 1 each). Numbers declared categorical in
+    `categorical` get their levels too."""
     from pyspark.sql import functions as F
 
     from sparkmice.io.spark import arrow_schema
@@ -36,31 +44,46 @@ def summarize_spark(df, max_levels: int, skip: set[str]) -> list[ColumnSummary]:
     names = [f.name for f in schema if f.name not in skip and supported_type(f.type)]
     if not names:
         return []
+    numeric = {n for n in names if _numeric(schema.field(n).type)}
     aggs = [F.count(F.lit(1)).alias("__n")]
     for i, n in enumerate(names):
         c = F.col(f"`{n}`")
-        aggs += [F.count(c).alias(f"c{i}"), F.approx_count_distinct(c, 0.01).alias(f"d{i}")]
+        aggs.append(F.count(c).alias(f"c{i}"))
+        if n in numeric:
+            aggs += [F.min(c).alias(f"lo{i}"), F.max(c).alias(f"hi{i}")]
+        if n not in numeric or n in categorical:
+            aggs.append(F.approx_count_distinct(c, 0.01).alias(f"d{i}"))
     row = df.agg(*aggs).first()
     total = int(row["__n"])
-    # a column can only be categorical with few distinct values: fetch those exactly
-    few = [i for i, _ in enumerate(names) if row[f"d{i}"] <= max_levels * 1.1 + 10]
-    exact: dict[int, list] = {}
-    if few:
-        sets = [
-            F.slice(F.array_sort(F.collect_set(F.col(f"`{names[i]}`"))), 1, max_levels + 1).alias(
-                f"s{i}"
-            )
-            for i in few
-        ]
-        srow = df.agg(*sets).first()
-        exact = {i: list(srow[f"s{i}"]) for i in few}
+
+    second = []
+    for i, n in enumerate(names):
+        c = F.col(f"`{n}`")
+        if n in numeric and row[f"lo{i}"] is not None:
+            other = (c != F.lit(row[f"lo{i}"])) & (c != F.lit(row[f"hi{i}"]))
+            second.append(F.max(F.when(other, 1).otherwise(0)).alias(f"o{i}"))
+        if (n not in numeric or n in categorical) and row[f"d{i}"] <= max_levels * 1.1 + 10:
+            levels = F.array_sort(F.collect_set(c))
+            second.append(F.slice(levels, 1, max_levels + 1).alias(f"s{i}"))
+    srow = df.agg(*second).first().asDict() if second else {}
+
     out = []
     for i, n in enumerate(names):
-        vals = exact.get(i)
-        if vals is not None and len(vals) <= max_levels:
-            levels, n_distinct = tuple(vals), len(vals)
+        n_missing = total - int(row[f"c{i}"])
+        if f"s{i}" in srow and len(srow[f"s{i}"]) <= max_levels:
+            levels = tuple(srow[f"s{i}"])
+            n_distinct = len(levels)
+        elif n in numeric and f"o{i}" in srow and srow[f"o{i}"] == 0:
+            lo, hi = row[f"lo{i}"], row[f"hi{i}"]
+            levels = (lo,) if lo == hi else (lo, hi)
+            n_distinct = len(levels)
+        elif n in numeric and f"s{i}" not in srow:
+            levels, n_distinct = None, 3  # more than two values: continuous
         else:
-            levels, n_distinct = None, max(int(row[f"d{i}"]), max_levels + 1)
-        out.append(ColumnSummary(n, schema.field(n).type, total, total - int(row[f"c{i}"]),
-                                 levels, n_distinct))
+            levels, n_distinct = None, max_levels + 1
+        out.append(ColumnSummary(n, schema.field(n).type, total, n_missing, levels, n_distinct))
     return out
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)

@@ -28,7 +28,9 @@ def chain_function(plan: Plan, chain: int, input_schema: pa.Schema, progress_uri
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import BarrierTaskContext
+        from threadpoolctl import threadpool_limits
 
+        threadpool_limits(1)  # one core per task: BLAS threads would only contend
         context = BarrierTaskContext.get()
         table = pa.Table.from_batches(list(batches), schema=input_schema)
         blocks = split_blocks(table, plan)

@@ -55,7 +55,9 @@ class TaskExchange:
                     except TimeoutError as e:  # socket.timeout
                         raise ExchangeTimeout("a barrier task did not connect in time") from e
             else:
-                root_port = next(json.loads(m)["port"] for m in messages if json.loads(m)["rank"] == 0)
+                root_port = next(
+                    json.loads(m)["port"] for m in messages if json.loads(m)["rank"] == 0
+                )
                 host = self.context.getTaskInfos()[0].address.rsplit(":", 1)[0]
                 self.root = _connect(host, root_port, self.authkey, self.timeout)
         return self

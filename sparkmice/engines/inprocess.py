@@ -58,4 +58,3 @@ def run(
     blocks = split_blocks(table, plan)
     results = [run_chain(table, plan, k, on_sweep, blocks) for k in plan.config.chain_numbers()]
     return pa.concat_tables(t for t, _ in results), [c for _, c in results]
-

@@ -27,6 +27,9 @@ def _state_name(i: int) -> str:
 
 def _blocks(batches: Iterator[pa.RecordBatch], schema: pa.Schema, plan: Plan) -> list[Block]:
     """This partition's blocks, with the current values from the state columns if present."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # one core per task: BLAS threads would only contend
     table = pa.Table.from_batches(list(batches), schema=schema)
     blocks = split_blocks(table, plan)
     if _state_name(0) in schema.names and plan.variables:
@@ -105,8 +108,13 @@ class SparkBlocks:
         return task
 
 
-def run_chain(prepared, plan: Plan, chain: int, output_schema,
-              on_sweep: Callable[[SweepReport], None] | None = None):
+def run_chain(
+    prepared,
+    plan: Plan,
+    chain: int,
+    output_schema,
+    on_sweep: Callable[[SweepReport], None] | None = None,
+):
     """Run chain `chain` with the driver in charge; returns the completed rows' DataFrame
     and the chain's state (trace, events)."""
     blocks = SparkBlocks(prepared, plan)

@@ -63,30 +63,25 @@ def with_row_id(df, id_column: str | None = None):
     if id_column:
         return df.withColumn(ROW_ID, F.col(f"`{id_column}`").cast("long"))
     try:
-        meta = df.select("*", F.col("_metadata.file_path").alias("__file"),
-                         F.col("_metadata.row_index").alias("__pos"))
-        files = [r[0] for r in meta.select("__file").distinct().collect()]
-    except Exception:
-        meta, files = None, []
-    if meta is not None and files:
+        meta = df.select(
+            "*",
+            F.col("_metadata.file_path").alias("__file"),
+            F.col("_metadata.row_index").alias("__pos"),
+        )
         counts = dict(meta.groupBy("__file").count().collect())
-        offsets, total = {}, 0
-        for f in sorted(files):
-            offsets[f] = total
-            total += counts[f]
-        offset = F.create_map(*[x for f in sorted(files) for x in (F.lit(f), F.lit(offsets[f]))])
-        return meta.withColumn(ROW_ID, (offset[F.col("__file")] + F.col("__pos")).cast("long")
-                               ).drop("__file", "__pos")
+    except Exception:  # not a file source with row indexes (CSV, tables, in-memory data)
+        meta, counts = None, {}
+    if meta is not None and counts:
+        offset = _offset_map(counts)
+        return meta.withColumn(
+            ROW_ID, (offset[F.col("__file")] + F.col("__pos")).cast("long")
+        ).drop("__file", "__pos")
     mid = df.withColumn("__mid", F.monotonically_increasing_id())
     part = F.shiftright(F.col("__mid"), 33)
     counts = dict(mid.groupBy(part.alias("p")).count().collect())
-    offsets, total = {}, 0
-    for p in sorted(counts):
-        offsets[p] = total
-        total += counts[p]
-    if not offsets:
+    if not counts:
         return mid.withColumn(ROW_ID, F.col("__mid")).drop("__mid")
-    offset = F.create_map(*[x for p in sorted(offsets) for x in (F.lit(p), F.lit(offsets[p]))])
+    offset = _offset_map(counts)
     low = F.col("__mid").bitwiseAND(F.lit((1 << 33) - 1))
     return mid.withColumn(ROW_ID, (offset[part] + low).cast("long")).drop("__mid")
 
@@ -96,3 +91,34 @@ def spark_schema_of(schema: pa.Schema):
     from pyspark.sql.pandas.types import from_arrow_schema
 
     return from_arrow_schema(schema)
+
+
+def _offset_map(counts: dict):
+    """A literal map from each key to the number of rows under the keys sorted before it."""
+    from pyspark.sql import functions as F
+
+    pairs, total = [], 0
+    for key in sorted(counts):
+        pairs += [F.lit(key), F.lit(total)]
+        total += counts[key]
+    return F.create_map(*pairs)
+
+
+def partition_keys(spark, n: int) -> list[int]:
+    """For each partition t < n, an int whose Spark hash lands in partition t under
+    `repartition(n, col)`: so that rows can be sent to chosen partitions without the
+    sampling job of a range partitioning."""
+    from pyspark.sql import functions as F
+
+    rows = (
+        spark.range(0, 64 * n)
+        .select(
+            F.col("id").cast("int").alias("k"),
+            F.pmod(F.hash(F.col("id").cast("int")), F.lit(n)).alias("p"),
+        )
+        .groupBy("p")
+        .agg(F.min("k").alias("k"))
+        .collect()
+    )
+    keys = {r["p"]: r["k"] for r in rows}
+    return [keys[t] for t in range(n)]

@@ -55,10 +55,32 @@ class StepData:
     pool: ObservedPool
 
 
-@dataclass(frozen=True)
 class BlockView:
-    """One block's rows for the step: design with intercept, observed y, missing rows' x."""
+    """One block's rows for the step: the design x (with intercept) of all rows, y, and
+    which rows are missing. Row subsets are made only when asked for, and linear
+    predictors are computed on the whole block before subsetting (cheaper than copying x)."""
 
-    x_obs: np.ndarray
-    y_obs: np.ndarray
-    x_mis: np.ndarray
+    def __init__(self, x: np.ndarray, y: np.ndarray, missing: np.ndarray):
+        self.x, self.y, self.missing = x, y, missing
+
+    @property
+    def y_obs(self) -> np.ndarray:
+        return self.y[~self.missing]
+
+    @property
+    def x_obs(self) -> np.ndarray:
+        return self.x[~self.missing]
+
+    @property
+    def x_mis(self) -> np.ndarray:
+        return self.x[self.missing]
+
+    @property
+    def n_mis(self) -> int:
+        return int(self.missing.sum())
+
+    def linear_obs(self, beta: np.ndarray) -> np.ndarray:
+        return (self.x @ beta)[~self.missing]
+
+    def linear_mis(self, beta: np.ndarray) -> np.ndarray:
+        return (self.x @ beta)[self.missing]

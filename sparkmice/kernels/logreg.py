@@ -21,6 +21,7 @@ from sparkmice.kernels.linalg import symmetric_cholesky
 
 KINDS = ("binary",)
 USES_PREDICTORS = True
+AUGMENTS = True  # needs the predictors' ranges over all rows
 
 MAX_ITER = 50
 TOL = 1e-8  # glm.fit's epsilon
@@ -131,12 +132,15 @@ def parameters(step: StepData, rng: np.random.Generator) -> Draw:
     beta0 = step.warm_start if step.warm_start is not None else np.zeros(p)
     f = fit(
         lambda beta: step.sum_over_blocks(lambda x, y: block_sums(x, y, beta)),
-        aug_x, aug_y, aug_w, beta0,
+        aug_x,
+        aug_y,
+        aug_w,
+        beta0,
     )
     return Draw(f.coef, draw(f, rng), f.iterations)
 
 
 def impute(view: BlockView, params: Draw, rng: np.random.Generator) -> np.ndarray:
     """Step 3: codes 1.0 where u <= P(y=1 | x, beta*), else 0.0."""
-    p, _ = mean_and_variance("binomial", view.x_mis @ params.beta)
+    p, _ = mean_and_variance("binomial", view.linear_mis(params.beta))
     return (rng.random(len(p)) <= p).astype(float)

@@ -11,6 +11,7 @@ from sparkmice.kernels.contract import BlockView, StepData
 
 KINDS = ("continuous",)
 USES_PREDICTORS = False
+AUGMENTS = False
 
 
 def parameters(step: StepData, rng: np.random.Generator) -> float:
@@ -18,4 +19,4 @@ def parameters(step: StepData, rng: np.random.Generator) -> float:
 
 
 def impute(view: BlockView, params: float, rng: np.random.Generator) -> np.ndarray:
-    return np.full(view.x_mis.shape[0], params)
+    return np.full(view.n_mis, params)

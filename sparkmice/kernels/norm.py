@@ -17,6 +17,7 @@ from sparkmice.kernels.linalg import LeastSquares, least_squares, symmetric_chol
 
 KINDS = ("continuous",)
 USES_PREDICTORS = True
+AUGMENTS = False
 
 
 @dataclass(frozen=True)
@@ -42,5 +43,4 @@ def parameters(step: StepData, rng: np.random.Generator) -> NormDraw:
 
 def impute(view: BlockView, params: NormDraw, rng: np.random.Generator) -> np.ndarray:
     """Step 3: X_mis beta* + sigma* z2 (x_mis includes the intercept column)."""
-    x_mis = view.x_mis
-    return x_mis @ params.beta + params.sigma * rng.standard_normal(x_mis.shape[0])
+    return view.linear_mis(params.beta) + params.sigma * rng.standard_normal(view.n_mis)

@@ -19,7 +19,8 @@ from sparkmice.kernels.norm import NormDraw, parameters
 
 KINDS = ("continuous",)
 USES_PREDICTORS = True
-__all__ = ["KINDS", "USES_PREDICTORS", "impute", "match", "parameters"]
+AUGMENTS = False
+__all__ = ["AUGMENTS", "KINDS", "USES_PREDICTORS", "impute", "match", "parameters"]
 
 DONORS = 5
 
@@ -51,5 +52,5 @@ def impute(
     view: BlockView, params: NormDraw, rng: np.random.Generator, donors: int = DONORS
 ) -> np.ndarray:
     """Observed values of the donors matched to each missing row of the block."""
-    idx = match(view.x_obs @ params.coef, view.x_mis @ params.beta, rng, donors)
+    idx = match(view.linear_obs(params.coef), view.linear_mis(params.beta), rng, donors)
     return view.y_obs[idx]

@@ -26,6 +26,7 @@ from sparkmice.kernels.logreg import Draw, Fit, augmentation, newton
 
 KINDS = ("nominal", "binary", "ordered")
 USES_PREDICTORS = True
+AUGMENTS = True  # needs the predictors' ranges over all rows
 
 FULL_INFORMATION_LIMIT = 600
 CHUNK_CELLS = 2_000_000
@@ -136,7 +137,10 @@ def parameters(step: StepData, rng: np.random.Generator) -> Draw:
         beta0 = np.zeros((p, step.n_levels - 1))
     f = fit(
         lambda beta: step.sum_over_blocks(lambda x, y: block_sums(x, y, beta)),
-        aug_x, aug_y, aug_w, beta0,
+        aug_x,
+        aug_y,
+        aug_w,
+        beta0,
     )
     return Draw(f.coef.reshape(beta0.shape, order="F"), draw(f, p, rng), f.iterations)
 

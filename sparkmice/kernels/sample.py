@@ -8,6 +8,7 @@ from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
 
 KINDS = ("continuous", "binary", "nominal", "ordered")
 USES_PREDICTORS = False
+AUGMENTS = False
 
 
 def parameters(step: StepData, rng: np.random.Generator) -> ObservedPool:
@@ -15,4 +16,4 @@ def parameters(step: StepData, rng: np.random.Generator) -> ObservedPool:
 
 
 def impute(view: BlockView, params: ObservedPool, rng: np.random.Generator) -> np.ndarray:
-    return params.draw(view.x_mis.shape[0], rng)
+    return params.draw(view.n_mis, rng)
