@@ -1,0 +1,5 @@
+import sys
+
+from sparkmice.cli import main
+
+sys.exit(main())
