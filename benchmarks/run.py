@@ -22,8 +22,10 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -357,6 +359,9 @@ def run_sparkmice(engine: str, stem: Path, rows: int, args: argparse.Namespace,
     child = run_child(cmd, args.timeout, log_path, env=env)
     seconds = child.number("impute_s")
     forced = child.fields.get("materialised", "")
+    used = child.fields.get("engine_used", engine)
+    if child.status == "ok" and used != engine:
+        child.detail = f"asked for {engine}, ran {used}"
     item = Measurement("sparkmice", engine, rows, args.m, args.maxit, args.seed, seconds,
                        child.status, load=child.load,
                        version=f"commit={args.commit} pyspark={child.fields.get('pyspark', '')}",
@@ -409,11 +414,10 @@ def worker(argv: Sequence[str]) -> None:
     sys.path.insert(0, str(REPO))
     import pyspark
 
-    import sparkmice
-
-    if not hasattr(sparkmice, "mice"):
-        raise SystemExit("sparkmice.mice is not available yet (the API is not in this "
-                         f"checkout: {getattr(sparkmice, '__file__', None) or 'namespace'})")
+    mice = find_mice()
+    # Spark runs write their completed data to a temporary folder: keep it out of /tmp.
+    scratch = Path(tempfile.mkdtemp(prefix="sparkmice-bench-", dir=args.data.parent))
+    tempfile.tempdir = str(scratch)
     if args.engine == "inprocess":
         import pandas as pd
 
@@ -433,11 +437,29 @@ def worker(argv: Sequence[str]) -> None:
         df = spark.read.parquet(str(args.data))
 
     t0 = time.perf_counter()
-    result = sparkmice.mice(df, m=args.m, maxit=args.maxit, seed=args.seed, engine=args.engine)
+    result = mice(df, m=args.m, maxit=args.maxit, seed=args.seed, engine=args.engine)
     forced = materialise(result)
     seconds = time.perf_counter() - t0
-    print(f"RESULT impute_s={seconds:.3f} engine={args.engine} pyspark={pyspark.__version__} "
-          f"materialised={'+'.join(forced) or 'none'}", flush=True)
+    used = getattr(result, "engine", args.engine)
+    print(f"RESULT impute_s={seconds:.3f} engine={args.engine} engine_used={used} "
+          f"pyspark={pyspark.__version__} materialised={'+'.join(forced) or 'none'}", flush=True)
+    for note in getattr(result, "notes", None) or []:
+        print(f"note: {note}")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def find_mice() -> Any:
+    """``sparkmice.mice``; before the package exports it, ``sparkmice.api.mice``."""
+    import sparkmice
+
+    if hasattr(sparkmice, "mice"):
+        return sparkmice.mice
+    try:
+        from sparkmice.api import mice
+    except ImportError as exc:
+        raise SystemExit(f"sparkmice.mice is not available in this checkout ({exc})") from exc
+    print("note: sparkmice does not export mice yet; using sparkmice.api.mice")
+    return mice
 
 
 # --------------------------------------------------------------------------- report
