@@ -22,6 +22,7 @@ from sparkmice.analysis import fit_complete_cases, fit_imputations, fit_mean_imp
 from sparkmice.analysis.design import IMPUTATION, check_family
 from sparkmice.kernels.glm import FAMILIES
 from sparkmice.pooling.rubin import pool
+from sparkmice.session import get_spark
 
 BASELINES = {"cca": fit_complete_cases, "mean": fit_mean_imputed}
 OUTPUT_FORMATS = (".csv", ".parquet")
@@ -56,16 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dfcom", type=float, default=None,
                         help="complete-data df (default n - p; inf: Rubin 1987)")  # fmt: skip
-
-
-def _get_spark() -> Any:
-    try:
-        from sparkmice.session import get_spark
-    except ImportError:  # until sparkmice.session exists
-        from pyspark.sql import SparkSession
-
-        return SparkSession.builder.master("local[2]").getOrCreate()
-    return get_spark()
 
 
 def _read_table(spark: Any, path: str) -> Any:
@@ -126,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     compare = [c.strip() for c in args.compare.split(",") if c.strip()]
     try:
         table = pool_directory(
-            _get_spark(), args.imputed, args.formula, args.family, args.dfcom, compare,
+            get_spark(), args.imputed, args.formula, args.family, args.dfcom, compare,
             args.original, args.output,
         )  # fmt: skip
     except ValueError as exc:
