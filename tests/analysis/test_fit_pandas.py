@@ -17,8 +17,9 @@ REF = Path(__file__).resolve().parents[1] / "data" / "reference"
 def hot_deck_long(df: pd.DataFrame, m: int, seed: int = 1) -> pd.DataFrame:
     """m completed copies, each missing cell a random observed value of its column.
 
-    A stand-in for the imputation engine (not yet in this package): enough to exercise
-    fitting and pooling end to end with genuine between-imputation variance.
+    A cheap, engine-free fill: enough to exercise fitting and pooling with genuine
+    between-imputation variance. The end-to-end test with sparkmice's own imputations is
+    tests/analysis/test_nhanes_end_to_end.py.
     """
     rng = np.random.default_rng(seed)
     parts = []
@@ -34,18 +35,6 @@ def hot_deck_long(df: pd.DataFrame, m: int, seed: int = 1) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def nhanes_long() -> pd.DataFrame:
     return hot_deck_long(pd.read_csv(REF / "nhanes.csv"), m=5)
-
-
-def test_nhanes_end_to_end_structure_and_sanity(nhanes_long: pd.DataFrame) -> None:
-    fits = fit_imputations(nhanes_long, "chl ~ age + bmi")
-    assert fits.m == 5 and fits.terms == ("Intercept", "age", "bmi")
-    assert fits.dfcom == 22.0  # 25 rows - 3 coefficients, as R's df.residual
-    out = pool(fits)
-    assert (out["m"] == 5).all()
-    assert (out["df"] <= out["dfcom"]).all()
-    assert ((out["fmi"] >= 0) & (out["fmi"] <= 1)).all()
-    assert (out["t"] >= out["ubar"]).all()
-    assert ((out["conf_low"] < out["estimate"]) & (out["estimate"] < out["conf_high"])).all()
 
 
 def test_gaussian_fit_is_ordinary_least_squares(nhanes_long: pd.DataFrame) -> None:
