@@ -202,7 +202,13 @@ def _mice_inprocess(data, cfg: MiceConfig, output: str | None, overwrite: bool) 
 # -- Spark ------------------------------------------------------------------------------------
 def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> MiceResult:
     from sparkmice.engines import barrier, perstep
-    from sparkmice.io.spark import arrow_schema, partition_keys, spark_schema_of, with_row_id
+    from sparkmice.io.spark import (
+        arrow_schema,
+        nan_to_null,
+        partition_keys,
+        spark_schema_of,
+        with_row_id,
+    )
     from sparkmice.session import slots
     from sparkmice.summaries import summarize_spark
 
@@ -212,7 +218,7 @@ def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> Mic
     _check_output(root, None, overwrite, chains_only=cfg.chains is not None)
 
     t0 = time.perf_counter()
-    df = with_row_id(df, cfg.id_column)
+    df = nan_to_null(with_row_id(df, cfg.id_column))
     skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
     categorical = {n for n, kind in cfg.kind.items() if kind != "continuous"}
     input_schema = arrow_schema(df.schema)

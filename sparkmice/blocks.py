@@ -81,9 +81,11 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
     order = np.lexsort((row_id, block))
     table = table.take(pa.array(order))
     row_id, block = row_id[order], block[order]
-    values = np.column_stack(
-        [encode_column(table.column(v.name), v) for v in plan.variables]
-    ) if plan.variables else np.zeros((len(row_id), 0))
+    values = (
+        np.column_stack([encode_column(table.column(v.name), v) for v in plan.variables])
+        if plan.variables
+        else np.zeros((len(row_id), 0))
+    )
     missing = np.isnan(values)
     starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else []
     bounds = list(starts) + [len(block)]
@@ -112,7 +114,9 @@ def completed_table(block: Block, plan: Plan, chain: int) -> pa.Table:
             col = decode_column(col, block.values[:, v.index], v)
         columns.append(col)
         names.append(name)
-    columns += [pa.array(block.row_id, pa.int64()), pa.array(np.full(len(block.row_id), chain,
-                                                                       dtype=np.int32))]
+    columns += [
+        pa.array(block.row_id, pa.int64()),
+        pa.array(np.full(len(block.row_id), chain, dtype=np.int32)),
+    ]
     names += [ROW_ID, IMPUTATION]
     return pa.table(columns, names=names)

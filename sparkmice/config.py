@@ -104,7 +104,8 @@ class MiceConfig:
         named = {
             "method": list(self.method),
             "kind": list(self.kind),
-            "predictors": list(self.predictors) + [p for ps in self.predictors.values() for p in ps],
+            "predictors": list(self.predictors)
+            + [p for ps in self.predictors.values() for p in ps],
             "visit_sequence": list(self.visit_sequence or []),
             "exclude": list(self.exclude),
         }
@@ -120,9 +121,7 @@ class MiceConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise ConfigError(
-                f"unknown option(s) {unknown}; the options are {sorted(known)}."
-            )
+            raise ConfigError(f"unknown option(s) {unknown}; the options are {sorted(known)}.")
         return cls(**options)
 
     @classmethod

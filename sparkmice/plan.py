@@ -139,8 +139,8 @@ def supported_type(t: pa.DataType) -> bool:
 
 
 def _detect_kind(s: ColumnSummary) -> str:
-    numeric = pa.types.is_integer(s.type) or pa.types.is_floating(s.type) or pa.types.is_decimal(
-        s.type
+    numeric = (
+        pa.types.is_integer(s.type) or pa.types.is_floating(s.type) or pa.types.is_decimal(s.type)
     )
     if numeric:
         return "binary" if s.n_distinct == 2 else "continuous"
@@ -163,7 +163,9 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
             )
         kind = config.kind.get(f.name) or _detect_kind(s)
         if kind == "continuous" and not (
-            pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type)
+            pa.types.is_integer(f.type)
+            or pa.types.is_floating(f.type)
+            or pa.types.is_decimal(f.type)
         ):
             raise ConfigError(
                 f"kind for column {f.name!r} is 'continuous' but its type is {f.type}; "
@@ -216,8 +218,13 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
                 continue
             if p in unimputed:
                 events.append(
-                    {"chain": 0, "iteration": 0, "variable": name, "event": "predictor removed",
-                     "detail": f"{p}: incomplete and not imputed"}
+                    {
+                        "chain": 0,
+                        "iteration": 0,
+                        "variable": name,
+                        "event": "predictor removed",
+                        "detail": f"{p}: incomplete and not imputed",
+                    }
                 )
                 continue
             if p in skip:
@@ -234,6 +241,13 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
     n_blocks = config.blocks or max(1, math.ceil(n_rows / config.rows_per_block))
     passthrough = tuple(n for n in schema.names if n in skip)
     return Plan(
-        tuple(variables), method, predictors, visit, passthrough, n_rows, n_blocks, config,
+        tuple(variables),
+        method,
+        predictors,
+        visit,
+        passthrough,
+        n_rows,
+        n_blocks,
+        config,
         tuple(events),
     )

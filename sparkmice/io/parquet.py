@@ -26,8 +26,16 @@ from sparkmice.blocks import IMPUTATION
 from sparkmice.progress import read_reports
 
 META = "_sparkmice"
-IGNORE_PREFIXES = [".", "_SUCCESS", "_sparkmice", "_temporary", "_delta_log", "_committed",
-                   "_started", ".spark-staging"]
+IGNORE_PREFIXES = [
+    ".",
+    "_SUCCESS",
+    "_sparkmice",
+    "_temporary",
+    "_delta_log",
+    "_committed",
+    "_started",
+    ".spark-staging",
+]
 
 
 def meta_uri(root: str, name: str = "") -> str:
@@ -37,7 +45,9 @@ def meta_uri(root: str, name: str = "") -> str:
 def imputed_dataset(root: str) -> ds.Dataset:
     """The long table as a pyarrow dataset, `_imputation` restored from the folder names."""
     return ds.dataset(
-        root, format="parquet", partitioning=ds.HivePartitioning.discover(infer_dictionary=False),
+        root,
+        format="parquet",
+        partitioning=ds.HivePartitioning.discover(infer_dictionary=False),
         ignore_prefixes=IGNORE_PREFIXES,
     )
 
@@ -57,7 +67,10 @@ def read_imputed(root: str, imputation: int | None = None) -> pd.DataFrame:
 def write_long_table(table: pa.Table, root: str) -> None:
     """Write chains in-process, replacing only the partitions of the chains present."""
     pq.write_to_dataset(
-        table, root, partition_cols=[IMPUTATION], existing_data_behavior="delete_matching",
+        table,
+        root,
+        partition_cols=[IMPUTATION],
+        existing_data_behavior="delete_matching",
         basename_template="part-{i}.parquet",
     )
 
@@ -89,8 +102,9 @@ def run_tables(root: str) -> dict[str, pd.DataFrame]:
     timings = [{k: r[k] for k in ("chain", "iteration", "seconds", "exchanges")} for r in reports]
     return {
         "trace": pd.DataFrame(trace, columns=["chain", "iteration", "variable", "mean", "sd"]),
-        "events": pd.DataFrame(events, columns=["chain", "iteration", "variable", "event",
-                                                "detail"]),
+        "events": pd.DataFrame(
+            events, columns=["chain", "iteration", "variable", "event", "detail"]
+        ),
         "timings": pd.DataFrame(timings, columns=["chain", "iteration", "seconds", "exchanges"]),
     }
 

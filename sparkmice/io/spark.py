@@ -52,6 +52,24 @@ def read_input(spark, source: str):
     return spark.table(source)
 
 
+def nan_to_null(df):
+    """NaN in floating columns becomes null: missing, as R's NA and pandas' NaN are."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DoubleType, FloatType
+
+    floats = {f.name for f in df.schema.fields if isinstance(f.dataType, (DoubleType, FloatType))}
+    if not floats:
+        return df
+    return df.select(
+        *[
+            F.when(F.isnan(F.col(f"`{c}`")), None).otherwise(F.col(f"`{c}`")).alias(c)
+            if c in floats
+            else F.col(f"`{c}`")
+            for c in df.columns
+        ]
+    )
+
+
 def with_row_id(df, id_column: str | None = None):
     """Add `_row_id` (int64): the id column if given, else the row's position.
 

@@ -1,8 +1,7 @@
-"""Fixtures of the diagnostics tests: one small local Spark session, a synthetic run."""
+"""Fixtures of the diagnostics tests: a synthetic run (Spark comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -11,15 +10,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import diag_synthetic  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def spark():
-    """A local[2] Spark session shared by every test of the session."""
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from sparkmice.session import get_spark
-
-    return get_spark(master="local[2]")
 
 
 @pytest.fixture(scope="session")

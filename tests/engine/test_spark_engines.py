@@ -1,0 +1,156 @@
+"""The Spark engines on local Spark: same imputations as in-process for the same seed and
+blocks (barrier and per-step alike, whatever the concurrency), the invariants of every
+imputation, the command line, fan-out by --chains, CSV input, Delta output."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_inprocess import assert_invariants
+
+import sparkmice
+from sparkmice.cli import main
+from sparkmice.datasets import make_mar
+
+PMM = ["bp", "chol", "bmi", "lact"]
+
+
+@pytest.fixture(scope="module")
+def mar(tmp_path_factory) -> tuple[pd.DataFrame, str]:
+    data = make_mar(1500, seed=3)
+    path = tmp_path_factory.mktemp("input") / "mar.parquet"
+    data.to_parquet(path, index=False)
+    return data, str(path)
+
+
+@pytest.fixture(scope="module")
+def reference(mar) -> pd.DataFrame:
+    """In-process result; Parquet row ids are file positions, as pandas' are."""
+    return sparkmice.mice(mar[0], m=2, maxit=2, seed=9, blocks=3).complete("long")
+
+
+def run_spark(spark, mar, tmp_path, **options) -> tuple[sparkmice.MiceResult, pd.DataFrame]:
+    out = tmp_path / "imputed"
+    imp = sparkmice.mice(
+        spark.read.parquet(mar[1]), m=2, maxit=2, seed=9, blocks=3, output=str(out), **options
+    )
+    return imp, sparkmice.read_imputed(str(out))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"engine": "barrier", "concurrency": 1},
+        {"engine": "barrier", "concurrency": 2},
+        {"engine": "perstep"},
+    ],
+    ids=["barrier", "barrier-concurrent", "perstep"],
+)
+def test_spark_equals_inprocess(spark, mar, reference, tmp_path, options):
+    imp, long = run_spark(spark, mar, tmp_path, **options)
+    assert imp.engine == options["engine"]
+    pd.testing.assert_frame_equal(long, reference, check_dtype=False)
+    assert_invariants(mar[0], long, 2, pmm=PMM)
+    assert len(imp.trace) == 2 * 2 * 6
+    timings = imp.timings
+    pairs = sorted(zip(timings.chain, timings.iteration, strict=True))
+    assert pairs == [(1, 1), (1, 2), (2, 1), (2, 2)]
+
+
+def test_spark_reads_back_and_complete(spark, mar, tmp_path):
+    imp, long = run_spark(spark, mar, tmp_path)
+    assert spark.read.parquet(imp.output).count() == 2 * len(mar[0])
+    one = imp.complete(2).toPandas().sort_values("_row_id").reset_index(drop=True)
+    expected = long[long._imputation == 2].drop(columns="_imputation").reset_index(drop=True)
+    pd.testing.assert_frame_equal(one[expected.columns], expected, check_dtype=False)
+    config = json.loads((tmp_path / "imputed" / "_sparkmice" / "config.json").read_text())
+    assert config["m"] == 2 and config["engine"] == "barrier"
+
+
+def test_spark_input_errors_before_any_job(spark, mar):
+    df = spark.read.parquet(mar[1]).withColumnRenamed("crp", "_row_id")
+    with pytest.raises(sparkmice.InputError, match="reserves"):
+        sparkmice.mice(df, m=1, maxit=1)
+    df = spark.read.parquet(mar[1]).selectExpr("*", "current_date() as day")
+    with pytest.raises(sparkmice.InputError, match=r"column 'day' has type date32"):
+        sparkmice.mice(df, m=1, maxit=1)
+
+
+def test_cli_fan_out_chains_into_one_table(spark, mar, reference, tmp_path):
+    out = str(tmp_path / "fan")
+    base = ["impute", "--input", mar[1], "--output", out, "--m", "2", "--maxit", "2", "--seed", "9"]
+    conf = tmp_path / "conf.yaml"
+    conf.write_text("blocks: 3\n")
+    assert main(base + ["--config", str(conf), "--chains", "2"]) == 0
+    assert main(base + ["--config", str(conf), "--chains", "1"]) == 0
+    pd.testing.assert_frame_equal(sparkmice.read_imputed(out), reference, check_dtype=False)
+    trace = pd.read_csv(tmp_path / "fan" / "_sparkmice" / "trace.csv")
+    assert sorted(trace.chain.unique()) == [1, 2]
+    # re-running chain 1 replaces its partition only, leaving chain 2 as it was
+    before = sparkmice.read_imputed(out, imputation=2)
+    assert main(base + ["--config", str(conf), "--chains", "1"]) == 0
+    pd.testing.assert_frame_equal(sparkmice.read_imputed(out, imputation=2), before)
+    # a different run into the same folder is refused without --overwrite
+    assert main(base[:-1] + ["10", "--config", str(conf)]) == 2
+
+
+def test_csv_input_keeps_types_and_na(spark, tmp_path):
+    csv = tmp_path / "small.csv"
+    csv.write_text("a,b,c\n1,2.5,x\nNA,3.5,y\n3,,\n4,1.0,x\n5,2.0,y\n6,NA,x\n")
+    out = tmp_path / "csv_out"
+    assert (
+        main(
+            [
+                "impute",
+                "--input",
+                str(csv),
+                "--output",
+                str(out),
+                "--m",
+                "2",
+                "--maxit",
+                "2",
+                "--config",
+                str(_sample_config(tmp_path)),
+            ]
+        )
+        == 0
+    )
+    back = sparkmice.read_imputed(str(out))
+    assert back["a"].dtype.kind == "i" and back["b"].dtype.kind == "f"
+    assert back[["a", "b", "c"]].notna().all().all()
+    assert set(back["c"]) <= {"x", "y"}
+
+
+def _sample_config(tmp_path):
+    conf = tmp_path / "sample.yaml"
+    conf.write_text("method: {a: sample, b: sample, c: sample}\n")
+    return conf
+
+
+def test_delta_output_matches_parquet(spark, mar, reference, tmp_path):
+    from sparkmice.io.delta import read_delta
+
+    out = tmp_path / "delta"
+    sparkmice.mice(
+        spark.read.parquet(mar[1]), m=2, maxit=2, seed=9, blocks=3, output=str(out), format="delta"
+    )
+    via_rs = read_delta(str(out)).sort_values(["_imputation", "_row_id"]).reset_index(drop=True)
+    via_spark = read_delta(str(out), spark=spark).toPandas()
+    via_spark = via_spark.sort_values(["_imputation", "_row_id"]).reset_index(drop=True)
+    cols = list(reference.columns)
+    pd.testing.assert_frame_equal(via_rs[cols], reference, check_dtype=False)
+    pd.testing.assert_frame_equal(via_spark[cols], reference, check_dtype=False)
+
+
+def test_results_do_not_depend_on_input_partitioning(spark, mar, reference, tmp_path):
+    df = spark.read.parquet(mar[1])
+    shuffled = spark.createDataFrame(df.toPandas().assign(rid=np.arange(len(mar[0]))))
+    shuffled = shuffled.repartition(5)
+    out = tmp_path / "shuffled"
+    sparkmice.mice(shuffled, m=2, maxit=2, seed=9, blocks=3, output=str(out), id_column="rid")
+    long = sparkmice.read_imputed(str(out)).drop(columns="rid")
+    pd.testing.assert_frame_equal(long, reference, check_dtype=False)
