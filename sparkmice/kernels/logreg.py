@@ -148,7 +148,7 @@ def impute(view: BlockView, params: Draw, rng: np.random.Generator) -> np.ndarra
 
 SEPARATIONS = ("augment", "ridge", "firth")
 RIDGE_FRACTION = 1e-4
-FIRTH_XTOL = 1e-9  # largest step allowed at convergence (the modified score is ~0 there)
+FIRTH_XTOL = 1e-5  # converged when every step is below this many standard errors
 
 
 def parameters_with(step: StepData, rng: np.random.Generator, separation: str) -> Draw:
@@ -189,6 +189,10 @@ def ridge_penalty(step: StepData) -> np.ndarray:
     of units (lambda·I on raw slopes would shrink a predictor in years 10^4 times harder
     than one in decades); W0 is fixed, not the current W, because W -> 0 along a separating
     direction and a penalty scaled by it would vanish exactly where it is needed.
+    Caveat: under complete separation the rows carry almost no information, so the draw's
+    V is the prior's (SD ~ 1/sqrt(lambda) standardised units, ~14 at n = 200): the estimate
+    is finite but the draws are wide (tests: imputations follow the separating predictor
+    ~86% of the time, against ~98% with augment or firth).
     """
     m = step.moments
     n, q = m.n, len(m.mean) - 1
@@ -225,6 +229,7 @@ def fit_firth(
     correction: Callable[[np.ndarray, np.ndarray], np.ndarray],
     beta0: np.ndarray,
     max_iter: int = MAX_ITER,
+    xtol: float = FIRTH_XTOL,
 ) -> Fit:
     """Firth's penalised likelihood l*(beta) = l(beta) + log det(X'WX)/2 by modified-score
     Fisher scoring (Firth 1993; Heinze & Schemper 2002):
@@ -233,9 +238,13 @@ def fit_firth(
 
     Cost per IRLS step: two passes over the rows instead of one — pass 1 gives X'WX, the
     score and the deviance at beta (also all the halving check needs); pass 2 gives the hat
-    correction, which needs (X'WX)^-1 from pass 1. Each halving adds one pass 1. Stops when
-    the largest step is below FIRTH_XTOL (the scoring converges linearly, so a deviance
-    rule alone can stop early).
+    correction, which needs (X'WX)^-1 from pass 1. Each halving adds one pass 1.
+
+    The scoring uses X'WX, not the Hessian of l*, so it converges linearly: fast where the
+    data dominate the penalty (rate ~p/n), slowly under separation (rate ~0.7 in the tests:
+    ~30 steps from zero, fewer from a warm start). It stops when every step is below `xtol`
+    standard errors (the error is then below ~xtol/(1 - rate) SEs; the default 1e-5 is
+    immaterial next to a posterior draw's 1 SE; a deviance rule alone stops too early).
     """
 
     def penalised(s: GlmSums) -> float:
@@ -248,7 +257,7 @@ def fit_firth(
     for it in range(1, max_iter + 1):
         v = _inverse(s.xtwx)
         step = v @ (s.score + correction(beta, v))
-        if np.max(np.abs(step)) < FIRTH_XTOL:
+        if np.all(np.abs(step) < xtol * np.sqrt(np.maximum(np.diag(v), 0.0))):
             return Fit(beta, v, it)
         for _ in range(30):
             new = beta + step

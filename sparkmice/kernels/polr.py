@@ -44,6 +44,7 @@ AUGMENTS = True  # needs the predictors' ranges over all rows
 
 MAX_REDRAWS = 100
 CHUNK_CELLS = 2_000_000
+ONE_HOT_LEVELS = 64
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,10 @@ def _log_expit(z: np.ndarray) -> np.ndarray:
 
 
 def _group_sums(idx: np.ndarray, vals: np.ndarray, k: int) -> np.ndarray:
-    """k × q matrix of the rows of `vals` (n × q) summed by group idx in 0..k-1."""
+    """k × q matrix of the rows of `vals` (n × q) summed by group idx in 0..k-1: a one-hot
+    product (BLAS) for few groups, per-column bincounts (O(n·q)) for many."""
+    if k <= ONE_HOT_LEVELS:
+        return (idx[:, None] == np.arange(k)).astype(float).T @ vals
     return np.stack([np.bincount(idx, vals[:, j], minlength=k) for j in range(vals.shape[1])], 1)
 
 
@@ -100,13 +104,16 @@ def block_sums(
         yk = y[lo : lo + step].astype(int)
         eta = z @ beta
         u, low = cuts[yk + 1] - eta, cuts[yk] - eta
+        # log F(u), log F(-l); log F(-u) = log F(u) - u, log F(l) = log F(-l) + l (u > -inf,
+        # l < +inf always), so two log-sum-exps per row instead of four
         log_fu, log_fml = _log_expit(u), _log_expit(-low)
+        log_fmu, log_fl = log_fu - u, log_fml + low
         log_gap = np.log(-np.expm1(low - u))
         deviance += -2.0 * float(np.sum(ws * (log_fu + log_fml + log_gap)))
-        a = np.exp(_log_expit(-u) - log_fml - log_gap)  # f(u)/p
-        b = np.exp(_log_expit(low) - log_fu - log_gap)  # f(l)/p
+        a = np.exp(log_fmu - log_fml - log_gap)  # f(u)/p
+        b = np.exp(log_fl - log_fu - log_gap)  # f(l)/p
         huu = a * (1.0 - 2.0 * np.exp(log_fu)) - a * a
-        hll = -b * (1.0 - 2.0 * np.exp(_log_expit(low))) - b * b
+        hll = -b * (1.0 - 2.0 * np.exp(log_fl)) - b * b
         hul = a * b
         # thresholds: u indexes theta_y (y <= K-2), l indexes theta_{y-1} (y >= 1)
         score[:km1] += (
@@ -120,10 +127,12 @@ def block_sums(
         )
         off = np.bincount(yk, ws * hul, minlength=km1 + 1)[1:km1]  # (theta_y, theta_{y-1})
         h_tt = np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)
-        h_tb = -(
-            _group_sums(yk, z * (ws * (huu + hul))[:, None], km1 + 1)[:km1]
-            + _group_sums(yk, z * (ws * (hll + hul))[:, None], km1 + 1)[1:]
+        by_level = _group_sums(
+            yk,
+            np.hstack([z * (ws * (huu + hul))[:, None], z * (ws * (hll + hul))[:, None]]),
+            km1 + 1,
         )
+        h_tb = -(by_level[:km1, :q] + by_level[1:, q:])
         h_bb = (z * (ws * (huu + hll + 2.0 * hul))[:, None]).T @ z
         info -= np.block([[h_tt, h_tb], [h_tb.T, h_bb]])
     return PolrSums(info, score, deviance)
