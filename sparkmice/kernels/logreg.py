@@ -25,6 +25,7 @@ AUGMENTS = True  # needs the predictors' ranges over all rows
 
 MAX_ITER = 50
 TOL = 1e-8  # glm.fit's epsilon
+STEP_TOL = 1e-7  # block-diagonal Newton: largest step, in standard errors
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,10 @@ def newton(
     """Newton-Raphson on a concave log-likelihood from summed (information, score, deviance).
 
     Halves the step while the deviance rises (glm.fit halves only on non-finite deviance;
-    halving also on increase keeps warm starts from far-off coefficients safe).
+    halving also on increase keeps warm starts from far-off coefficients safe). Stops by
+    glm.fit's deviance rule; with a block-diagonal information (polyreg with many levels)
+    convergence is only linear, so it stops instead when every step is below STEP_TOL
+    standard errors.
     """
     beta = beta0
     info, score, dev = sums_at(beta)
@@ -65,7 +69,12 @@ def newton(
                 break
             step = step / 2.0
         beta, info, score, dev_old, dev = new, info_new, score_new, dev, dev_new
-        if irls_converged(dev, dev_old, tol):
+        if info.ndim == 3:
+            v = _inverse(info)
+            se = np.sqrt(np.maximum(np.concatenate([np.diag(b) for b in v]), 0.0))
+            if np.all(np.abs(step) <= STEP_TOL * se):
+                return Fit(beta, v, it)
+        elif irls_converged(dev, dev_old, tol):
             return Fit(beta, _inverse(info), it)
     return Fit(beta, _inverse(info), max_iter)
 

@@ -91,12 +91,6 @@ def test_full_information_fit_equals_statsmodels_mnlogit(data):
     np.testing.assert_allclose(f.v, ref.cov_params(), rtol=1e-5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="newton() stops on glm.fit's relative deviance change < 1e-8; with the "
-    "block-diagonal information Newton converges only linearly (rate ~0.6 here), so it "
-    "stops ~3e-4 short of the root (score ~6e-3). See the kernel report.",
-)
 def test_block_diagonal_information_reaches_the_same_estimate(data, monkeypatch):
     """FULL_INFORMATION_LIMIT below (K-1)·p switches to one p×p block per level; the
     module docstring promises the Newton steps converge to the same root of the score
