@@ -16,7 +16,8 @@ from sparkmice.kernels import METHODS
 
 ENGINES = ("auto", "barrier", "perstep", "inprocess")
 FORMATS = ("parquet", "delta")
-KINDS = ("continuous", "binary", "nominal")
+KINDS = ("continuous", "binary", "nominal", "ordered")
+SEPARATIONS = ("augment", "ridge", "firth")
 
 
 class ConfigError(ValueError):
@@ -29,7 +30,10 @@ class MiceConfig:
 
     m, maxit, seed: number of imputations (chains), iterations per chain, master seed.
     method: variable -> method ("pmm", "norm", "logreg", "polyreg", "sample", "mean", or ""
-      to leave it unimputed). kind: variable -> "continuous" | "binary" | "nominal".
+      to leave it unimputed). kind: variable -> "continuous" | "binary" | "nominal" |
+      "ordered". levels: variable -> its levels in order (for an ordered variable).
+    separation: binary variable -> "augment" (R mice's pseudo-rows, the default), "ridge"
+      or "firth": the guard of its logistic model against separation.
     predictors: variable -> list of its predictors (a row of R's predictorMatrix).
     visit_sequence: the variables to impute, in order (default: incomplete ones, column order).
     exclude: columns carried through untouched and never used as predictors.
@@ -46,6 +50,8 @@ class MiceConfig:
     seed: int = 1
     method: dict[str, str] = field(default_factory=dict)
     kind: dict[str, str] = field(default_factory=dict)
+    levels: dict[str, list] = field(default_factory=dict)
+    separation: dict[str, str] = field(default_factory=dict)
     predictors: dict[str, list[str]] = field(default_factory=dict)
     visit_sequence: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
@@ -88,6 +94,12 @@ class MiceConfig:
                 raise ConfigError(
                     f"kind for column {name!r} must be one of {list(KINDS)}; got {kind!r}."
                 )
+        for name, choice in self.separation.items():
+            if choice not in SEPARATIONS:
+                raise ConfigError(
+                    f"separation for column {name!r} must be one of {list(SEPARATIONS)}; "
+                    f"got {choice!r}."
+                )
         if self.chains is not None:
             bad = [c for c in self.chains if not isinstance(c, int) or not 1 <= c <= self.m]
             if bad or not self.chains:
@@ -104,6 +116,8 @@ class MiceConfig:
         named = {
             "method": list(self.method),
             "kind": list(self.kind),
+            "levels": list(self.levels),
+            "separation": list(self.separation),
             "predictors": list(self.predictors)
             + [p for ps in self.predictors.values() for p in ps],
             "visit_sequence": list(self.visit_sequence or []),

@@ -1,7 +1,9 @@
 """Design matrices of the conditional models, built from a block's current codes.
 
-Intercept first; a continuous or binary predictor is one column; a nominal predictor with
-K levels is K-1 indicator columns (level 0 the reference), as R's treatment contrasts.
+Intercept first; a continuous or binary predictor is one column; a nominal or ordered
+predictor with K levels is K-1 indicator columns (level 0 the reference), as R's treatment
+contrasts (R uses polynomial contrasts for ordered factors: the same column space, so the
+same fitted values and imputations).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class Design:
         names: list[str] = []
         for p in plan.predictors[target]:
             v = plan.variable(p)
-            if v.kind == "nominal":
+            if v.kind in ("nominal", "ordered"):  # treatment dummies (same span as contr.poly)
                 for level in range(1, v.n_levels):
                     cols.append((v.index, level))
                     names.append(f"{v.name}[{v.levels[level]}]")

@@ -33,6 +33,7 @@ class ColumnSummary:
     n_missing: int
     distinct: tuple[Any, ...] | None  # sorted distinct observed values, when few enough
     n_distinct: int  # exact if `distinct` is not None, else a lower bound / estimate
+    ordered: bool = False  # an ordered categorical; `distinct` is then in its order
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,9 @@ def _detect_kind(s: ColumnSummary) -> str:
     )
     if numeric:
         return "binary" if s.n_distinct == 2 else "continuous"
-    return "binary" if s.n_distinct == 2 else "nominal"
+    if s.n_distinct == 2:
+        return "binary"
+    return "ordered" if s.ordered else "nominal"
 
 
 def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfig) -> Plan:
@@ -180,6 +183,15 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
                     f"'continuous', or list it under `exclude`."
                 )
             levels = tuple(s.distinct)
+            if f.name in config.levels:
+                declared = tuple(config.levels[f.name])
+                unknown = sorted(set(levels) - set(declared), key=str)
+                if unknown:
+                    raise ConfigError(
+                        f"levels for column {f.name!r} miss the observed value(s) {unknown}; "
+                        f"list every level, in order."
+                    )
+                levels = declared
             if kind == "binary" and len(levels) != 2:
                 raise ConfigError(
                     f"kind for column {f.name!r} is 'binary' but it has {len(levels)} levels; "
@@ -201,6 +213,13 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
         if chosen and not v.n_missing:
             chosen = ""  # complete variables are never imputed (as R mice)
         method[v.name] = chosen
+
+    for name in config.separation:
+        if method.get(name) != "logreg":
+            raise ConfigError(
+                f"separation is set for column {name!r}, whose method is "
+                f"{method.get(name)!r}; it applies to logreg (binary) variables only."
+            )
 
     if config.visit_sequence is not None:
         visit = tuple(n for n in config.visit_sequence if method.get(n))

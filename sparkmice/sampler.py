@@ -24,7 +24,7 @@ import numpy as np
 
 from sparkmice.blocks import Block
 from sparkmice.design import Design
-from sparkmice.kernels import METHODS, pmm
+from sparkmice.kernels import METHODS, logreg, pmm
 from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
 from sparkmice.kernels.linalg import Moments, collinear_predictors
 from sparkmice.plan import Plan
@@ -160,7 +160,11 @@ class Chain:
             pool=self.pools[j],
         )
         rng = rng_for(plan.config.seed, self.chain, it, j, PARAMETERS)
-        params = method.parameters(step, rng)
+        separation = plan.config.separation.get(name)
+        if separation is not None:  # a guard other than augmentation (logreg only)
+            params = logreg.parameters_with(step, rng, separation)
+        else:
+            params = method.parameters(step, rng)
         if hasattr(params, "iterations"):
             self.warm_start[j] = params.coef
         blocks.update(

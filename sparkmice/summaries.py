@@ -15,15 +15,21 @@ def summarize_arrow(table: pa.Table, max_levels: int, skip: set[str]) -> list[Co
         col = table.column(name)
         if name in skip or not supported_type(col.type):
             continue
-        if pa.types.is_dictionary(col.type):
-            col = pc.cast(col, col.type.value_type)
-        distinct = pc.unique(col.drop_null())
+        ordered = pa.types.is_dictionary(col.type) and col.type.ordered
+        if ordered:  # every category, in the categorical's own order
+            distinct = col.chunks[0].dictionary if col.num_chunks else pa.array([])
+        else:
+            if pa.types.is_dictionary(col.type):
+                col = pc.cast(col, col.type.value_type)
+            distinct = pc.unique(col.drop_null())
         n_distinct = len(distinct)
-        levels = tuple(sorted(distinct.to_pylist())) if n_distinct <= max_levels else None
+        levels = None
+        if n_distinct <= max_levels:
+            values = distinct.to_pylist()
+            levels = tuple(values if ordered else sorted(values))
+        field = table.schema.field(name)
         out.append(
-            ColumnSummary(
-                name, table.schema.field(name).type, len(col), col.null_count, levels, n_distinct
-            )
+            ColumnSummary(name, field.type, len(col), col.null_count, levels, n_distinct, ordered)
         )
     return out
 
