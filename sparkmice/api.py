@@ -16,13 +16,20 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import fs as pafs
 
-from sparkmice.blocks import BLOCK, IMPUTATION, ROW_ID, block_of
+from sparkmice import state
+from sparkmice.blocks import BLOCK, IMPUTATION, ROW_ID, block_of, split_blocks
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines import inprocess
 from sparkmice.io import parquet as store
 from sparkmice.plan import Plan, check_schema, resolve
-from sparkmice.progress import ProgressPrinter, ProgressWriter, describe, ensure_logging
-from sparkmice.sampler import SweepReport
+from sparkmice.progress import (
+    ProgressPrinter,
+    ProgressWriter,
+    describe,
+    ensure_logging,
+    read_reports,
+)
+from sparkmice.sampler import ChainTask, SweepReport
 from sparkmice.summaries import summarize_arrow
 
 log = logging.getLogger("sparkmice")
@@ -110,10 +117,13 @@ def mice(
     config: MiceConfig | str | None = None,
     output: str | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     **options: Any,
 ) -> MiceResult:
     """Multiple imputation by chained equations, as R's mice(data, m, maxit, seed = ...).
 
+    resume: continue the chains in `output` after their last finished sweep (a failed run,
+    or a finished one with a larger maxit, as R's mice.mids); chains done are skipped.
     data: a Spark DataFrame (runs on Spark; the completed data are written to `output`,
     a temporary folder if not given) or a pandas DataFrame / Arrow table (in-process; also
     written if `output` is given). Options are `MiceConfig`'s (method, predictors, ...) or a
@@ -122,8 +132,8 @@ def mice(
     cfg = _config(config, m=m, maxit=maxit, seed=seed, **options)
     ensure_logging()
     if isinstance(data, (pd.DataFrame, pa.Table)) or cfg.engine == "inprocess":
-        return _mice_inprocess(data, cfg, output, overwrite)
-    return _mice_spark(data, cfg, output, overwrite)
+        return _mice_inprocess(data, cfg, output, overwrite, resume)
+    return _mice_spark(data, cfg, output, overwrite, resume)
 
 
 def _config(config: MiceConfig | str | None, **overrides: Any) -> MiceConfig:
@@ -153,7 +163,9 @@ def _arrow_input(data, cfg: MiceConfig) -> pa.Table:
     return data.append_column(ROW_ID, pa.array(ids))
 
 
-def _mice_inprocess(data, cfg: MiceConfig, output: str | None, overwrite: bool) -> MiceResult:
+def _mice_inprocess(
+    data, cfg: MiceConfig, output: str | None, overwrite: bool, resume: bool
+) -> MiceResult:
     table = _arrow_input(data, cfg)
     skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
     plan = resolve(
@@ -163,44 +175,50 @@ def _mice_inprocess(data, cfg: MiceConfig, output: str | None, overwrite: bool) 
     )
     root = _absolute(output) if output else None
     if root:
-        _check_output(root, plan, overwrite, chains_only=cfg.chains is not None)
+        _check_output(root, plan, overwrite, cfg.chains is not None, resume)
+    tasks = _chain_tasks(root, cfg, resume)
+    if root:
+        _write_meta(root, plan, "inprocess")
     reports: list[SweepReport] = []
+    writer = ProgressWriter(store.meta_uri(root, "progress")) if root else None
 
     def on_sweep(report: SweepReport) -> None:
         log.info(describe(report))
         reports.append(report)
-        if root:
+        if writer is not None:
             writer(report)
 
-    if root:
-        writer = ProgressWriter(store.meta_uri(root, "progress"), 0)
-        for k in cfg.chain_numbers():
-            store.clear_progress(root, k)
-    long_table, chains = inprocess.run(table, plan, on_sweep)
-    trace = pd.DataFrame([row for c in chains for row in c.trace])
-    events = pd.DataFrame(
-        list(plan.events) + [e for c in chains for e in c.events],
-        columns=["chain", "iteration", "variable", "event", "detail"],
+    blocks = split_blocks(table, plan)
+    tables, chains = [], []
+    for task in tasks:  # each chain written as soon as it is done
+        done, chain = inprocess.run_chain(blocks, plan, task, on_sweep)
+        if root:
+            store.write_long_table(done, root)
+            store.mark_done(root, task.chain, cfg.maxit)
+        tables.append(done)
+        chains.append(chain)
+    long_table = pa.concat_tables(tables) if tables else None
+    if not root:
+        trace = pd.DataFrame([row for c in chains for row in c.trace])
+        events = pd.DataFrame(
+            list(plan.events) + [e for c in chains for e in c.events], columns=EVENT_COLUMNS
+        )
+        timings = pd.DataFrame(
+            [{k: getattr(r, k) for k in TIMING_COLUMNS} for r in reports], columns=TIMING_COLUMNS
+        )
+        return MiceResult(plan, "inprocess", root, trace, events, timings, long_table)
+    run = store.write_run_tables(root)
+    if len(tasks) < len(cfg.chain_numbers()):  # resumed: some chains were already done
+        long_table = pa.Table.from_pandas(store.read_imputed(root), preserve_index=False)
+    return MiceResult(
+        plan, "inprocess", root, run["trace"], _events(plan, run), run["timings"], long_table
     )
-    timings = pd.DataFrame(
-        [
-            {
-                "chain": r.chain,
-                "iteration": r.iteration,
-                "seconds": r.seconds,
-                "exchanges": r.exchanges,
-            }
-            for r in reports
-        ]
-    )
-    if root:
-        store.write_long_table(long_table, root)
-        _write_meta(root, plan, "inprocess")
-    return MiceResult(plan, "inprocess", root, trace, events, timings, long_table)
 
 
 # -- Spark ------------------------------------------------------------------------------------
-def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> MiceResult:
+def _mice_spark(
+    df, cfg: MiceConfig, output: str | None, overwrite: bool, resume: bool
+) -> MiceResult:
     from sparkmice.engines import barrier, perstep
     from sparkmice.io.spark import (
         arrow_schema,
@@ -215,7 +233,7 @@ def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> Mic
     spark = df.sparkSession
     check_schema(arrow_schema(df.schema), cfg)  # before any Spark job
     root = _absolute(output) if output else _temporary_output()
-    _check_output(root, None, overwrite, chains_only=cfg.chains is not None)
+    _check_output(root, None, overwrite, cfg.chains is not None, resume)
 
     t0 = time.perf_counter()
     df = nan_to_null(with_row_id(df, cfg.id_column))
@@ -227,7 +245,7 @@ def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> Mic
         summarize_spark(df, cfg.max_levels, skip, categorical),
         cfg,
     )
-    _check_output(root, plan, overwrite, chains_only=cfg.chains is not None)
+    _check_output(root, plan, overwrite, cfg.chains is not None, resume)
     log.info(f"plan resolved in {time.perf_counter() - t0:.1f} s (row ids, column summaries)")
 
     n_slots = slots(spark)
@@ -267,43 +285,79 @@ def _mice_spark(df, cfg: MiceConfig, output: str | None, overwrite: bool) -> Mic
         )
     )
     progress = store.meta_uri(root, "progress")
-    chains = cfg.chain_numbers()
-    for k in chains:
-        store.clear_progress(root, k)
+    tasks = _chain_tasks(root, cfg, resume)
     _write_meta(root, plan, engine)
     lock = threading.Lock()
 
-    def run_one(k: int) -> None:
+    def run_one(task: ChainTask) -> None:
+        k = task.chain
         _describe_job(spark, f"sparkmice chain {k} of {cfg.m} ({engine})")
         t = time.perf_counter()
         if engine == "barrier":
-            out = barrier.run_chain(prepared, plan, k, out_schema, progress)
+            out = barrier.run_chain(prepared, plan, task, out_schema, progress)
         else:
-            writer = ProgressWriter(progress, k)
-            out, _ = perstep.run_chain(prepared, plan, k, out_schema, writer)
+            out, _ = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
         with lock if engine == "perstep" else _nolock():
             _write_chain(out, root, k, cfg.format, spark)
+        store.mark_done(root, k, cfg.maxit)
         log.info(f"chain {k} written in {time.perf_counter() - t:.1f} s")
 
     try:
-        with ProgressPrinter(progress, chains):
-            if concurrency > 1 and len(chains) > 1:
-                with ThreadPoolExecutor(max_workers=min(concurrency, len(chains))) as pool:
-                    list(pool.map(run_one, chains))
+        with ProgressPrinter(progress, [t.chain for t in tasks]):
+            if concurrency > 1 and len(tasks) > 1:
+                with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks))) as pool:
+                    list(pool.map(run_one, tasks))
             else:
-                for k in chains:
-                    run_one(k)
+                for task in tasks:
+                    run_one(task)
     finally:
         prepared.unpersist()
     tables = store.write_run_tables(root)
-    events = pd.concat(
-        [pd.DataFrame(list(plan.events), columns=tables["events"].columns), tables["events"]],
-        ignore_index=True,
-    )
+    events = _events(plan, tables)
     log.info(f"imputed table written to {root}")
     return MiceResult(
         plan, engine, root, tables["trace"], events, tables["timings"], spark=spark, notes=[reason]
     )
+
+
+EVENT_COLUMNS = ["chain", "iteration", "variable", "event", "detail"]
+TIMING_COLUMNS = ["chain", "iteration", "seconds", "exchanges"]
+
+
+def _events(plan: Plan, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The plan's events (before any sweep) and the sweeps' logged events."""
+    return pd.concat(
+        [pd.DataFrame(list(plan.events), columns=EVENT_COLUMNS), tables["events"]],
+        ignore_index=True,
+    )
+
+
+def _chain_tasks(root: str | None, cfg: MiceConfig, resume: bool) -> list[ChainTask]:
+    """The chains to run and from which sweep. Fresh chains forget their earlier progress
+    and state; with `resume`, a chain continues after its last completed sweep (its last
+    progress report), and a chain already written at this maxit is skipped."""
+    tasks = []
+    state_uri = store.meta_uri(root, "state") if root else None
+    for k in cfg.chain_numbers():
+        start, report = 1, None
+        if root and resume:
+            reports = read_reports(store.meta_uri(root, "progress"), [k])
+            if reports:
+                report = reports[-1]
+                start = report["iteration"] + 1
+            if start > cfg.maxit + 1:
+                raise ConfigError(
+                    f"chain {k} has already run {start - 1} iterations, more than maxit="
+                    f"{cfg.maxit}; a run can be continued, not shortened: use overwrite."
+                )
+            if start == cfg.maxit + 1 and store.chain_done(root, k) == cfg.maxit:
+                log.info(f"chain {k} is complete at maxit={cfg.maxit}; skipped")
+                continue
+        if start == 1 and root:
+            store.clear_progress(root, k)
+            state.forget(state_uri, k)
+        tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report))
+    return tasks
 
 
 class _nolock:
@@ -363,22 +417,27 @@ def _temporary_output() -> str:
     return tempfile.mkdtemp(prefix="sparkmice-")
 
 
-def _same_run(old: dict[str, Any], plan: Plan | None) -> bool:
+def _same_run(old: dict[str, Any], plan: Plan | None, resume: bool) -> bool:
     if plan is None:
         return True  # decided once the plan is known
     new = plan.to_dict()
-    keys = ("m", "maxit", "seed", "n_blocks", "variables", "predictor_matrix", "visit_sequence")
+    keys = ["m", "seed", "n_blocks", "variables", "predictor_matrix", "visit_sequence"]
+    if not resume:
+        keys.append("maxit")
     return all(old.get(k) == new.get(k) for k in keys)
 
 
-def _check_output(root: str, plan: Plan | None, overwrite: bool, chains_only: bool) -> None:
+def _check_output(
+    root: str, plan: Plan | None, overwrite: bool, chains_only: bool, resume: bool = False
+) -> None:
     """Refuse to write into a folder that holds something else, unless told to overwrite.
 
     A run of some chains (`chains`) may add to a table written by the same run's other
-    chains (a fan-out): same plan and options."""
+    chains (a fan-out), and a resumed run (`resume`, also to extend maxit) continues its
+    own: same plan and options."""
     fs, path = pafs.FileSystem.from_uri(root)
     info = fs.get_file_info(path)
-    if info.type == pafs.FileType.NotFound or overwrite:
+    if info.type == pafs.FileType.NotFound or (overwrite and not resume):
         return
     if info.type == pafs.FileType.File:
         raise OutputExistsError(f"output {root} is a file; choose a folder path.")
@@ -387,9 +446,9 @@ def _check_output(root: str, plan: Plan | None, overwrite: bool, chains_only: bo
         return
     config = store.meta_uri(root, "config.json")
     if (
-        chains_only
+        (chains_only or resume)
         and fs.get_file_info(pafs.FileSystem.from_uri(config)[1]).type == pafs.FileType.File
-        and _same_run(store.read_json(config), plan)
+        and _same_run(store.read_json(config), plan, resume)
     ):
         return
     raise OutputExistsError(

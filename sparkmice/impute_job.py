@@ -55,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="replace the chains this run writes if DIR exists"
     )
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the chains in DIR after their last finished sweep (after a failure, "
+        "or with a larger --maxit)",
+    )
+    parser.add_argument(
         "--master", default=None, help="Spark master for the embedded session (default local[*])"
     )
 
@@ -78,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
             config = MiceConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
         spark = get_spark(master=args.master)
         df = read_input(spark, args.input)
-        result = mice(df, config=config, output=args.output, overwrite=args.overwrite)
+        result = mice(
+            df, config=config, output=args.output, overwrite=args.overwrite, resume=args.resume
+        )
     except (ConfigError, InputError, OutputExistsError) as e:
         print(f"sparkmice impute: error: {e}", file=sys.stderr)
         return 2

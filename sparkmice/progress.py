@@ -44,11 +44,10 @@ def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
 
 
 class ProgressWriter:
-    """Writes each sweep report of one chain as `chain_<k>_sweep_<t>.json`."""
+    """Writes each sweep report as `chain_<k>_sweep_<t>.json` (atomically: write, rename)."""
 
-    def __init__(self, uri: str, chain: int):
+    def __init__(self, uri: str):
         self.fs, self.path = _filesystem(uri)
-        self.chain = chain
         self.fs.create_dir(self.path, recursive=True)
 
     def __call__(self, report: SweepReport) -> None:

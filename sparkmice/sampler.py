@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from sparkmice import state
 from sparkmice.blocks import Block
 from sparkmice.design import Design
 from sparkmice.kernels import METHODS, logreg, pmm
@@ -50,6 +51,25 @@ def add(a: Any, b: Any) -> Any:
     return a + b
 
 
+@dataclass(frozen=True)
+class ChainTask:
+    """What an engine runs: chain `chain`'s sweeps in `iterations`, saving its state to
+    `state_uri`, and resuming from `resume_from` (a sweep's report) if they do not start
+    at 1."""
+
+    chain: int
+    iterations: range
+    state_uri: str | None = None
+    resume_from: dict[str, Any] | None = None
+
+    def run(
+        self, plan: Plan, blocks: BlockSet, on_sweep: Callable[[SweepReport], None] | None
+    ) -> Chain:
+        chain = Chain(plan, self.chain)
+        chain.run(blocks, self.iterations, on_sweep, self.state_uri, self.resume_from)
+        return chain
+
+
 @dataclass
 class SweepReport:
     chain: int
@@ -58,6 +78,7 @@ class SweepReport:
     trace: list[dict[str, Any]]
     events: list[dict[str, Any]]
     exchanges: int
+    warm_start: dict[str, list] = field(default_factory=dict)  # variable index -> estimate
 
 
 @dataclass
@@ -83,16 +104,31 @@ class Chain:
         blocks: BlockSet,
         iterations: range,
         on_sweep: Callable[[SweepReport], None] | None = None,
+        state_uri: str | None = None,
+        resume_from: dict[str, Any] | None = None,
     ) -> None:
-        """Initial fill (if starting at iteration 1) then the sweeps in `iterations`."""
+        """The sweeps in `iterations`: from the initial fill when they start at 1, else from
+        the saved state of sweep `iterations.start - 1` (its progress report given as
+        `resume_from`). With `state_uri`, each sweep's imputed cells are saved there."""
+        self.pools_of(blocks)
         if iterations.start == 1:
-            self.initialize(blocks)
+            self.fill(blocks)
+        else:
+            self.restore(blocks, iterations.start - 1, state_uri, resume_from)
+        js = list(self.designs)
         for it in iterations:
             t0 = time.perf_counter()
             n_events, n_exchanges = len(self.events), self.exchanges
             for j in self.designs:
                 self.step(blocks, j, it)
             rows = self.record_trace(blocks, it)
+            if state_uri is not None:
+                self.reduce(
+                    blocks,
+                    functools.partial(
+                        state.save_block, uri=state_uri, chain=self.chain, iteration=it, js=js
+                    ),
+                )
             if on_sweep is not None:
                 on_sweep(
                     SweepReport(
@@ -102,6 +138,7 @@ class Chain:
                         rows,
                         self.events[n_events:],
                         self.exchanges - n_exchanges,
+                        {str(j): np.asarray(w).tolist() for j, w in self.warm_start.items()},
                     )
                 )
 
@@ -109,14 +146,35 @@ class Chain:
         self.exchanges += 1
         return blocks.reduce(fn, merge)
 
-    def initialize(self, blocks: BlockSet) -> None:
-        """Pools of observed values, then every missing cell drawn from its pool."""
+    def pools_of(self, blocks: BlockSet) -> None:
+        """Samples of each visited variable's observed values (for the fill and `sample`)."""
         seed, chain = self.plan.config.seed, self.chain
         for j in self.designs:
             self.pools[j] = self.reduce(
                 blocks, functools.partial(_local_pool, j=j, seed=seed, chain=chain), _concat_pools
             )
+
+    def fill(self, blocks: BlockSet) -> None:
+        """The initial fill: every missing cell drawn from its variable's pool."""
+        seed, chain = self.plan.config.seed, self.chain
         blocks.update(functools.partial(_initial_fill, pools=self.pools, seed=seed, chain=chain))
+
+    def restore(
+        self, blocks: BlockSet, iteration: int, state_uri: str | None, report: dict | None
+    ) -> None:
+        """Continue after sweep `iteration`: its imputed cells and Newton warm starts."""
+        if state_uri is None or report is None:
+            raise ValueError(f"resuming chain {self.chain} needs the state of sweep {iteration}")
+        blocks.update(
+            functools.partial(
+                state.load_block,
+                uri=state_uri,
+                chain=self.chain,
+                iteration=iteration,
+                js=list(self.designs),
+            )
+        )
+        self.warm_start = {int(j): np.asarray(w) for j, w in report["warm_start"].items()}
 
     def step(self, blocks: BlockSet, j: int, it: int) -> None:
         """One variable step: summaries, collinearity, parameter draw, imputation."""

@@ -18,11 +18,11 @@ from sparkmice.blocks import completed_table, split_blocks
 from sparkmice.engines.exchange import ExchangedBlocks, TaskExchange
 from sparkmice.plan import Plan
 from sparkmice.progress import ProgressWriter
-from sparkmice.sampler import Chain
+from sparkmice.sampler import ChainTask
 
 
-def chain_function(plan: Plan, chain: int, input_schema: pa.Schema, progress_uri: str | None):
-    """The mapInArrow function of chain `chain` (a fresh authkey per job)."""
+def chain_function(plan: Plan, task: ChainTask, input_schema: pa.Schema, progress_uri: str):
+    """The mapInArrow function of one chain (a fresh authkey per job)."""
     authkey = secrets.token_bytes(32)
     timeout = plan.config.exchange_timeout
 
@@ -35,20 +35,17 @@ def chain_function(plan: Plan, chain: int, input_schema: pa.Schema, progress_uri
         table = pa.Table.from_batches(list(batches), schema=input_schema)
         blocks = split_blocks(table, plan)
         with TaskExchange(context, authkey, timeout) as exchange:
-            reporter = None
-            if exchange.rank == 0 and progress_uri:
-                reporter = ProgressWriter(progress_uri, chain)
-            state = Chain(plan, chain)
-            state.run(ExchangedBlocks(blocks, exchange), range(1, plan.config.maxit + 1), reporter)
+            reporter = ProgressWriter(progress_uri) if exchange.rank == 0 else None
+            task.run(plan, ExchangedBlocks(blocks, exchange), reporter)
         for b in blocks:
-            yield from completed_table(b, plan, chain).to_batches()
+            yield from completed_table(b, plan, task.chain).to_batches()
 
     return run
 
 
-def run_chain(prepared, plan: Plan, chain: int, output_schema, progress_uri: str | None):
-    """The lazy DataFrame of chain `chain`'s completed rows (one barrier stage)."""
+def run_chain(prepared, plan: Plan, task: ChainTask, output_schema, progress_uri: str):
+    """The lazy DataFrame of one chain's completed rows (one barrier stage)."""
     from sparkmice.io.spark import arrow_schema
 
-    fn = chain_function(plan, chain, arrow_schema(prepared.schema), progress_uri)
+    fn = chain_function(plan, task, arrow_schema(prepared.schema), progress_uri)
     return prepared.mapInArrow(fn, output_schema, barrier=True)

@@ -11,9 +11,9 @@ from typing import TypeVar
 
 import pyarrow as pa
 
-from sparkmice.blocks import Block, completed_table, split_blocks
+from sparkmice.blocks import Block, completed_table
 from sparkmice.plan import Plan
-from sparkmice.sampler import Chain, SweepReport
+from sparkmice.sampler import Chain, ChainTask, SweepReport
 
 T = TypeVar("T")
 
@@ -33,28 +33,14 @@ class LocalBlocks:
 
 
 def run_chain(
-    table: pa.Table,
+    blocks: list[Block],
     plan: Plan,
-    chain: int,
+    task: ChainTask,
     on_sweep: Callable[[SweepReport], None] | None = None,
-    blocks: list[Block] | None = None,
 ) -> tuple[pa.Table, Chain]:
-    """Run chain `chain` on a table with `_row_id`; return its completed rows and state."""
-    if blocks is None:
-        blocks = split_blocks(table, plan)
-    else:
-        blocks = [copy.copy(b) for b in blocks]
-        for b in blocks:
-            b.values, b.cache = b.values.copy(), {}
-    state = Chain(plan, chain)
-    state.run(LocalBlocks(blocks), range(1, plan.config.maxit + 1), on_sweep)
-    return pa.concat_tables(completed_table(b, plan, chain) for b in blocks), state
-
-
-def run(
-    table: pa.Table, plan: Plan, on_sweep: Callable[[SweepReport], None] | None = None
-) -> tuple[pa.Table, list[Chain]]:
-    """All requested chains, one after another; the long table in chain order."""
-    blocks = split_blocks(table, plan)
-    results = [run_chain(table, plan, k, on_sweep, blocks) for k in plan.config.chain_numbers()]
-    return pa.concat_tables(t for t, _ in results), [c for _, c in results]
+    """Run one chain on copies of `blocks`; return its completed rows and its state."""
+    blocks = [copy.copy(b) for b in blocks]
+    for b in blocks:
+        b.values, b.cache = b.values.copy(), {}
+    chain = task.run(plan, LocalBlocks(blocks), on_sweep)
+    return pa.concat_tables(completed_table(b, plan, task.chain) for b in blocks), chain

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from sparkmice.blocks import Block, completed_table, split_blocks
 from sparkmice.plan import Plan
-from sparkmice.sampler import Chain, SweepReport
+from sparkmice.sampler import ChainTask, SweepReport
 
 T = TypeVar("T")
 
@@ -111,19 +111,18 @@ class SparkBlocks:
 def run_chain(
     prepared,
     plan: Plan,
-    chain: int,
+    task: ChainTask,
     output_schema,
     on_sweep: Callable[[SweepReport], None] | None = None,
 ):
-    """Run chain `chain` with the driver in charge; returns the completed rows' DataFrame
+    """Run one chain with the driver in charge; returns the completed rows' DataFrame
     and the chain's state (trace, events)."""
     blocks = SparkBlocks(prepared, plan)
-    state = Chain(plan, chain)
 
     def after_sweep(report: SweepReport) -> None:
         blocks.checkpoint()
         if on_sweep is not None:
             on_sweep(report)
 
-    state.run(blocks, range(1, plan.config.maxit + 1), after_sweep)
-    return blocks.state.mapInArrow(blocks.completed(chain), output_schema), state
+    chain = task.run(plan, blocks, after_sweep)
+    return blocks.state.mapInArrow(blocks.completed(task.chain), output_schema), chain

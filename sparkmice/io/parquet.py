@@ -116,6 +116,33 @@ def write_run_tables(root: str) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def mark_done(root: str, chain: int, maxit: int) -> None:
+    """Record that chain `chain` is written after `maxit` sweeps; counts rewrites (retries)."""
+    uri = meta_uri(root, f"done/chain_{chain}.json")
+    attempts = 0
+    fs, path = pafs.FileSystem.from_uri(uri)
+    if fs.get_file_info(path).type == pafs.FileType.File:
+        attempts = read_json(uri).get("writes", 0)
+    write_json(
+        uri,
+        {
+            "chain": chain,
+            "maxit": maxit,
+            "writes": attempts + 1,
+            "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        },
+    )
+
+
+def chain_done(root: str, chain: int) -> int | None:
+    """The maxit at which chain `chain` was last written, or None if it never was."""
+    uri = meta_uri(root, f"done/chain_{chain}.json")
+    fs, path = pafs.FileSystem.from_uri(uri)
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    return int(read_json(uri)["maxit"])
+
+
 def clear_progress(root: str, chain: int) -> None:
     """Forget chain `chain`'s earlier sweeps before it runs again."""
     fs, path = pafs.FileSystem.from_uri(meta_uri(root, "progress"))

@@ -16,6 +16,7 @@ if __name__ == "__main__":
     parser.add_argument("input")
     parser.add_argument("output")
     parser.add_argument("engine")
+    parser.add_argument("--maxit", type=int, default=2)
     args = parser.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from sparkmice import mice
@@ -26,7 +27,7 @@ if __name__ == "__main__":
     imp = mice(
         spark.read.parquet(args.input),
         m=2,
-        maxit=2,
+        maxit=args.maxit,
         seed=9,
         blocks=3,
         output=args.output,
