@@ -25,8 +25,8 @@ IMPUTATION = "_imputation"
 class Block:
     index: int
     row_id: np.ndarray
-    values: np.ndarray  # (rows, variables) float64 codes; NaN where missing until filled
-    missing: np.ndarray  # (rows, variables) bool
+    values: np.ndarray  # (rows, variables) float64 codes, column-major; NaN until filled
+    missing: np.ndarray  # (rows, variables) bool, column-major
     source: pa.Table | None = None  # the original columns, for writing the completed rows
     cache: dict = field(default_factory=dict)
 
@@ -93,8 +93,8 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
         Block(
             int(block[a]),
             row_id[a:b],
-            values[a:b].copy(),
-            missing[a:b].copy(),
+            np.asfortranarray(values[a:b]),  # column-major: designs read whole columns
+            np.asfortranarray(missing[a:b]),
             table.slice(a, b - a),
         )
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)

@@ -40,7 +40,7 @@ class Design:
 
     def build(self, values: np.ndarray) -> np.ndarray:
         """n × (1 + p) matrix: intercept, then the predictor columns."""
-        x = np.empty((values.shape[0], 1 + len(self.columns)))
+        x = np.empty((values.shape[0], 1 + len(self.columns)), order="F")
         x[:, 0] = 1.0
         for i, (var, level) in enumerate(self.columns, start=1):
             x[:, i] = values[:, var] if level < 0 else values[:, var] == level

@@ -41,6 +41,6 @@ def run_chain(
     """Run one chain on copies of `blocks`; return its completed rows and its state."""
     blocks = [copy.copy(b) for b in blocks]
     for b in blocks:
-        b.values, b.cache = b.values.copy(), {}
+        b.values, b.cache = b.values.copy(order="F"), {}
     chain = task.run(plan, LocalBlocks(blocks), on_sweep)
     return pa.concat_tables(completed_table(b, plan, task.chain) for b in blocks), chain

@@ -34,8 +34,10 @@ def _blocks(batches: Iterator[pa.RecordBatch], schema: pa.Schema, plan: Plan) ->
     blocks = split_blocks(table, plan)
     if _state_name(0) in schema.names and plan.variables:
         for b in blocks:
-            b.values = np.column_stack(
-                [b.source.column(_state_name(v.index)).to_numpy() for v in plan.variables]
+            b.values = np.asfortranarray(
+                np.column_stack(
+                    [b.source.column(_state_name(v.index)).to_numpy() for v in plan.variables]
+                )
             )
     return blocks
 
