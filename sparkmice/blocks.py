@@ -82,7 +82,14 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
     table = table.take(pa.array(order))
     row_id, block = row_id[order], block[order]
     values = (
-        np.column_stack([encode_column(table.column(v.name), v) for v in plan.variables])
+        np.column_stack(
+            [
+                np.full(table.num_rows, np.nan)  # derived passive: computed by the sampler
+                if v.derived
+                else encode_column(table.column(v.name), v)
+                for v in plan.variables
+            ]
+        )
         if plan.variables
         else np.zeros((len(row_id), 0))
     )

@@ -34,6 +34,10 @@ class MiceConfig:
       "ordered". levels: variable -> its levels in order (for an ordered variable).
     separation: binary variable -> "augment" (R mice's pseudo-rows, the default), "ridge"
       or "firth": the guard of its logistic model against separation.
+    passive: name -> formula of other columns (R mice's `~I(...)`), e.g. "weight /
+      height**2" or "age * smoke": recomputed after each imputation of its inputs, never
+      imputed; an existing column gets only its missing cells, a new name is a derived
+      predictor (in the imputation models, not in the output).
     predictors: variable -> list of its predictors (a row of R's predictorMatrix).
     visit_sequence: the variables to impute, in order (default: incomplete ones, column order).
     exclude: columns carried through untouched and never used as predictors.
@@ -52,6 +56,7 @@ class MiceConfig:
     kind: dict[str, str] = field(default_factory=dict)
     levels: dict[str, list] = field(default_factory=dict)
     separation: dict[str, str] = field(default_factory=dict)
+    passive: dict[str, str] = field(default_factory=dict)
     predictors: dict[str, list[str]] = field(default_factory=dict)
     visit_sequence: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
@@ -119,7 +124,7 @@ class MiceConfig:
             "levels": list(self.levels),
             "separation": list(self.separation),
             "predictors": list(self.predictors)
-            + [p for ps in self.predictors.values() for p in ps],
+            + [p for ps in self.predictors.values() for p in ps if p not in self.passive],
             "visit_sequence": list(self.visit_sequence or []),
             "exclude": list(self.exclude),
         }

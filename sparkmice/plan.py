@@ -44,6 +44,7 @@ class Variable:
     type: pa.DataType
     levels: tuple[Any, ...] | None
     n_missing: int
+    derived: bool = False  # a passive column not in the input (a predictor only)
 
     @property
     def n_levels(self) -> int:
@@ -64,6 +65,7 @@ class Plan:
     predictors: dict[str, tuple[str, ...]]
     visit_sequence: tuple[str, ...]
     passthrough: tuple[str, ...]
+    passive: dict[str, str]
     n_rows: int
     n_blocks: int
     config: MiceConfig
@@ -97,6 +99,7 @@ class Plan:
             "predictor_matrix": {k: list(p) for k, p in self.predictors.items()},
             "visit_sequence": list(self.visit_sequence),
             "passthrough": list(self.passthrough),
+            "passive": dict(self.passive),
             "config": self.config.to_dict(),
         }
 
@@ -150,6 +153,45 @@ def _detect_kind(s: ColumnSummary) -> str:
     return "ordered" if s.ordered else "nominal"
 
 
+def _passive_variables(
+    config: MiceConfig, variables: list[Variable], n_rows: int
+) -> dict[str, set[str]]:
+    """Add the new passive columns to `variables`; check every formula; return each passive
+    column's inputs, direct and through other passive columns (R mice's circularity rule:
+    a variable never predicts itself through a passive column)."""
+    from sparkmice.kernels import passive
+
+    known = {v.name: v for v in variables}
+    closure: dict[str, set[str]] = {}
+    for name, formula in config.passive.items():
+        try:
+            used = passive.inputs(formula)
+        except passive.ExpressionError as e:
+            raise ConfigError(f"passive formula for {name!r}: {e}.") from None
+        for c in used:
+            if c not in known or c == name:
+                raise ConfigError(
+                    f"passive formula for {name!r} reads {c!r}, which is not a column "
+                    f"(or a passive column defined before it); the columns are {list(known)}."
+                )
+            if known[c].kind in ("nominal", "ordered"):
+                raise ConfigError(
+                    f"passive formula for {name!r} reads the categorical column {c!r}; "
+                    f"formulas take numbers and binary columns only."
+                )
+        closure[name] = set(used).union(*(closure.get(c, set()) for c in used))
+        if name in known:
+            if known[name].kind != "continuous":
+                raise ConfigError(
+                    f"passive column {name!r} must be numeric, not {known[name].kind}."
+                )
+            continue
+        v = Variable(name, len(variables), "continuous", pa.float64(), None, n_rows, derived=True)
+        variables.append(v)
+        known[name] = v
+    return closure
+
+
 def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfig) -> Plan:
     """Resolve kinds, levels, methods, predictors and visit sequence, or refuse the input."""
     check_schema(schema, config)
@@ -199,9 +241,14 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
                 )
         variables.append(Variable(f.name, len(variables), kind, f.type, levels, s.n_missing))
 
+    n_rows = max(s.n for s in summaries) if summaries else 0
+    passive_inputs = _passive_variables(config, variables, n_rows)
     names = [v.name for v in variables]
     method: dict[str, str] = {}
     for v in variables:
+        if v.name in config.passive:
+            method[v.name] = "passive"
+            continue
         chosen = config.method.get(v.name)
         if chosen is None:
             chosen = DEFAULT_METHOD[v.kind] if v.n_missing else ""
@@ -222,9 +269,9 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
             )
 
     if config.visit_sequence is not None:
-        visit = tuple(n for n in config.visit_sequence if method.get(n))
+        visit = tuple(n for n in config.visit_sequence if method.get(n) not in ("", "passive"))
     else:
-        visit = tuple(n for n in names if method[n])
+        visit = tuple(n for n in names if method[n] not in ("", "passive"))
 
     events: list[dict[str, Any]] = []
     unimputed = {v.name for v in variables if v.n_missing and not method[v.name]}
@@ -248,6 +295,17 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
                 continue
             if p in skip:
                 continue
+            if name in passive_inputs.get(p, ()):
+                events.append(
+                    {
+                        "chain": 0,
+                        "iteration": 0,
+                        "variable": name,
+                        "event": "predictor removed",
+                        "detail": f"{p}: passive, derived from {name}",
+                    }
+                )
+                continue
             chosen_preds.append(p)
         if METHODS[method[name]].USES_PREDICTORS and not chosen_preds:
             raise ConfigError(
@@ -256,7 +314,6 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
             )
         predictors[name] = tuple(chosen_preds)
 
-    n_rows = max(s.n for s in summaries) if summaries else 0
     n_blocks = config.blocks or max(1, math.ceil(n_rows / config.rows_per_block))
     passthrough = tuple(n for n in schema.names if n in skip)
     return Plan(
@@ -265,6 +322,7 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
         predictors,
         visit,
         passthrough,
+        dict(config.passive),
         n_rows,
         n_blocks,
         config,

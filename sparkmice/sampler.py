@@ -25,7 +25,7 @@ import numpy as np
 from sparkmice import state
 from sparkmice.blocks import Block
 from sparkmice.design import Design
-from sparkmice.kernels import METHODS, logreg, pmm
+from sparkmice.kernels import METHODS, logreg, passive, pmm
 from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
 from sparkmice.kernels.linalg import Moments, collinear_predictors
 from sparkmice.plan import Plan
@@ -97,6 +97,11 @@ class Chain:
         self.designs = {
             self.plan.index[n]: Design.for_target(self.plan, n) for n in self.plan.visit_sequence
         }
+        index = self.plan.index
+        self.passive = [
+            (index[name], formula, {c: index[c] for c in passive.inputs(formula)})
+            for name, formula in self.plan.passive.items()
+        ]
 
     # -- the parts of a run -------------------------------------------------------------
     def run(
@@ -158,6 +163,18 @@ class Chain:
         """The initial fill: every missing cell drawn from its variable's pool."""
         seed, chain = self.plan.config.seed, self.chain
         blocks.update(functools.partial(_initial_fill, pools=self.pools, seed=seed, chain=chain))
+        self.recompute_passive(blocks, None)
+
+    def recompute_passive(self, blocks: BlockSet, changed: int | None) -> None:
+        """Passive columns reading variable `changed` (all of them if None), in order;
+        a passive column reading an updated passive column is updated too."""
+        todo, dirty = [], {changed}
+        for p, formula, inputs in self.passive:
+            if changed is None or dirty & set(inputs.values()):
+                todo.append((p, formula, inputs))
+                dirty.add(p)
+        if todo:
+            blocks.update(functools.partial(_passive_block, items=todo))
 
     def restore(
         self, blocks: BlockSet, iteration: int, state_uri: str | None, report: dict | None
@@ -175,6 +192,7 @@ class Chain:
             )
         )
         self.warm_start = {int(j): np.asarray(w) for j, w in report["warm_start"].items()}
+        self.recompute_passive(blocks, None)
 
     def step(self, blocks: BlockSet, j: int, it: int) -> None:
         """One variable step: summaries, collinearity, parameter draw, imputation."""
@@ -239,6 +257,7 @@ class Chain:
                 donors=plan.config.donors,
             )
         )
+        self.recompute_passive(blocks, j)
 
     def record_trace(self, blocks: BlockSet, it: int) -> list[dict[str, Any]]:
         """Mean and SD of each visited variable's imputed values (R mice's chainMean/Var)."""
@@ -357,6 +376,15 @@ def _impute_block(
     else:
         values = METHODS[method].impute(view, params, rng)
     block.values[miss, j] = values
+    block.cache = {}
+
+
+def _passive_block(block: Block, items: list[tuple[int, str, dict[str, int]]]) -> None:
+    """Recompute passive columns' missing cells (all cells of a derived column)."""
+    for p, formula, inputs in items:
+        values = passive.evaluate(formula, {c: block.values[:, i] for c, i in inputs.items()})
+        miss = block.missing[:, p]
+        block.values[miss, p] = values[miss]
     block.cache = {}
 
 

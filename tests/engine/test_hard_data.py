@@ -76,3 +76,56 @@ def test_separation_option_only_for_logreg(ordered_data):
         sparkmice.mice(ordered_data, m=1, maxit=1, separation={"x": "firth"})
     with pytest.raises(ConfigError, match=r"separation for column 'sev' must be one of"):
         sparkmice.mice(ordered_data, m=1, maxit=1, separation={"sev": "lasso"})
+
+
+def interaction_data(n: int, seed: int) -> pd.DataFrame:
+    """logit P(y) = -0.5 + 0.5 age + 0.5 smoke + 0.8 age·smoke; smoke ~37% missing at random
+    given age and y."""
+    rng = np.random.default_rng(seed)
+    age = rng.normal(size=n)
+    smoke = (rng.random(n) < 1 / (1 + np.exp(-0.3 * age))).astype(float)
+    eta = -0.5 + 0.5 * age + 0.5 * smoke + 0.8 * age * smoke
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    d = pd.DataFrame({"age": age, "smoke": smoke, "y": y})
+    d.loc[rng.random(n) < 1 / (1 + np.exp(-(-1 + 0.5 * age + 0.8 * y))), "smoke"] = np.nan
+    return d
+
+
+def test_passive_interaction_term_recovers_the_analysis_interaction():
+    """With the derived predictor age·y in smoke's imputation model (passive), the pooled
+    age:smoke coefficient is within 2 pooled SEs of its true 0.8 (a correct imputer fails
+    this about 5% of the time at a random seed; the seed is fixed). Without it, the
+    imputation model has no interaction and the estimate is pulled toward zero by more than
+    3 SEs (about 7 here: a third of smoke is imputed with no age-specific effect)."""
+    d = interaction_data(20_000, seed=3)
+    formula = "y ~ age * smoke"
+
+    def pooled(**options) -> pd.Series:
+        imp = sparkmice.mice(d, m=10, maxit=5, seed=1, **options)
+        fits = sparkmice.fit_imputations(imp.complete("long"), formula, family="binomial")
+        return sparkmice.pool(fits).set_index("term").loc["age:smoke"]
+
+    with_term = pooled(passive={"age_x_y": "age * y"})
+    assert abs(with_term["estimate"] - 0.8) < 2 * with_term["std_error"]
+    without = pooled()
+    assert 0.8 - without["estimate"] > 3 * without["std_error"]
+
+
+def test_passive_column_fills_only_missing_cells_and_avoids_circularity():
+    rng = np.random.default_rng(2)
+    n = 500
+    w, h = rng.normal(70, 10, n), rng.normal(1.7, 0.1, n)
+    d = pd.DataFrame({"weight": w, "height": h, "bmi": w / h**2, "age": rng.normal(50, 10, n)})
+    d.loc[::4, "weight"] = np.nan
+    d.loc[::3, "bmi"] = np.nan
+    imp = sparkmice.mice(d, m=1, maxit=2, passive={"bmi": "weight / height**2"})
+    done = imp.complete(1)
+    assert imp.method["bmi"] == "passive" and "bmi" not in imp.visit_sequence
+    assert imp.predictor_matrix.loc["weight", "bmi"] == 0  # bmi is derived from weight
+    miss = d["bmi"].isna()
+    np.testing.assert_allclose(done.loc[miss, "bmi"], done.weight[miss] / done.height[miss] ** 2)
+    assert (done.loc[~miss, "bmi"] == d.loc[~miss, "bmi"]).all()
+    with pytest.raises(ConfigError, match=r"passive formula for 'x' reads 'nope'"):
+        sparkmice.mice(d, m=1, maxit=1, passive={"x": "nope * 2"})
+    with pytest.raises(ConfigError, match=r"passive formula for 'x'.*calls something other than"):
+        sparkmice.mice(d, m=1, maxit=1, passive={"x": "weight.sum()"})

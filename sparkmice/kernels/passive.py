@@ -1,0 +1,98 @@
+"""passive: a column derived from others by a formula, recomputed after each imputation of
+its inputs and never imputed itself (R mice's `~I(...)` passive method).
+
+The formula is an arithmetic expression of other columns' current values (binary columns
+as their 0/1 codes; nominal columns are not allowed): + - * / **, parentheses, numbers and
+log, exp, sqrt, abs. It is parsed once into a restricted syntax tree — no names but
+columns and those functions, no attribute access, nothing else is evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "log": np.log,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+}
+_BINARY = {
+    ast.Add: np.add,
+    ast.Sub: np.subtract,
+    ast.Mult: np.multiply,
+    ast.Div: np.divide,
+    ast.Pow: np.power,
+}
+
+
+class ExpressionError(ValueError):
+    """A passive formula outside the allowed arithmetic."""
+
+
+def parse(expression: str) -> ast.expr:
+    try:
+        tree = ast.parse(expression, mode="eval").body
+    except SyntaxError as e:
+        raise ExpressionError(f"cannot parse {expression!r}: {e.msg}") from None
+    _check(tree, expression)
+    return tree
+
+
+def _check(node: ast.AST, expression: str) -> None:
+    allowed = (
+        ast.BinOp,
+        ast.UnaryOp,
+        ast.Name,
+        ast.Constant,
+        ast.Call,
+        ast.Load,
+        ast.USub,
+        ast.UAdd,
+        *_BINARY,
+    )
+    for child in ast.walk(node):
+        if not isinstance(child, allowed):
+            raise ExpressionError(
+                f"{expression!r} uses {type(child).__name__}; passive formulas allow "
+                f"+ - * / **, numbers, columns and {sorted(FUNCTIONS)}"
+            )
+        if isinstance(child, ast.Call) and not (
+            isinstance(child.func, ast.Name) and child.func.id in FUNCTIONS and len(child.args) == 1
+        ):
+            raise ExpressionError(
+                f"{expression!r} calls something other than {sorted(FUNCTIONS)} of one argument"
+            )
+        if isinstance(child, ast.Constant) and not isinstance(child.value, (int, float)):
+            raise ExpressionError(f"{expression!r} has a constant that is not a number")
+
+
+def inputs(expression: str) -> list[str]:
+    """The column names a formula reads, in order of first use."""
+    names: list[str] = []
+    for node in ast.walk(parse(expression)):
+        if isinstance(node, ast.Name) and node.id not in FUNCTIONS and node.id not in names:
+            names.append(node.id)
+    return names
+
+
+def evaluate(expression: str, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The formula's value for every row, from the named columns' arrays."""
+
+    def ev(node: ast.expr):
+        if isinstance(node, ast.Constant):
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            return columns[node.id]
+        if isinstance(node, ast.UnaryOp):
+            value = ev(node.operand)
+            return -value if isinstance(node.op, ast.USub) else value
+        if isinstance(node, ast.BinOp):
+            return _BINARY[type(node.op)](ev(node.left), ev(node.right))
+        return FUNCTIONS[node.func.id](ev(node.args[0]))
+
+    with np.errstate(all="ignore"):
+        return np.asarray(ev(parse(expression)), dtype=float)
