@@ -58,6 +58,20 @@ class MiceResult:
     def m(self) -> int:
         return self.plan.config.m
 
+    def rhat(self, threshold: float = 1.1) -> pd.DataFrame:
+        """Rank-normalised split R-hat per variable from the trace (Vehtari et al. 2021)."""
+        from sparkmice.diagnostics import rhat_table
+
+        return rhat_table(self.trace, threshold)
+
+    def report(self, original=None, pooled=None):
+        """The HTML report of this run (needs `output`); see sparkmice.diagnostics."""
+        from sparkmice.diagnostics import build_report
+
+        if self.output is None:
+            raise ValueError("the report reads the run's files: impute with output=DIR.")
+        return build_report(self.output, original=original, pooled=pooled, spark=self.spark)
+
     @property
     def method(self) -> dict[str, str]:
         return dict(self.plan.method)
@@ -132,8 +146,21 @@ def mice(
     cfg = _config(config, m=m, maxit=maxit, seed=seed, **options)
     ensure_logging()
     if isinstance(data, (pd.DataFrame, pa.Table)) or cfg.engine == "inprocess":
-        return _mice_inprocess(data, cfg, output, overwrite, resume)
-    return _mice_spark(data, cfg, output, overwrite, resume)
+        result = _mice_inprocess(data, cfg, output, overwrite, resume)
+    else:
+        result = _mice_spark(data, cfg, output, overwrite, resume)
+    _log_convergence(result)
+    return result
+
+
+def _log_convergence(result: MiceResult) -> None:
+    """Say whether the chains have mixed (R-hat); not converging is a warning, not an error."""
+    from sparkmice.diagnostics import convergence_message
+
+    if result.trace.empty or result.trace["chain"].nunique() < 2:
+        return
+    message = convergence_message(result.rhat())
+    (log.warning if "Not converged" in message else log.info)(message)
 
 
 def _config(config: MiceConfig | str | None, **overrides: Any) -> MiceConfig:
