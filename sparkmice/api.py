@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -314,7 +312,6 @@ def _mice_spark(
     progress = store.meta_uri(root, "progress")
     tasks = _chain_tasks(root, cfg, resume)
     _write_meta(root, plan, engine)
-    lock = threading.Lock()
 
     def run_one(task: ChainTask) -> None:
         k = task.chain
@@ -324,8 +321,7 @@ def _mice_spark(
             out = barrier.run_chain(prepared, plan, task, out_schema, progress)
         else:
             out, _ = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
-        with lock if engine == "perstep" else _nolock():
-            _write_chain(out, root, k, cfg.format, spark)
+        _write_chain(out, root, k, cfg.format, spark)
         store.mark_done(root, k, cfg.maxit)
         log.info(f"chain {k} written in {time.perf_counter() - t:.1f} s")
 
@@ -385,14 +381,6 @@ def _chain_tasks(root: str | None, cfg: MiceConfig, resume: bool) -> list[ChainT
             state.forget(state_uri, k)
         tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report))
     return tasks
-
-
-class _nolock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def _choose_engine(spark, cfg: MiceConfig, plan: Plan, n_slots: int) -> tuple[str, str]:
@@ -499,5 +487,3 @@ def _write_meta(
     for name, frame in (("trace", trace), ("events", events), ("timings", timings)):
         store.write_csv(store.meta_uri(root, f"{name}.csv"), frame)
 
-
-Callback = Callable[[SweepReport], None]

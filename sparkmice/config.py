@@ -13,11 +13,11 @@ from typing import Any
 import yaml
 
 from sparkmice.kernels import METHODS
+from sparkmice.kernels.logreg import SEPARATIONS
 
 ENGINES = ("auto", "barrier", "perstep", "inprocess")
 FORMATS = ("parquet", "delta")
 KINDS = ("continuous", "binary", "nominal", "ordered")
-SEPARATIONS = ("augment", "ridge", "firth")
 
 
 class ConfigError(ValueError):
