@@ -20,6 +20,7 @@ import pandas as pd
 
 from sparkmice.analysis import fit_complete_cases, fit_imputations, fit_mean_imputed
 from sparkmice.analysis.design import IMPUTATION, check_family
+from sparkmice.congeniality import warn_congeniality
 from sparkmice.kernels.glm import FAMILIES
 from sparkmice.pooling.rubin import pool
 from sparkmice.session import get_spark
@@ -115,6 +116,7 @@ def pool_directory(
 def run(args: argparse.Namespace) -> int:
     """Run the job; returns the exit code (2 on bad input, with the reason on stderr)."""
     compare = [c.strip() for c in args.compare.split(",") if c.strip()]
+    warn_congeniality(args.imputed, args.formula)  # a run's config.json: findings to stderr
     try:
         table = pool_directory(
             get_spark(), args.imputed, args.formula, args.family, args.dfcom, compare,
