@@ -263,11 +263,10 @@ def _mice_spark(
     t0 = time.perf_counter()
     df = nan_to_null(with_row_id(df, cfg.id_column))
     skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
-    categorical = {n for n, kind in cfg.kind.items() if kind != "continuous"}
     input_schema = arrow_schema(df.schema)
     plan = resolve(
         input_schema.remove(input_schema.get_field_index(ROW_ID)),
-        summarize_spark(df, cfg.max_levels, skip, categorical),
+        summarize_spark(df, cfg.max_levels, skip),
         cfg,
     )
     _check_output(root, plan, overwrite, cfg.chains is not None, resume)
@@ -486,4 +485,3 @@ def _write_meta(
         return
     for name, frame in (("trace", trace), ("events", events), ("timings", timings)):
         store.write_csv(store.meta_uri(root, f"{name}.csv"), frame)
-

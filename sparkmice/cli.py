@@ -1,11 +1,11 @@
-"""The `sparkmice` command: impute, pool, report."""
+"""The `sparkmice` command: impute, pool, report, check-congeniality."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from sparkmice import impute_job
+from sparkmice import congeniality_job, impute_job
 from sparkmice.diagnostics import job as report_job
 from sparkmice.pooling import job as pool_job
 
@@ -13,6 +13,10 @@ COMMANDS = {
     "impute": (impute_job, "impute an incomplete table by chained equations"),
     "pool": (pool_job, "fit a model on every imputation and pool by Rubin's rules"),
     "report": (report_job, "write an HTML report of an imputed run"),
+    "check-congeniality": (
+        congeniality_job,
+        "say which terms of an analysis formula the imputation models leave out",
+    ),
 }
 
 

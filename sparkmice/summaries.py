@@ -34,15 +34,23 @@ def summarize_arrow(table: pa.Table, max_levels: int, skip: set[str]) -> list[Co
     return out
 
 
-def summarize_spark(
-    df, max_levels: int, skip: set[str], categorical: set[str] = frozenset()
-) -> list[ColumnSummary]:
-    """Two aggregation jobs. First: counts; minimum and maximum of numbers; approximate
-    distinct counts of strings and booleans. Second: whether a number takes a value other
-    than its minimum and maximum (two values = binary), and the exact levels of the columns
-    that may be categorical (at most max_levels + 1 each). Numbers declared categorical in
-    `categorical` get their levels too."""
-    from pyspark.sql import functions as F
+def merge_summaries(a: ColumnSummary, b: ColumnSummary, max_levels: int) -> ColumnSummary:
+    """The summary of two row sets' union: counts add, distinct values unite (while few)."""
+    levels = None
+    if a.distinct is not None and b.distinct is not None:
+        union = set(a.distinct) | set(b.distinct)
+        if len(union) <= max_levels:
+            levels = tuple(sorted(union))
+    n_distinct = (
+        len(levels) if levels is not None else max(a.n_distinct, b.n_distinct, max_levels + 1)
+    )
+    return ColumnSummary(a.name, a.type, a.n + b.n, a.n_missing + b.n_missing, levels, n_distinct)
+
+
+def summarize_spark(df, max_levels: int, skip: set[str]) -> list[ColumnSummary]:
+    """One pass: every partition summarises its Arrow batches as `summarize_arrow` does and
+    the driver merges the partitions' summaries (a single job, no wide SQL aggregation)."""
+    import pickle
 
     from sparkmice.io.spark import arrow_schema
 
@@ -50,46 +58,25 @@ def summarize_spark(
     names = [f.name for f in schema if f.name not in skip and supported_type(f.type)]
     if not names:
         return []
-    numeric = {n for n in names if _numeric(schema.field(n).type)}
-    aggs = [F.count(F.lit(1)).alias("__n")]
-    for i, n in enumerate(names):
-        c = F.col(f"`{n}`")
-        aggs.append(F.count(c).alias(f"c{i}"))
-        if n in numeric:
-            aggs += [F.min(c).alias(f"lo{i}"), F.max(c).alias(f"hi{i}")]
-        if n not in numeric or n in categorical:
-            aggs.append(F.approx_count_distinct(c, 0.01).alias(f"d{i}"))
-    row = df.agg(*aggs).first()
-    total = int(row["__n"])
+    sub = pa.schema([schema.field(n) for n in names])
 
-    second = []
-    for i, n in enumerate(names):
-        c = F.col(f"`{n}`")
-        if n in numeric and row[f"lo{i}"] is not None:
-            other = (c != F.lit(row[f"lo{i}"])) & (c != F.lit(row[f"hi{i}"]))
-            second.append(F.max(F.when(other, 1).otherwise(0)).alias(f"o{i}"))
-        if (n not in numeric or n in categorical) and row[f"d{i}"] <= max_levels * 1.1 + 10:
-            levels = F.array_sort(F.collect_set(c))
-            second.append(F.slice(levels, 1, max_levels + 1).alias(f"s{i}"))
-    srow = df.agg(*second).first().asDict() if second else {}
+    def task(batches):
+        total = None
+        for batch in batches:
+            part = summarize_arrow(pa.Table.from_batches([batch], schema=sub), max_levels, set())
+            total = (
+                part
+                if total is None
+                else [merge_summaries(x, y, max_levels) for x, y in zip(total, part, strict=True)]
+            )
+        if total is not None:
+            yield pa.RecordBatch.from_pydict({"s": [pickle.dumps(total)]})
 
-    out = []
-    for i, n in enumerate(names):
-        n_missing = total - int(row[f"c{i}"])
-        if f"s{i}" in srow and len(srow[f"s{i}"]) <= max_levels:
-            levels = tuple(srow[f"s{i}"])
-            n_distinct = len(levels)
-        elif n in numeric and f"o{i}" in srow and srow[f"o{i}"] == 0:
-            lo, hi = row[f"lo{i}"], row[f"hi{i}"]
-            levels = (lo,) if lo == hi else (lo, hi)
-            n_distinct = len(levels)
-        elif n in numeric and f"s{i}" not in srow:
-            levels, n_distinct = None, 3  # more than two values: continuous
-        else:
-            levels, n_distinct = None, max_levels + 1
-        out.append(ColumnSummary(n, schema.field(n).type, total, n_missing, levels, n_distinct))
-    return out
-
-
-def _numeric(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    rows = df.select(*[f"`{n}`" for n in names]).mapInArrow(task, "s binary").collect()
+    parts = [pickle.loads(r["s"]) for r in rows]
+    if not parts:
+        return summarize_arrow(sub.empty_table(), max_levels, set())
+    total = parts[0]
+    for part in parts[1:]:
+        total = [merge_summaries(x, y, max_levels) for x, y in zip(total, part, strict=True)]
+    return total
