@@ -36,16 +36,16 @@ def match(
     shuffle = rng.permutation(n_obs)
     order = shuffle[np.argsort(yhat_obs[shuffle], kind="stable")]
     sorted_obs = yhat_obs[order]
-    # the d nearest of a sorted list lie in a window of 2d around the insertion point
+    # the d nearest of a sorted list are d consecutive values: start d to the left of the
+    # insertion point and slide the window right while its right neighbour is nearer
+    # than its leftmost value (d vectorised steps, no per-row sort)
     pos = np.searchsorted(sorted_obs, yhat_mis)
     lo = np.clip(pos - d, 0, n_obs - d)
-    window = lo[:, None] + np.arange(2 * d)[None, :]
-    window = np.minimum(window, n_obs - 1)
-    dist = np.abs(sorted_obs[window] - yhat_mis[:, None])
-    dist[:, 1:][window[:, 1:] == window[:, :-1]] = np.inf  # clipped duplicates
-    nearest = np.argsort(dist, axis=1, kind="stable")[:, :d]
-    pick = nearest[np.arange(len(yhat_mis)), rng.integers(0, d, len(yhat_mis))]
-    return order[window[np.arange(len(yhat_mis)), pick]]
+    for _ in range(d):
+        right = np.minimum(lo + d, n_obs - 1)
+        slide = (lo + d < n_obs) & (sorted_obs[right] - yhat_mis < yhat_mis - sorted_obs[lo])
+        lo = lo + slide
+    return order[lo + rng.integers(0, d, len(yhat_mis))]
 
 
 def impute(
