@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench report-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+report-check: setup  # render a report and screenshot it in headless Chromium (apt: chromium)
+	$(PY) benchmarks/report_check.py
 
 clean:
 	rm -rf $(VENV) out spark-warehouse

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_inprocess import assert_invariants
 
 import sparkmice
 from sparkmice.datasets import make_mar
@@ -48,4 +49,5 @@ def test_mode_equals_inprocess(mar, tmp_path, mode, engine):
     assert run.returncode == 0, run.stderr[-4000:]
     assert f"ENGINE {engine}" in run.stdout
     long = sparkmice.read_imputed(str(out))
+    assert_invariants(mar[0], long, 2, pmm=["bp", "chol", "bmi", "lact"])
     pd.testing.assert_frame_equal(long, mar[2], check_dtype=False)
