@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -274,8 +275,7 @@ def _mice_spark(
 
     n_slots = slots(spark)
     engine, reason = _choose_engine(spark, cfg, plan, n_slots)
-    tasks = max(1, min(plan.n_blocks, n_slots // (cfg.concurrency or 1)))
-    concurrency = cfg.concurrency or max(1, n_slots // tasks)
+    tasks, concurrency = _layout(cfg, plan, n_slots)
     log.info(
         f"{plan.n_rows} rows, {plan.n_blocks} blocks, engine {engine} ({reason}), "
         f"{tasks} task(s) per chain, up to {concurrency} chain(s) at once"
@@ -380,6 +380,20 @@ def _chain_tasks(root: str | None, cfg: MiceConfig, resume: bool) -> list[ChainT
             state.forget(state_uri, k)
         tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report))
     return tasks
+
+
+def _layout(cfg: MiceConfig, plan: Plan, n_slots: int) -> tuple[int, int]:
+    """Tasks per chain and chains at once. The slots are shared among the chains (a chain's
+    task runs whole sweeps without waiting on peers), but a task holds at most
+    `rows_per_task` rows, and never more tasks than blocks or slots. Does not change the
+    imputations, only the speed."""
+    chains = len(cfg.chain_numbers())
+    concurrency = cfg.concurrency or max(1, min(chains, n_slots))
+    need = math.ceil(plan.n_rows / cfg.rows_per_task)
+    tasks = max(1, min(plan.n_blocks, n_slots, max(need, n_slots // concurrency)))
+    if cfg.concurrency is None:
+        concurrency = max(1, min(chains, n_slots // tasks))
+    return tasks, concurrency
 
 
 def _choose_engine(spark, cfg: MiceConfig, plan: Plan, n_slots: int) -> tuple[str, str]:

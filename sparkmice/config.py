@@ -43,8 +43,10 @@ class MiceConfig:
     exclude: columns carried through untouched and never used as predictors.
     donors: pmm donor pool size (R mice's `donors`). max_levels: most categories allowed for a
     nominal variable. blocks: number of row blocks, which with the seed defines the result
-    (default: one per `rows_per_block` rows). engine: "auto", "barrier", "perstep" or
-    "inprocess". concurrency: chains run at once (default: as the cluster's slots allow).
+    (default: one per `rows_per_block` rows). rows_per_task: most rows one Spark task holds
+    in memory (sets the tasks per chain; never changes the result). engine: "auto",
+    "barrier", "perstep" or "inprocess". concurrency: chains run at once (default: as the
+    cluster's slots allow).
     format: "parquet" or "delta". id_column: a column that identifies rows (else one is made).
     chains: run only these chains (1-based), e.g. for a fan-out of one task per imputation.
     """
@@ -64,6 +66,7 @@ class MiceConfig:
     max_levels: int = 500
     blocks: int | None = None
     rows_per_block: int = 100_000
+    rows_per_task: int = 5_000_000
     engine: str = "auto"
     concurrency: int | None = None
     format: str = "parquet"
@@ -80,6 +83,7 @@ class MiceConfig:
         _positive_int("donors", self.donors)
         _positive_int("max_levels", self.max_levels)
         _positive_int("rows_per_block", self.rows_per_block)
+        _positive_int("rows_per_task", self.rows_per_task)
         if self.blocks is not None:
             _positive_int("blocks", self.blocks)
         if self.concurrency is not None:
