@@ -41,6 +41,9 @@ class MiceConfig:
     predictors: variable -> list of its predictors (a row of R's predictorMatrix).
     visit_sequence: the variables to impute, in order (default: incomplete ones, column order).
     exclude: columns carried through untouched and never used as predictors.
+    collapse_below: levels of a nominal variable seen in fewer rows than this share one
+      category in the models (as predictor and as target; an imputed shared category becomes
+      one of its levels in proportion to their counts); logged, never silent.
     donors: pmm donor pool size (R mice's `donors`). max_levels: most categories allowed for a
     nominal variable. blocks: number of row blocks, which with the seed defines the result
     (default: one per `rows_per_block` rows). rows_per_task: most rows one Spark task holds
@@ -67,6 +70,7 @@ class MiceConfig:
     blocks: int | None = None
     rows_per_block: int = 100_000
     rows_per_task: int = 5_000_000
+    collapse_below: int | None = None
     engine: str = "auto"
     concurrency: int | None = None
     format: str = "parquet"
@@ -84,6 +88,8 @@ class MiceConfig:
         _positive_int("max_levels", self.max_levels)
         _positive_int("rows_per_block", self.rows_per_block)
         _positive_int("rows_per_task", self.rows_per_task)
+        if self.collapse_below is not None:
+            _positive_int("collapse_below", self.collapse_below)
         if self.blocks is not None:
             _positive_int("blocks", self.blocks)
         if self.concurrency is not None:

@@ -3,7 +3,8 @@
 Intercept first; a continuous or binary predictor is one column; a nominal or ordered
 predictor with K levels is K-1 indicator columns (level 0 the reference), as R's treatment
 contrasts (R uses polynomial contrasts for ordered factors: the same column space, so the
-same fitted values and imputations).
+same fitted values and imputations). Rare levels collapsed by `collapse_below` share one
+indicator; as a target they are one category, expanded back to a level after imputation.
 """
 
 from __future__ import annotations
@@ -17,31 +18,65 @@ from sparkmice.plan import Plan
 
 @dataclass(frozen=True)
 class Design:
-    """Columns of the design for one target: (variable index, level or -1 for the value)."""
+    """Columns of the design for one target: (variable index, the level codes the indicator
+    is 1 for; empty for the value itself), and the target's level -> category map."""
 
     target: int
-    columns: tuple[tuple[int, int], ...]
+    columns: tuple[tuple[int, tuple[int, ...]], ...]
     names: tuple[str, ...]
+    groups: tuple[int, ...] | None = None
+    counts: tuple[int, ...] | None = None
 
     @classmethod
     def for_target(cls, plan: Plan, target: str) -> Design:
-        cols: list[tuple[int, int]] = []
+        cols: list[tuple[int, tuple[int, ...]]] = []
         names: list[str] = []
         for p in plan.predictors[target]:
             v = plan.variable(p)
             if v.kind in ("nominal", "ordered"):  # treatment dummies (same span as contr.poly)
-                for level in range(1, v.n_levels):
-                    cols.append((v.index, level))
-                    names.append(f"{v.name}[{v.levels[level]}]")
+                groups = v.groups or tuple(range(v.n_levels))
+                for category in range(1, v.n_categories):
+                    codes = tuple(i for i, g in enumerate(groups) if g == category)
+                    cols.append((v.index, codes))
+                    names.append(f"{v.name}[{'|'.join(str(v.levels[i]) for i in codes)}]")
             else:
-                cols.append((v.index, -1))
+                cols.append((v.index, ()))
                 names.append(v.name)
-        return cls(plan.index[target], tuple(cols), tuple(names))
+        t = plan.variable(target)
+        return cls(plan.index[target], tuple(cols), tuple(names), t.groups, t.counts)
 
     def build(self, values: np.ndarray) -> np.ndarray:
         """n × (1 + p) matrix: intercept, then the predictor columns."""
         x = np.empty((values.shape[0], 1 + len(self.columns)), order="F")
         x[:, 0] = 1.0
-        for i, (var, level) in enumerate(self.columns, start=1):
-            x[:, i] = values[:, var] if level < 0 else values[:, var] == level
+        for i, (var, codes) in enumerate(self.columns, start=1):
+            if not codes:
+                x[:, i] = values[:, var]
+            elif len(codes) == 1:
+                x[:, i] = values[:, var] == codes[0]
+            else:
+                x[:, i] = np.isin(values[:, var], codes)
         return x
+
+    def categories(self, y: np.ndarray) -> np.ndarray:
+        """The target's codes as the models see them (collapsed levels share a category)."""
+        if self.groups is None:
+            return y
+        return np.asarray(self.groups, dtype=float)[y.astype(int)]
+
+    def levels_of(self, categories: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Imputed categories back to level codes: a shared category becomes one of its
+        levels with probability proportional to the level's observed rows."""
+        if self.groups is None:
+            return categories
+        groups = np.asarray(self.groups)
+        out = np.empty(len(categories))
+        for category in np.unique(categories).astype(int):
+            at = categories == category
+            members = np.flatnonzero(groups == category)
+            if len(members) == 1:
+                out[at] = members[0]
+                continue
+            weights = np.asarray(self.counts, dtype=float)[members]
+            out[at] = rng.choice(members, size=int(at.sum()), p=weights / weights.sum())
+        return out

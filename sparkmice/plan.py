@@ -34,6 +34,7 @@ class ColumnSummary:
     distinct: tuple[Any, ...] | None  # sorted distinct observed values, when few enough
     n_distinct: int  # exact if `distinct` is not None, else a lower bound / estimate
     ordered: bool = False  # an ordered categorical; `distinct` is then in its order
+    counts: tuple[int, ...] | None = None  # observed rows of each distinct value
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,13 @@ class Variable:
     levels: tuple[Any, ...] | None
     n_missing: int
     derived: bool = False  # a passive column not in the input (a predictor only)
+    counts: tuple[int, ...] | None = None  # observed rows per level
+    groups: tuple[int, ...] | None = None  # model category of each level, if rare ones share
+
+    @property
+    def n_categories(self) -> int:
+        """Categories of the models: levels, or fewer when rare levels are collapsed."""
+        return max(self.groups) + 1 if self.groups is not None else self.n_levels
 
     @property
     def n_levels(self) -> int:
@@ -153,6 +161,41 @@ def _detect_kind(s: ColumnSummary) -> str:
     return "ordered" if s.ordered else "nominal"
 
 
+def _level_counts(levels: tuple[Any, ...], s: ColumnSummary) -> tuple[int, ...]:
+    found = dict(zip(s.distinct or (), s.counts or (), strict=False))
+    return tuple(int(found.get(v, 0)) for v in levels)
+
+
+def _collapse(
+    name: str, levels: tuple, counts: tuple[int, ...], below: int, events: list
+) -> tuple[int, ...] | None:
+    """Model category of each level: levels seen in fewer than `below` rows share one
+    (placed where the first of them is). None when fewer than two levels are rare."""
+    rare = [i for i, c in enumerate(counts) if c < below]
+    if len(rare) < 2 or len(rare) == len(levels):
+        return None
+    groups, code, shared = [], 0, None
+    for i in range(len(levels)):
+        if i in rare:
+            if shared is None:
+                shared, code = code, code + 1
+            groups.append(shared)
+        else:
+            groups.append(code)
+            code += 1
+    detail = ", ".join(f"{levels[i]} ({counts[i]})" for i in rare)
+    events.append(
+        {
+            "chain": 0,
+            "iteration": 0,
+            "variable": name,
+            "event": "levels collapsed",
+            "detail": f"{detail}: fewer than collapse_below={below} rows, one model category",
+        }
+    )
+    return tuple(groups)
+
+
 def _passive_variables(
     config: MiceConfig, variables: list[Variable], n_rows: int
 ) -> dict[str, set[str]]:
@@ -195,6 +238,7 @@ def _passive_variables(
 def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfig) -> Plan:
     """Resolve kinds, levels, methods, predictors and visit sequence, or refuse the input."""
     check_schema(schema, config)
+    events: list[dict[str, Any]] = []
     by_name = {s.name: s for s in summaries}
     skip = set(config.exclude) | ({config.id_column} if config.id_column else set())
     variables: list[Variable] = []
@@ -239,7 +283,15 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
                     f"kind for column {f.name!r} is 'binary' but it has {len(levels)} levels; "
                     f"declare it 'nominal'."
                 )
-        variables.append(Variable(f.name, len(variables), kind, f.type, levels, s.n_missing))
+        counts = _level_counts(levels, s) if levels is not None else None
+        groups = None
+        if kind == "nominal" and config.collapse_below is not None:
+            groups = _collapse(f.name, levels, counts, config.collapse_below, events)
+        variables.append(
+            Variable(
+                f.name, len(variables), kind, f.type, levels, s.n_missing, False, counts, groups
+            )
+        )
 
     n_rows = max(s.n for s in summaries) if summaries else 0
     passive_inputs = _passive_variables(config, variables, n_rows)
@@ -273,7 +325,6 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
     else:
         visit = tuple(n for n in names if method[n] not in ("", "passive"))
 
-    events: list[dict[str, Any]] = []
     unimputed = {v.name for v in variables if v.n_missing and not method[v.name]}
     predictors: dict[str, tuple[str, ...]] = {}
     for name in visit:

@@ -228,7 +228,7 @@ class Chain:
             x_all=x_all.take(keep),
             x_min=x_min[keep],
             x_max=x_max[keep],
-            n_levels=plan.variables[j].n_levels,
+            n_levels=plan.variables[j].n_categories,
             sum_over_blocks=lambda f: self.reduce(
                 blocks, functools.partial(_observed_apply, design=design, cols=cols, it=it, f=f)
             ),
@@ -333,7 +333,7 @@ def _step_summaries(block: Block, design: Design, it: int, ranges: bool):
     x = _design(block, design, it)[:, 1:]
     j = design.target
     r = ~block.missing[:, j]
-    obs = Moments.of(np.column_stack([x[r], block.values[r, j]]))
+    obs = Moments.of(np.column_stack([x[r], design.categories(block.values[r, j])]))
     k = x.shape[1]
     if not ranges:
         return obs, Moments.of(np.zeros((0, k))), np.zeros(k), np.zeros(k)
@@ -348,7 +348,8 @@ def _merge_summaries(a, b):
 
 def _observed_apply(block: Block, design: Design, cols: list[int], it: int, f):
     j = design.target
-    return f(_observed_design(block, design, it, cols), block.values[~block.missing[:, j], j])
+    y = design.categories(block.values[~block.missing[:, j], j])
+    return f(_observed_design(block, design, it, cols), y)
 
 
 def _impute_block(
@@ -367,14 +368,16 @@ def _impute_block(
     miss = block.missing[:, j]
     if not miss.any():
         return
-    view = BlockView(_design(block, design, it, cols), block.values[:, j], miss)
+    view = BlockView(_design(block, design, it, cols), design.categories(block.values[:, j]), miss)
     rng = rng_for(seed, chain, it, j, IMPUTE, block.index)
     if method == "pmm" and miss.all():
         values = pool.draw(int(miss.sum()), rng)  # no donor in this block: any observed value
     elif method == "pmm":
         values = pmm.impute(view, params, rng, donors)
+    elif method == "sample":
+        values = METHODS[method].impute(view, params, rng)  # draws levels, not categories
     else:
-        values = METHODS[method].impute(view, params, rng)
+        values = design.levels_of(METHODS[method].impute(view, params, rng), rng)
     block.values[miss, j] = values
     block.cache = {}
 

@@ -23,28 +23,46 @@ def summarize_arrow(table: pa.Table, max_levels: int, skip: set[str]) -> list[Co
                 col = pc.cast(col, col.type.value_type)
             distinct = pc.unique(col.drop_null())
         n_distinct = len(distinct)
-        levels = None
+        levels = counts = None
         if n_distinct <= max_levels:
             values = distinct.to_pylist()
             levels = tuple(values if ordered else sorted(values))
+            tally = pc.value_counts(pc.cast(col, col.type.value_type) if ordered else col)
+            found = dict(
+                zip(
+                    tally.field("values").to_pylist(),
+                    tally.field("counts").to_pylist(),
+                    strict=True,
+                )
+            )
+            counts = tuple(found.get(v, 0) for v in levels)
         field = table.schema.field(name)
         out.append(
-            ColumnSummary(name, field.type, len(col), col.null_count, levels, n_distinct, ordered)
+            ColumnSummary(
+                name, field.type, len(col), col.null_count, levels, n_distinct, ordered, counts
+            )
         )
     return out
 
 
 def merge_summaries(a: ColumnSummary, b: ColumnSummary, max_levels: int) -> ColumnSummary:
     """The summary of two row sets' union: counts add, distinct values unite (while few)."""
-    levels = None
+    levels = counts = None
     if a.distinct is not None and b.distinct is not None:
         union = set(a.distinct) | set(b.distinct)
         if len(union) <= max_levels:
             levels = tuple(sorted(union))
+            tally = dict.fromkeys(levels, 0)
+            for s in (a, b):
+                for v, c in zip(s.distinct, s.counts, strict=True):
+                    tally[v] += c
+            counts = tuple(tally[v] for v in levels)
     n_distinct = (
         len(levels) if levels is not None else max(a.n_distinct, b.n_distinct, max_levels + 1)
     )
-    return ColumnSummary(a.name, a.type, a.n + b.n, a.n_missing + b.n_missing, levels, n_distinct)
+    return ColumnSummary(
+        a.name, a.type, a.n + b.n, a.n_missing + b.n_missing, levels, n_distinct, False, counts
+    )
 
 
 def summarize_spark(df, max_levels: int, skip: set[str]) -> list[ColumnSummary]:
