@@ -36,6 +36,21 @@ class Fit:
 
 
 @dataclass(frozen=True)
+class NewtonSums:
+    """Summed information (full, or (blocks, p, p) block-diagonal), score and deviance of a
+    Newton step: what polyreg's and polr's blocks return, added over blocks."""
+
+    info: np.ndarray
+    score: np.ndarray
+    deviance: float
+
+    def __add__(self, other: NewtonSums) -> NewtonSums:
+        return NewtonSums(
+            self.info + other.info, self.score + other.score, self.deviance + other.deviance
+        )
+
+
+@dataclass(frozen=True)
 class Draw:
     """beta-hat (kept for the next sweep's warm start), beta*, and the Newton steps taken."""
 

@@ -30,13 +30,12 @@ both use it; the Newton vector is (theta, beta).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from sparkmice.kernels.contract import BlockView, StepData
 from sparkmice.kernels.linalg import symmetric_cholesky
-from sparkmice.kernels.logreg import TOL, Draw, Fit, augmentation, newton
+from sparkmice.kernels.logreg import TOL, Draw, Fit, NewtonSums, augmentation, newton
 
 KINDS = ("ordered",)
 USES_PREDICTORS = True
@@ -45,21 +44,6 @@ AUGMENTS = True  # needs the predictors' ranges over all rows
 MAX_REDRAWS = 100
 CHUNK_CELLS = 2_000_000
 ONE_HOT_LEVELS = 64
-
-
-@dataclass(frozen=True)
-class PolrSums:
-    """Summed observed information (-Hessian; thresholds first, then slopes), score
-    (gradient of the log-likelihood) and deviance (-2 log-likelihood)."""
-
-    info: np.ndarray
-    score: np.ndarray
-    deviance: float
-
-    def __add__(self, other: PolrSums) -> PolrSums:
-        return PolrSums(
-            self.info + other.info, self.score + other.score, self.deviance + other.deviance
-        )
 
 
 def _log_expit(z: np.ndarray) -> np.ndarray:
@@ -81,7 +65,7 @@ def block_sums(
     theta: np.ndarray,
     beta: np.ndarray,
     w: np.ndarray | None = None,
-) -> PolrSums:
+) -> NewtonSums:
     """One block's sums at (theta, beta); x is the design with the intercept in column 0.
 
     With u = theta_y - z'beta, l = theta_{y-1} - z'beta (theta_{-1} = -inf,
@@ -135,7 +119,7 @@ def block_sums(
         h_tb = -(by_level[:km1, :q] + by_level[1:, q:])
         h_bb = (z * (ws * (huu + hll + 2.0 * hul))[:, None]).T @ z
         info -= np.block([[h_tt, h_tb], [h_tb.T, h_bb]])
-    return PolrSums(info, score, deviance)
+    return NewtonSums(info, score, deviance)
 
 
 def ordered(theta: np.ndarray) -> bool:
@@ -143,7 +127,7 @@ def ordered(theta: np.ndarray) -> bool:
 
 
 def fit(
-    observed_sums: Callable[[np.ndarray, np.ndarray], PolrSums],
+    observed_sums: Callable[[np.ndarray, np.ndarray], NewtonSums],
     aug_x: np.ndarray,
     aug_y: np.ndarray,
     aug_w: np.ndarray,

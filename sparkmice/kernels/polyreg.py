@@ -16,13 +16,12 @@ so memory stays O(chunk·K).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from sparkmice.kernels.contract import BlockView, StepData
 from sparkmice.kernels.linalg import symmetric_cholesky
-from sparkmice.kernels.logreg import Draw, Fit, augmentation, newton
+from sparkmice.kernels.logreg import Draw, Fit, NewtonSums, augmentation, newton
 
 KINDS = ("nominal", "binary", "ordered")
 USES_PREDICTORS = True
@@ -30,20 +29,6 @@ AUGMENTS = True  # needs the predictors' ranges over all rows
 
 FULL_INFORMATION_LIMIT = 600
 CHUNK_CELLS = 2_000_000
-
-
-@dataclass(frozen=True)
-class MultinomSums:
-    """Summed information (full ((K-1)p)^2, or (K-1, p, p) block-diagonal), score, deviance."""
-
-    info: np.ndarray
-    score: np.ndarray
-    deviance: float
-
-    def __add__(self, other: MultinomSums) -> MultinomSums:
-        return MultinomSums(
-            self.info + other.info, self.score + other.score, self.deviance + other.deviance
-        )
 
 
 def uses_full_information(p: int, k: int) -> bool:
@@ -60,7 +45,7 @@ def probabilities(x: np.ndarray, beta: np.ndarray) -> np.ndarray:
 
 def block_sums(
     x: np.ndarray, y: np.ndarray, beta: np.ndarray, w: np.ndarray | None = None
-) -> MultinomSums:
+) -> NewtonSums:
     """One block's sums at beta (p × (K-1)); y holds codes 0..K-1; theta = beta.ravel('F')."""
     n, p = x.shape
     k = beta.shape[1] + 1
@@ -92,11 +77,11 @@ def block_sums(
         else:
             d = ws[:, None] * pk * (1.0 - pk)
             info += np.einsum("ni,nk,nj->kij", xs, d, xs, optimize=True)
-    return MultinomSums(info, score, deviance)
+    return NewtonSums(info, score, deviance)
 
 
 def fit(
-    observed_sums: Callable[[np.ndarray], MultinomSums],
+    observed_sums: Callable[[np.ndarray], NewtonSums],
     aug_x: np.ndarray,
     aug_y: np.ndarray,
     aug_w: np.ndarray,

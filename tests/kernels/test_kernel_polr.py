@@ -111,7 +111,7 @@ def test_score_and_information_are_derivatives_of_deviance():
     x, y = simulate(300, THETA, BETA, seed=2)
     par = np.array([-0.7, 0.1, 1.5, 0.5, -0.2])
 
-    def sums(p: np.ndarray) -> polr.PolrSums:
+    def sums(p: np.ndarray) -> polr.NewtonSums:
         return polr.block_sums(x, y, p[:3], p[3:], np.linspace(0.5, 1.5, len(y)))
 
     s, h = sums(par), 1e-5
