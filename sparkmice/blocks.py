@@ -61,12 +61,17 @@ def decode_column(column: pa.ChunkedArray, codes: np.ndarray, var: Variable) -> 
         if pa.types.is_integer(column.type):
             filled = np.rint(codes)
         imputed = pc.cast(pa.array(filled), column.type)
+    elif pa.types.is_dictionary(column.type):
+        # a categorical keeps its levels in their order (an ordered one its meaning): every
+        # cell is re-indexed into the levels, observed cells to the level they hold
+        levels = pa.array(list(var.levels), type=column.type.value_type)
+        indices = pc.cast(pa.array(codes.astype(np.int64)), column.type.index_type)
+        return pa.chunked_array(
+            [pa.DictionaryArray.from_arrays(indices, levels, ordered=column.type.ordered)]
+        )
     else:
-        value_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
-        levels = pa.array(list(var.levels), type=value_type)
+        levels = pa.array(list(var.levels), type=column.type)
         imputed = levels.take(pa.array(codes.astype(np.int64)))
-        if pa.types.is_dictionary(column.type):
-            imputed = pc.cast(imputed, column.type)
     return pc.if_else(pc.is_null(column), imputed, column)
 
 
