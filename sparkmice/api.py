@@ -322,10 +322,12 @@ def _mice_spark(
             out, _ = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
         _write_chain(out, root, k, cfg.format, spark)
         store.mark_done(root, k, cfg.maxit)
+        printer.poll()  # the chain's last sweeps before the line that it is written
         log.info(f"chain {k} written in {time.perf_counter() - t:.1f} s")
 
+    printer = ProgressPrinter(progress, [t.chain for t in tasks])
     try:
-        with ProgressPrinter(progress, [t.chain for t in tasks]):
+        with printer:
             if concurrency > 1 and len(tasks) > 1:
                 with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks))) as pool:
                     list(pool.map(run_one, tasks))

@@ -81,6 +81,7 @@ class ProgressPrinter:
     def __init__(self, uri: str, chains: list[int], every: float = 1.0):
         self.uri, self.chains, self.every = uri, chains, every
         self.seen: set[tuple[int, int]] = set()
+        self.lock = threading.Lock()  # polled by its own thread and by the chains' threads
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -98,8 +99,9 @@ class ProgressPrinter:
             self.poll()
 
     def poll(self) -> None:
-        for r in read_reports(self.uri, self.chains):
-            key = (r["chain"], r["iteration"])
-            if key not in self.seen:
-                self.seen.add(key)
-                log.info(describe(SweepReport(**r)))
+        with self.lock:
+            for r in read_reports(self.uri, self.chains):
+                key = (r["chain"], r["iteration"])
+                if key not in self.seen:
+                    self.seen.add(key)
+                    log.info(describe(SweepReport(**r)))
