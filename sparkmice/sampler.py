@@ -72,6 +72,9 @@ class ChainTask:
 
 @dataclass
 class SweepReport:
+    """One finished sweep: timing, trace rows, logged events, and the warm starts a resume
+    needs (written as the sweep's progress file, which also marks the sweep complete)."""
+
     chain: int
     iteration: int
     seconds: float
