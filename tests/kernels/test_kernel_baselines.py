@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from kernel_steps import step_data as shared_step_data
 from scipy import stats
 
 from sparkmice.kernels import mean, sample
@@ -19,17 +20,7 @@ ALPHA = 0.001
 
 
 def step_data(x_obs: np.ndarray, y_obs: np.ndarray, pool: ObservedPool) -> StepData:
-    n = len(y_obs)
-    return StepData(
-        moments=Moments.of(np.column_stack([x_obs, y_obs])),
-        x_all=Moments.of(x_obs),
-        x_min=x_obs.min(0),
-        x_max=x_obs.max(0),
-        n_levels=0,
-        sum_over_blocks=lambda f: f(np.column_stack([np.ones(n), x_obs]), y_obs),
-        warm_start=None,
-        pool=pool,
-    )
+    return shared_step_data(x_obs, y_obs, pool=pool)
 
 
 def _view(n: int, n_mis: int) -> BlockView:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from kernel_steps import step_data as shared_step_data
 from scipy import stats
 
 from sparkmice.kernels import logreg
-from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
-from sparkmice.kernels.linalg import Moments
+from sparkmice.kernels.contract import BlockView, StepData
 
 ALPHA = 0.001
 N_DRAWS = 4000
@@ -30,26 +30,8 @@ NO_AUG = (np.zeros((0, 3)), np.zeros(0), np.zeros(0))
 def step_data(
     x_obs: np.ndarray, y_obs: np.ndarray, x_all: np.ndarray, warm_start=None, blocks: int = 1
 ) -> StepData:
-    """StepData over `blocks` contiguous blocks of the observed rows (x without intercept)."""
-    xx = np.column_stack([np.ones(len(y_obs)), x_obs])
-    parts = np.array_split(np.arange(len(y_obs)), blocks)
-
-    def sum_over_blocks(f):
-        total = f(xx[parts[0]], y_obs[parts[0]])
-        for part in parts[1:]:
-            total = total + f(xx[part], y_obs[part])
-        return total
-
-    return StepData(
-        moments=Moments.of(np.column_stack([x_obs, y_obs])),
-        x_all=Moments.of(x_all),
-        x_min=x_all.min(0),
-        x_max=x_all.max(0),
-        n_levels=2,
-        sum_over_blocks=sum_over_blocks,
-        warm_start=warm_start,
-        pool=ObservedPool(y_obs, np.ones(len(y_obs))),
-    )
+    """A binary target's StepData (see kernel_steps)."""
+    return shared_step_data(x_obs, y_obs, x_all, 2, blocks, warm_start)
 
 
 @pytest.fixture(scope="module")

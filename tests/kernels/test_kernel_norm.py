@@ -15,29 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from kernel_steps import step_data
 from scipy import stats
 
 from sparkmice.kernels import norm
-from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
-from sparkmice.kernels.linalg import Moments
+from sparkmice.kernels.contract import BlockView
 
 ALPHA = 0.001
 N_DRAWS = 4000
-
-
-def step_data(x_obs: np.ndarray, y_obs: np.ndarray, x_all: np.ndarray) -> StepData:
-    """One block's StepData (x without the intercept column)."""
-    n = len(y_obs)
-    return StepData(
-        moments=Moments.of(np.column_stack([x_obs, y_obs])),
-        x_all=Moments.of(x_all),
-        x_min=x_all.min(0),
-        x_max=x_all.max(0),
-        n_levels=0,
-        sum_over_blocks=lambda f: f(np.column_stack([np.ones(n), x_obs]), y_obs),
-        warm_start=None,
-        pool=ObservedPool(y_obs, np.ones(n)),
-    )
 
 
 def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

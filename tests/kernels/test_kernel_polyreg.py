@@ -17,40 +17,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from kernel_steps import step_data
 from scipy import stats
 
 from sparkmice.kernels import logreg, polyreg
-from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
-from sparkmice.kernels.linalg import Moments
+from sparkmice.kernels.contract import BlockView
 
 ALPHA = 0.001
 N_DRAWS = 4000
 BETA_TRUE = np.array([[0.2, -0.3, 0.4], [1.0, 0.5, -0.8], [-0.5, 0.8, 0.3]])  # p × (K-1)
-
-
-def step_data(
-    x_obs: np.ndarray, y_obs: np.ndarray, x_all: np.ndarray, n_levels: int, blocks: int = 1
-) -> StepData:
-    """StepData over `blocks` contiguous blocks of the observed rows (x without intercept)."""
-    xx = np.column_stack([np.ones(len(y_obs)), x_obs])
-    parts = np.array_split(np.arange(len(y_obs)), blocks)
-
-    def sum_over_blocks(f):
-        total = f(xx[parts[0]], y_obs[parts[0]])
-        for part in parts[1:]:
-            total = total + f(xx[part], y_obs[part])
-        return total
-
-    return StepData(
-        moments=Moments.of(np.column_stack([x_obs, y_obs])),
-        x_all=Moments.of(x_all),
-        x_min=x_all.min(0),
-        x_max=x_all.max(0),
-        n_levels=n_levels,
-        sum_over_blocks=sum_over_blocks,
-        warm_start=None,
-        pool=ObservedPool(y_obs, np.ones(len(y_obs))),
-    )
 
 
 def _probabilities(xx: np.ndarray, beta: np.ndarray) -> np.ndarray:
