@@ -56,9 +56,10 @@ class SparkBlocks:
         from sparkmice.io.spark import arrow_schema
 
         self.plan = plan
+        self.prepared = prepared  # shared by the chains: cached and released by the caller
         self.state = prepared
         self.schema = arrow_schema(prepared.schema)
-        self.previous = []
+        self.previous = []  # states this set cached, released once their successor exists
 
     def reduce(self, fn: Callable[[Block], T], merge: Callable[[T, T], T]) -> T:
         plan, schema = self.plan, self.schema
@@ -92,13 +93,21 @@ class SparkBlocks:
             [schema.field(n) for n in names]
             + [pa.field(_state_name(v.index), pa.float64()) for v in plan.variables]
         )
-        self.previous.append(self.state)
+        self._retire(self.state)
         self.state = self.state.mapInArrow(task, spark_schema_of(out_schema)).cache()
         self.schema = out_schema
 
     def checkpoint(self) -> None:
         """Cut the lineage once per sweep so plans stay short."""
-        self.state = self.state.localCheckpoint(eager=True)
+        old, self.state = self.state, self.state.localCheckpoint(eager=True)
+        self._retire(old)
+        for df in self.previous:  # the checkpoint holds the data now
+            df.unpersist()
+        self.previous = []
+
+    def _retire(self, df) -> None:
+        if df is not self.prepared:
+            self.previous.append(df)
 
     def completed(self, chain: int):
         plan, schema = self.plan, self.schema
