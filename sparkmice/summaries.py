@@ -3,6 +3,8 @@ columns with few of them. One pass over an Arrow table, or two small aggregation
 
 from __future__ import annotations
 
+import functools
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -77,24 +79,21 @@ def summarize_spark(df, max_levels: int, skip: set[str]) -> list[ColumnSummary]:
     if not names:
         return []
     sub = pa.schema([schema.field(n) for n in names])
+    empty = summarize_arrow(sub.empty_table(), max_levels, set())
+
+    def merge_all(parts) -> list[ColumnSummary]:
+        return functools.reduce(
+            lambda a, b: [merge_summaries(x, y, max_levels) for x, y in zip(a, b, strict=True)],
+            parts,
+            empty,
+        )
 
     def task(batches):
-        total = None
-        for batch in batches:
-            part = summarize_arrow(pa.Table.from_batches([batch], schema=sub), max_levels, set())
-            total = (
-                part
-                if total is None
-                else [merge_summaries(x, y, max_levels) for x, y in zip(total, part, strict=True)]
-            )
-        if total is not None:
-            yield pa.RecordBatch.from_pydict({"s": [pickle.dumps(total)]})
+        parts = (
+            summarize_arrow(pa.Table.from_batches([b], schema=sub), max_levels, set())
+            for b in batches
+        )
+        yield pa.RecordBatch.from_pydict({"s": [pickle.dumps(merge_all(parts))]})
 
     rows = df.select(*[f"`{n}`" for n in names]).mapInArrow(task, "s binary").collect()
-    parts = [pickle.loads(r["s"]) for r in rows]
-    if not parts:
-        return summarize_arrow(sub.empty_table(), max_levels, set())
-    total = parts[0]
-    for part in parts[1:]:
-        total = [merge_summaries(x, y, max_levels) for x, y in zip(total, part, strict=True)]
-    return total
+    return merge_all(pickle.loads(r["s"]) for r in rows)
