@@ -116,19 +116,21 @@ def write_run_tables(root: str) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _done_record(root: str, chain: int) -> dict[str, Any] | None:
+    uri = meta_uri(root, f"done/chain_{chain}.json")
+    fs, path = pafs.FileSystem.from_uri(uri)
+    return read_json(uri) if fs.get_file_info(path).type == pafs.FileType.File else None
+
+
 def mark_done(root: str, chain: int, maxit: int) -> None:
     """Record that chain `chain` is written after `maxit` sweeps; counts rewrites (retries)."""
-    uri = meta_uri(root, f"done/chain_{chain}.json")
-    attempts = 0
-    fs, path = pafs.FileSystem.from_uri(uri)
-    if fs.get_file_info(path).type == pafs.FileType.File:
-        attempts = read_json(uri).get("writes", 0)
+    record = _done_record(root, chain) or {}
     write_json(
-        uri,
+        meta_uri(root, f"done/chain_{chain}.json"),
         {
             "chain": chain,
             "maxit": maxit,
-            "writes": attempts + 1,
+            "writes": record.get("writes", 0) + 1,
             "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
         },
     )
@@ -136,11 +138,8 @@ def mark_done(root: str, chain: int, maxit: int) -> None:
 
 def chain_done(root: str, chain: int) -> int | None:
     """The maxit at which chain `chain` was last written, or None if it never was."""
-    uri = meta_uri(root, f"done/chain_{chain}.json")
-    fs, path = pafs.FileSystem.from_uri(uri)
-    if fs.get_file_info(path).type != pafs.FileType.File:
-        return None
-    return int(read_json(uri)["maxit"])
+    record = _done_record(root, chain)
+    return None if record is None else int(record["maxit"])
 
 
 def clear_progress(root: str, chain: int) -> None:
