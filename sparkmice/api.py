@@ -7,7 +7,7 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -215,24 +215,19 @@ def _mice_inprocess(
             writer(report)
 
     blocks = split_blocks(table, plan)
-    tables, chains = [], []
+    tables = []
     for task in tasks:  # each chain written as soon as it is done
-        done, chain = inprocess.run_chain(blocks, plan, task, on_sweep)
+        done = inprocess.run_chain(blocks, plan, task, on_sweep)
         if root:
             store.write_long_table(done, root)
             store.mark_done(root, task.chain, cfg.maxit)
         tables.append(done)
-        chains.append(chain)
     long_table = pa.concat_tables(tables) if tables else None
     if not root:
-        trace = pd.DataFrame([row for c in chains for row in c.trace])
-        events = pd.DataFrame(
-            list(plan.events) + [e for c in chains for e in c.events], columns=EVENT_COLUMNS
+        run = store.tables_of([asdict(r) for r in reports])
+        return MiceResult(
+            plan, "inprocess", root, run["trace"], _events(plan, run), run["timings"], long_table
         )
-        timings = pd.DataFrame(
-            [{k: getattr(r, k) for k in TIMING_COLUMNS} for r in reports], columns=TIMING_COLUMNS
-        )
-        return MiceResult(plan, "inprocess", root, trace, events, timings, long_table)
     run = store.write_run_tables(root)
     if len(tasks) < len(cfg.chain_numbers()):  # resumed: some chains were already done
         long_table = pa.Table.from_pandas(store.read_imputed(root), preserve_index=False)
@@ -319,7 +314,7 @@ def _mice_spark(
         if engine == "barrier":
             out = barrier.run_chain(prepared, plan, task, out_schema, progress)
         else:
-            out, _ = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
+            out = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
         _write_chain(out, root, k, cfg.format, spark)
         store.mark_done(root, k, cfg.maxit)
         printer.poll()  # the chain's last sweeps before the line that it is written
@@ -344,14 +339,10 @@ def _mice_spark(
     )
 
 
-EVENT_COLUMNS = ["chain", "iteration", "variable", "event", "detail"]
-TIMING_COLUMNS = ["chain", "iteration", "seconds", "exchanges"]
-
-
 def _events(plan: Plan, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The plan's events (before any sweep) and the sweeps' logged events."""
     return pd.concat(
-        [pd.DataFrame(list(plan.events), columns=EVENT_COLUMNS), tables["events"]],
+        [pd.DataFrame(list(plan.events), columns=tables["events"].columns), tables["events"]],
         ignore_index=True,
     )
 

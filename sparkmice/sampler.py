@@ -64,10 +64,10 @@ class ChainTask:
 
     def run(
         self, plan: Plan, blocks: BlockSet, on_sweep: Callable[[SweepReport], None] | None
-    ) -> Chain:
-        chain = Chain(plan, self.chain)
-        chain.run(blocks, self.iterations, on_sweep, self.state_uri, self.resume_from)
-        return chain
+    ) -> None:
+        Chain(plan, self.chain).run(
+            blocks, self.iterations, on_sweep, self.state_uri, self.resume_from
+        )
 
 
 @dataclass
@@ -93,7 +93,6 @@ class Chain:
     warm_start: dict[int, np.ndarray] = field(default_factory=dict)
     pools: dict[int, ObservedPool] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
-    trace: list[dict[str, Any]] = field(default_factory=list)
     exchanges: int = 0
 
     def __post_init__(self) -> None:
@@ -279,7 +278,6 @@ class Chain:
                     "sd": float(np.sqrt(max(var, 0.0))) if n > 1 else float("nan"),
                 }
             )
-        self.trace.extend(rows)
         return rows
 
 

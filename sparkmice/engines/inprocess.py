@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from sparkmice.blocks import Block, completed_table
 from sparkmice.plan import Plan
-from sparkmice.sampler import Chain, ChainTask, SweepReport
+from sparkmice.sampler import ChainTask, SweepReport
 
 T = TypeVar("T")
 
@@ -37,10 +37,10 @@ def run_chain(
     plan: Plan,
     task: ChainTask,
     on_sweep: Callable[[SweepReport], None] | None = None,
-) -> tuple[pa.Table, Chain]:
-    """Run one chain on copies of `blocks`; return its completed rows and its state."""
+) -> pa.Table:
+    """Run one chain on copies of `blocks`; return its completed rows."""
     blocks = [copy.copy(b) for b in blocks]
     for b in blocks:
         b.values, b.cache = b.values.copy(order="F"), {}
-    chain = task.run(plan, LocalBlocks(blocks), on_sweep)
-    return pa.concat_tables(completed_table(b, plan, task.chain) for b in blocks), chain
+    task.run(plan, LocalBlocks(blocks), on_sweep)
+    return pa.concat_tables(completed_table(b, plan, task.chain) for b in blocks)

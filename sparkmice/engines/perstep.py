@@ -126,8 +126,7 @@ def run_chain(
     output_schema,
     on_sweep: Callable[[SweepReport], None] | None = None,
 ):
-    """Run one chain with the driver in charge; returns the completed rows' DataFrame
-    and the chain's state (trace, events)."""
+    """Run one chain with the driver in charge; returns the completed rows' DataFrame."""
     blocks = SparkBlocks(prepared, plan)
 
     def after_sweep(report: SweepReport) -> None:
@@ -135,5 +134,5 @@ def run_chain(
         if on_sweep is not None:
             on_sweep(report)
 
-    chain = task.run(plan, blocks, after_sweep)
-    return blocks.state.mapInArrow(blocks.completed(task.chain), output_schema), chain
+    task.run(plan, blocks, after_sweep)
+    return blocks.state.mapInArrow(blocks.completed(task.chain), output_schema)

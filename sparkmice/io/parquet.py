@@ -96,7 +96,11 @@ def write_csv(uri: str, frame: pd.DataFrame) -> None:
 
 def run_tables(root: str) -> dict[str, pd.DataFrame]:
     """trace, events and timings of every chain found in DIR's progress reports."""
-    reports = read_reports(meta_uri(root, "progress"))
+    return tables_of(read_reports(meta_uri(root, "progress")))
+
+
+def tables_of(reports: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """trace, events and timings from sweep reports (as dicts)."""
     trace = [row for r in reports for row in r["trace"]]
     events = [e for r in reports for e in r["events"]]
     timings = [{k: r[k] for k in ("chain", "iteration", "seconds", "exchanges")} for r in reports]
