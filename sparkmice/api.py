@@ -270,14 +270,12 @@ def _mice_spark(
 
     n_slots = slots(spark)
     engine, reason = _choose_engine(spark, cfg, plan, n_slots)
-    tasks, concurrency = _layout(cfg, plan, n_slots)
-    log.info(
-        f"{plan.n_rows} rows, {plan.n_blocks} blocks, engine {engine} ({reason}), "
-        f"{tasks} task(s) per chain, up to {concurrency} chain(s) at once"
-    )
+    chain_tasks = _chain_tasks(root, cfg, resume)
+    layout = _layout(cfg, plan, n_slots, [t.chain for t in chain_tasks], engine)
+    log.info(f"{plan.n_rows} rows, {plan.n_blocks} blocks, engine {engine} ({reason}), {layout}")
 
     n_blocks = plan.n_blocks
-    keys = np.array(partition_keys(spark, tasks), dtype=np.int32)
+    keys = np.array(partition_keys(spark, layout.partitions), dtype=np.int32)
     block_schema = input_schema.append(pa.field(BLOCK, pa.int32())).append(
         pa.field("__task", pa.int32())
     )
@@ -293,10 +291,14 @@ def _mice_spark(
     # blocks go round-robin to the tasks: one shuffle, no sampling job
     prepared = (
         df.mapInArrow(add_block, spark_schema_of(block_schema))
-        .repartition(tasks, "__task")
+        .repartition(layout.partitions, "__task")
         .drop("__task")
         .cache()
     )
+    t0 = time.perf_counter()
+    prepared.count()  # fill the cache once, before chains start at the same time
+    seconds = time.perf_counter() - t0
+    log.info(f"input shuffled into {layout.partitions} partition(s) in {seconds:.1f} s")
     out_schema = spark_schema_of(
         pa.schema(
             [f for f in input_schema if f.name != ROW_ID]
@@ -304,15 +306,14 @@ def _mice_spark(
         )
     )
     progress = store.meta_uri(root, "progress")
-    tasks = _chain_tasks(root, cfg, resume)
     _write_meta(root, plan, engine)
 
-    def run_one(task: ChainTask) -> None:
+    def run_one(task: ChainTask, solo: bool) -> None:
         k = task.chain
         _describe_job(spark, f"sparkmice chain {k} of {cfg.m} ({engine})")
         t = time.perf_counter()
         if engine == "barrier":
-            out = barrier.run_chain(prepared, plan, task, out_schema, progress)
+            out = barrier.run_chain(prepared, plan, task, out_schema, progress, solo)
         else:
             out = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
         _write_chain(out, root, k, cfg.format, spark)
@@ -320,15 +321,20 @@ def _mice_spark(
         printer.poll()  # the chain's last sweeps before the line that it is written
         log.info(f"chain {k} written in {time.perf_counter() - t:.1f} s")
 
-    printer = ProgressPrinter(progress, [t.chain for t in tasks])
+    def run_all(chains: tuple[int, ...], solo: bool, at_once: int) -> None:
+        group = [t for t in chain_tasks if t.chain in chains]
+        if at_once > 1 and len(group) > 1:
+            with ThreadPoolExecutor(max_workers=min(at_once, len(group))) as pool:
+                list(pool.map(lambda t: run_one(t, solo), group))
+        else:
+            for task in group:
+                run_one(task, solo)
+
+    printer = ProgressPrinter(progress, [t.chain for t in chain_tasks])
     try:
         with printer:
-            if concurrency > 1 and len(tasks) > 1:
-                with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks))) as pool:
-                    list(pool.map(run_one, tasks))
-            else:
-                for task in tasks:
-                    run_one(task)
+            run_all(layout.solo, True, layout.solo_at_once)
+            run_all(layout.spread, False, layout.spread_at_once)
     finally:
         prepared.unpersist()
     tables = store.write_run_tables(root)
@@ -375,18 +381,49 @@ def _chain_tasks(root: str | None, cfg: MiceConfig, resume: bool) -> list[ChainT
     return tasks
 
 
-def _layout(cfg: MiceConfig, plan: Plan, n_slots: int) -> tuple[int, int]:
-    """Tasks per chain and chains at once. The slots are shared among the chains (a chain's
-    task runs whole sweeps without waiting on peers), but a task holds at most
-    `rows_per_task` rows, and never more tasks than blocks or slots. Does not change the
-    imputations, only the speed."""
-    chains = len(cfg.chain_numbers())
-    concurrency = cfg.concurrency or max(1, min(chains, n_slots))
+@dataclass(frozen=True)
+class Layout:
+    """How the chains share the slots. The prepared input has `partitions` partitions; the
+    `solo` chains run first, as one task each (no exchange, no waiting on peers),
+    `solo_at_once` at a time; then the `spread` chains, one task per partition,
+    `spread_at_once` at a time. Never changes the imputations, only the speed."""
+
+    partitions: int
+    solo: tuple[int, ...]
+    spread: tuple[int, ...]
+    solo_at_once: int
+    spread_at_once: int
+
+    def __str__(self) -> str:
+        parts = []
+        if self.solo:
+            parts.append(f"{len(self.solo)} chain(s) of 1 task, {self.solo_at_once} at once")
+        if self.spread:
+            parts.append(
+                f"{len(self.spread)} chain(s) of {self.partitions} task(s), "
+                f"{self.spread_at_once} at once"
+            )
+        return "; then ".join(parts) or "no chain to run"
+
+
+def _layout(cfg: MiceConfig, plan: Plan, n_slots: int, chains: list[int], engine: str) -> Layout:
+    """By default (barrier engine, every task may hold all rows): waves of one-task chains
+    fill the slots, and the chains left over run one after another with a task on every
+    slot, so that no slot idles while the last chain runs. A task holds at most
+    `rows_per_task` rows; never more tasks than blocks or slots. An explicit `concurrency`
+    sets the chains at once, and the tasks per chain follow from it."""
     need = math.ceil(plan.n_rows / cfg.rows_per_task)
-    tasks = max(1, min(plan.n_blocks, n_slots, max(need, n_slots // concurrency)))
+    if cfg.concurrency is None and engine == "barrier" and need <= 1:
+        partitions = max(1, min(plan.n_blocks, n_slots))
+        solo = len(chains) // n_slots * n_slots if partitions > 1 else len(chains)
+        return Layout(partitions, tuple(chains[:solo]), tuple(chains[solo:]), n_slots, 1)
+    at_once = cfg.concurrency or max(1, min(len(chains), n_slots))
+    tasks = max(1, min(plan.n_blocks, n_slots, max(need, n_slots // at_once)))
     if cfg.concurrency is None:
-        concurrency = max(1, min(chains, n_slots // tasks))
-    return tasks, concurrency
+        at_once = max(1, min(len(chains), n_slots // tasks))
+    if tasks == 1 and engine == "barrier":
+        return Layout(1, tuple(chains), (), at_once, at_once)
+    return Layout(tasks, (), tuple(chains), at_once, at_once)
 
 
 def _choose_engine(spark, cfg: MiceConfig, plan: Plan, n_slots: int) -> tuple[str, str]:
