@@ -45,17 +45,23 @@ class Design:
         t = plan.variable(target)
         return cls(plan.index[target], tuple(cols), tuple(names), t.groups, t.counts)
 
-    def build(self, values: np.ndarray) -> np.ndarray:
-        """n × (1 + p) matrix: intercept, then the predictor columns."""
-        x = np.empty((values.shape[0], 1 + len(self.columns)), order="F")
+    def build(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """len(rows) × (p + 2) matrix of `rows` in that order: intercept, the predictor
+        columns, and last the target's categories."""
+        x = np.empty((len(rows), len(self.columns) + 2), order="F")
         x[:, 0] = 1.0
+        gathered: dict[int, np.ndarray] = {}  # a nominal predictor gives several columns
         for i, (var, codes) in enumerate(self.columns, start=1):
+            column = gathered.get(var)
+            if column is None:
+                column = gathered[var] = values[:, var].take(rows)
             if not codes:
-                x[:, i] = values[:, var]
+                x[:, i] = column
             elif len(codes) == 1:
-                x[:, i] = values[:, var] == codes[0]
+                x[:, i] = column == codes[0]
             else:
-                x[:, i] = np.isin(values[:, var], codes)
+                x[:, i] = np.isin(column, codes)
+        x[:, -1] = self.categories(values[:, self.target].take(rows))
         return x
 
     def categories(self, y: np.ndarray) -> np.ndarray:

@@ -282,25 +282,30 @@ class Chain:
 
 
 # -- block functions (module level so the per-step engine can ship them to executors) --------
-def _design(block: Block, design: Design, it: int, cols: list[int] | None = None) -> np.ndarray:
-    """The block's design for this step (only columns `cols` if given), built once per step."""
+def _design(block: Block, design: Design, it: int) -> tuple[np.ndarray, int]:
+    """The block's design for this step, built once per step: intercept, predictors and
+    the target's categories, with the rows where the target is observed first (so that
+    every model's observed and missing rows are views), and how many those are."""
     key = (it, design.target)
     if block.cache.get("key") != key:
-        block.cache = {"key": key, "x": design.build(block.values)}
-    x = block.cache["x"]
-    if cols is None or len(cols) == x.shape[1]:
-        return x
-    if block.cache.get("cols") != cols:
-        block.cache.update(cols=cols, x_cols=x[:, cols])
-    return block.cache["x_cols"]
+        missing = block.missing[:, design.target]
+        rows = np.concatenate([np.flatnonzero(~missing), np.flatnonzero(missing)])
+        z = design.build(block.values, rows)
+        block.cache = {"key": key, "z": z, "n_obs": len(rows) - int(missing.sum())}
+    return block.cache["z"], block.cache["n_obs"]
 
 
-def _observed_design(block: Block, design: Design, it: int, cols: list[int]) -> np.ndarray:
-    """The observed rows' design columns, kept for the step's repeated Newton passes."""
-    x = _design(block, design, it, cols)
-    if block.cache.get("obs_cols") != cols:
-        block.cache.update(obs_cols=cols, x_obs=x[~block.missing[:, design.target]])
-    return block.cache["x_obs"]
+def _model_rows(
+    block: Block, design: Design, it: int, cols: list[int]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The step's model design (columns `cols` after dropped predictors), y, n observed."""
+    z, n_obs = _design(block, design, it)
+    x = z[:, :-1]
+    if len(cols) != x.shape[1]:
+        if block.cache.get("cols") != cols:
+            block.cache.update(cols=cols, x_cols=np.asfortranarray(x[:, cols]))
+        x = block.cache["x_cols"]
+    return x, z[:, -1], n_obs
 
 
 def _local_pool(block: Block, j: int, seed: int, chain: int) -> ObservedPool:
@@ -331,10 +336,9 @@ def _initial_fill(block: Block, pools: dict[int, ObservedPool], seed: int, chain
 def _step_summaries(block: Block, design: Design, it: int, ranges: bool):
     """Moments of [x, y] over the observed rows; with `ranges`, also x's moments, minima
     and maxima over all rows (for the augmentation rows of logreg/polyreg)."""
-    x = _design(block, design, it)[:, 1:]
-    j = design.target
-    r = ~block.missing[:, j]
-    obs = Moments.of(np.column_stack([x[r], design.categories(block.values[r, j])]))
+    z, n_obs = _design(block, design, it)
+    obs = Moments.of(z[:n_obs, 1:])
+    x = z[:, 1:-1]
     k = x.shape[1]
     if not ranges:
         return obs, Moments.of(np.zeros((0, k))), np.zeros(k), np.zeros(k)
@@ -348,9 +352,8 @@ def _merge_summaries(a, b):
 
 
 def _observed_apply(block: Block, design: Design, cols: list[int], it: int, f):
-    j = design.target
-    y = design.categories(block.values[~block.missing[:, j], j])
-    return f(_observed_design(block, design, it, cols), y)
+    x, y, n_obs = _model_rows(block, design, it, cols)
+    return f(x[:n_obs], y[:n_obs])
 
 
 def _impute_block(
@@ -369,7 +372,8 @@ def _impute_block(
     miss = block.missing[:, j]
     if not miss.any():
         return
-    view = BlockView(_design(block, design, it, cols), design.categories(block.values[:, j]), miss)
+    x, y, n_obs = _model_rows(block, design, it, cols)
+    view = BlockView(x[:n_obs], y[:n_obs], x[n_obs:])
     rng = rng_for(seed, chain, it, j, IMPUTE, block.index)
     if method == "pmm" and miss.all():
         values = pool.draw(int(miss.sum()), rng)  # no donor in this block: any observed value

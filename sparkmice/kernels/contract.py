@@ -55,32 +55,27 @@ class StepData:
     pool: ObservedPool
 
 
+@dataclass(frozen=True)
 class BlockView:
-    """One block's rows for the step: the design x (with intercept) of all rows, y, and
-    which rows are missing. Row subsets are made only when asked for, and linear
-    predictors are computed on the whole block before subsetting (cheaper than copying x)."""
+    """One block's rows for the step: the design (with intercept) and y of its observed
+    rows, and the design of its missing rows, each in row order. The sampler keeps the
+    observed rows first in a block's design, so these are views, not copies."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, missing: np.ndarray):
-        self.x, self.y, self.missing = x, y, missing
+    x_obs: np.ndarray
+    y_obs: np.ndarray
+    x_mis: np.ndarray
 
-    @property
-    def y_obs(self) -> np.ndarray:
-        return self.y[~self.missing]
-
-    @property
-    def x_obs(self) -> np.ndarray:
-        return self.x[~self.missing]
-
-    @property
-    def x_mis(self) -> np.ndarray:
-        return self.x[self.missing]
+    @classmethod
+    def of(cls, x: np.ndarray, y: np.ndarray, missing: np.ndarray) -> BlockView:
+        """From all rows' design and y and the missing rows' mask (copies the subsets)."""
+        return cls(x[~missing], y[~missing], x[missing])
 
     @property
     def n_mis(self) -> int:
-        return int(self.missing.sum())
+        return self.x_mis.shape[0]
 
     def linear_obs(self, beta: np.ndarray) -> np.ndarray:
-        return (self.x @ beta)[~self.missing]
+        return self.x_obs @ beta
 
     def linear_mis(self, beta: np.ndarray) -> np.ndarray:
-        return (self.x @ beta)[self.missing]
+        return self.x_mis @ beta

@@ -26,7 +26,7 @@ def step_data(x_obs: np.ndarray, y_obs: np.ndarray, pool: ObservedPool) -> StepD
 def _view(n: int, n_mis: int) -> BlockView:
     missing = np.zeros(n, dtype=bool)
     missing[:n_mis] = True
-    return BlockView(np.ones((n, 1)), np.zeros(n), missing)
+    return BlockView.of(np.ones((n, 1)), np.zeros(n), missing)
 
 
 def test_sample_draws_observed_values_with_the_pool_weights():

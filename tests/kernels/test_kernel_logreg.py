@@ -117,7 +117,7 @@ def test_impute_reproduces_the_formula(data):
     """1 where u <= 1/(1 + exp(-x'beta*)), u ~ U(0, 1) from the same generator; exact."""
     _, xx, y, missing = data
     params = logreg.Draw(np.zeros(3), np.array([0.3, -1.2, 0.8]), 1)
-    got = logreg.impute(BlockView(xx, y, missing), params, np.random.default_rng(8))
+    got = logreg.impute(BlockView.of(xx, y, missing), params, np.random.default_rng(8))
     u = np.random.default_rng(8).random(int(missing.sum()))
     prob = 1 / (1 + np.exp(-(xx[missing] @ params.beta)))
     np.testing.assert_array_equal(got, (u <= prob).astype(float))
@@ -130,7 +130,7 @@ def posterior(data):
     x, xx, y, missing = data
     step = step_data(x[~missing], y[~missing], x)
     f = logreg.fit(_observed(xx[~missing], y[~missing]), *logreg.augmentation(step), np.zeros(3))
-    view = BlockView(xx[:16], y[:16], missing[:16])  # rows 0, 4, 8, 12 missing
+    view = BlockView.of(xx[:16], y[:16], missing[:16])  # rows 0, 4, 8, 12 missing
     rng = np.random.default_rng(9)
     betas, imputed = [], []
     for _ in range(N_DRAWS):
@@ -188,7 +188,7 @@ def test_separation_augmentation_keeps_the_estimate_finite(separated):
     assert np.all(np.isfinite(got.coef)) and np.all(np.abs(got.coef) < 50)
     assert np.all(np.isfinite(got.beta))
     xx = np.column_stack([np.ones(len(y)), x])
-    imp = logreg.impute(BlockView(xx, y, missing), got, np.random.default_rng(2))
+    imp = logreg.impute(BlockView.of(xx, y, missing), got, np.random.default_rng(2))
     assert set(np.unique(imp)) <= {0.0, 1.0}
     # the separating predictor still dominates: imputations follow the sign of x1 mostly
     assert np.mean(imp == (x[missing, 0] > 0)) > 0.9

@@ -66,7 +66,7 @@ def test_impute_reproduces_the_formula():
     x, y, missing = _data(40, 2)
     xx = np.column_stack([np.ones(len(y)), x])
     params = norm.NormDraw(np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0]), 0.7)
-    got = norm.impute(BlockView(xx, y, missing), params, np.random.default_rng(3))
+    got = norm.impute(BlockView.of(xx, y, missing), params, np.random.default_rng(3))
     rng = np.random.default_rng(3)
     want = xx[missing] @ params.beta + 0.7 * rng.standard_normal(int(missing.sum()))
     np.testing.assert_allclose(got, want, rtol=1e-12)
@@ -81,7 +81,7 @@ def posterior():
     x_obs, y_obs = x[~missing], y[~missing]
     step = step_data(x_obs, y_obs, x)
     xx = np.column_stack([np.ones(len(y)), x])
-    view = BlockView(xx, y, missing)
+    view = BlockView.of(xx, y, missing)
     rng = np.random.default_rng(5)
     betas, sigmas, imputed = [], [], []
     for _ in range(N_DRAWS):

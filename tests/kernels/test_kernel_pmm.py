@@ -99,7 +99,7 @@ def test_impute_returns_observed_values_of_matched_donors():
     y = np.round(x @ [1.0, 2.0, -1.0] + rng.normal(size=n), 2)
     missing = rng.random(n) < 0.3
     params = norm.NormDraw(np.array([1.0, 2.0, -1.0]), np.array([1.1, 1.8, -0.9]), 1.0)
-    got = pmm.impute(BlockView(x, y, missing), params, np.random.default_rng(5))
+    got = pmm.impute(BlockView.of(x, y, missing), params, np.random.default_rng(5))
     want_idx = pmm.match(
         x[~missing] @ params.coef, x[missing] @ params.beta, np.random.default_rng(5)
     )

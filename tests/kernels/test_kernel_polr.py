@@ -206,7 +206,7 @@ def test_imputations_are_valid_levels(k):
     x = np.column_stack([np.ones(n), rng.normal(size=(n, 2)) * [1.0, 1e3]])
     theta = np.sort(rng.normal(size=k - 1) * 3)
     b = polr.to_matrix(np.concatenate([theta, [1.0, 0.01]]), k)
-    view = BlockView(x, np.zeros(n), rng.random(n) < 0.5)
+    view = BlockView.of(x, np.zeros(n), rng.random(n) < 0.5)
     codes = polr.impute(view, Draw(b, b, 1), rng)
     assert len(codes) == view.n_mis
     assert set(np.unique(codes)) <= set(range(k))
@@ -218,7 +218,7 @@ def test_imputed_shares_equal_model_probabilities():
     x = np.tile([1.0, 0.5, -1.0], (n, 1))
     b = polr.to_matrix(np.concatenate([THETA, BETA]), k)
     codes = polr.impute(
-        BlockView(x, np.zeros(n), np.ones(n, bool)), Draw(b, b, 1), np.random.default_rng(3)
+        BlockView.of(x, np.zeros(n), np.ones(n, bool)), Draw(b, b, 1), np.random.default_rng(3)
     )
     cum = 1 / (1 + np.exp(-(THETA - x[0, 1:] @ BETA)))
     probs = np.diff(np.concatenate([[0.0], cum, [1.0]]))
@@ -249,7 +249,7 @@ def test_empty_level_stays_finite_with_augmentation():
     params = polr.parameters(step_data(x, y, missing, k), np.random.default_rng(2))
     assert np.all(np.isfinite(params.coef)) and np.all(np.isfinite(params.beta))
     assert polr.ordered(params.coef[0]) and polr.ordered(params.beta[0])
-    codes = polr.impute(BlockView(x, y, missing), params, np.random.default_rng(3))
+    codes = polr.impute(BlockView.of(x, y, missing), params, np.random.default_rng(3))
     assert set(np.unique(codes)) <= set(range(k))
 
 

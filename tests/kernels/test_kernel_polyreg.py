@@ -169,7 +169,7 @@ def test_impute_reproduces_the_formula(data):
     """Level = first k with cumsum(pi)_k >= u, u ~ U(0, 1) from the same generator; exact."""
     _, xx, y, missing = data
     params = logreg.Draw(np.zeros((3, 3)), BETA_TRUE, 1)
-    got = polyreg.impute(BlockView(xx, y, missing), params, np.random.default_rng(4))
+    got = polyreg.impute(BlockView.of(xx, y, missing), params, np.random.default_rng(4))
     u = np.random.default_rng(4).random(int(missing.sum()))
     cum = np.cumsum(_probabilities(xx[missing], BETA_TRUE), axis=1)
     want = np.array([np.searchsorted(c, ui) for c, ui in zip(cum, u, strict=True)])
@@ -180,7 +180,7 @@ def test_imputed_levels_follow_the_category_probabilities():
     """4000 identical missing rows at fixed beta*: level counts against pi(x, beta*)
     (chi-square, alpha 0.001)."""
     xx = np.tile([1.0, 0.3, -0.6], (N_DRAWS, 1))
-    view = BlockView(xx, np.zeros(N_DRAWS), np.ones(N_DRAWS, dtype=bool))
+    view = BlockView.of(xx, np.zeros(N_DRAWS), np.ones(N_DRAWS, dtype=bool))
     imp = polyreg.impute(view, logreg.Draw(None, BETA_TRUE, 1), np.random.default_rng(5))
     counts = np.bincount(imp.astype(int), minlength=4)
     expected = _probabilities(xx[:1], BETA_TRUE)[0] * N_DRAWS

@@ -123,7 +123,7 @@ def test_each_option_survives_perfect_separation(separation, agreement):
         d = logreg.parameters_with(step, rng, separation)
         assert np.all(np.isfinite(d.coef)) and np.all(np.isfinite(d.beta))
         assert np.max(np.abs(d.coef)) < 25
-        codes = logreg.impute(BlockView(x, y, missing), d, rng)
+        codes = logreg.impute(BlockView.of(x, y, missing), d, rng)
         assert set(np.unique(codes)) <= {0.0, 1.0}
         shares.append(np.mean(codes == x[missing, 2]))
     assert np.mean(shares) >= agreement, (np.mean(shares), np.std(shares) / np.sqrt(200))
