@@ -34,18 +34,30 @@ def match(
         raise ValueError("pmm needs at least one observed value in the block")
     d = min(donors, n_obs)
     shuffle = rng.permutation(n_obs)
-    order = shuffle[np.argsort(yhat_obs[shuffle], kind="stable")]
+    order = shuffle[_stable_argsort(yhat_obs[shuffle])]
     sorted_obs = yhat_obs[order]
     # the d nearest of a sorted list are d consecutive values: start d to the left of the
     # insertion point and slide the window right while its right neighbour is nearer
     # than its leftmost value (d vectorised steps, no per-row sort)
-    pos = np.searchsorted(sorted_obs, yhat_mis)
+    pos = np.empty(len(yhat_mis), dtype=np.intp)
+    by_value = np.argsort(yhat_mis)  # sorted queries search several times faster
+    pos[by_value] = np.searchsorted(sorted_obs, yhat_mis[by_value])
     lo = np.clip(pos - d, 0, n_obs - d)
     for _ in range(d):
         right = np.minimum(lo + d, n_obs - 1)
         slide = (lo + d < n_obs) & (sorted_obs[right] - yhat_mis < yhat_mis - sorted_obs[lo])
         lo = lo + slide
     return order[lo + rng.integers(0, d, len(yhat_mis))]
+
+
+def _stable_argsort(v: np.ndarray) -> np.ndarray:
+    """np.argsort(v, kind="stable"), faster: the default sort is several times quicker and
+    gives the same order when no two values tie; with ties, the stable sort decides."""
+    order = np.argsort(v)
+    ranked = v[order]
+    if np.any(ranked[1:] == ranked[:-1]):
+        return np.argsort(v, kind="stable")
+    return order
 
 
 def impute(
