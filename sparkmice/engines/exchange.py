@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import socket
 from collections.abc import Callable
 from multiprocessing.connection import Client, Connection, Listener
@@ -51,7 +52,7 @@ class TaskExchange:
             if self.rank == 0:
                 for _ in range(self.size - 1):
                     try:
-                        self.peers.append(self.listener.accept())
+                        self.peers.append(_no_delay(self.listener.accept()))
                     except TimeoutError as e:  # socket.timeout
                         raise ExchangeTimeout("a barrier task did not connect in time") from e
             else:
@@ -59,7 +60,7 @@ class TaskExchange:
                     json.loads(m)["port"] for m in messages if json.loads(m)["rank"] == 0
                 )
                 host = self.context.getTaskInfos()[0].address.rsplit(":", 1)[0]
-                self.root = _connect(host, root_port, self.authkey, self.timeout)
+                self.root = _no_delay(_connect(host, root_port, self.authkey, self.timeout))
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -88,6 +89,14 @@ class TaskExchange:
         if not conn.poll(self.timeout):
             raise ExchangeTimeout(f"no message from a peer task within {self.timeout} s")
         return conn.recv()
+
+
+def _no_delay(conn: Connection) -> Connection:
+    """Send each message at once: with Nagle's algorithm on, a small message can wait for
+    the peer's delayed acknowledgement (measured here: ~25 ms per exchange)."""
+    with socket.socket(fileno=os.dup(conn.fileno())) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return conn
 
 
 def _connect(host: str, port: int, authkey: bytes, timeout: float) -> Connection:
