@@ -16,7 +16,7 @@ import pyarrow as pa
 from pyarrow import fs as pafs
 
 from sparkmice import state
-from sparkmice.blocks import BLOCK, IMPUTATION, ROW_ID, block_of, split_blocks
+from sparkmice.blocks import BLOCK, IMPUTATION, ROW_ID, split_blocks
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines import inprocess
 from sparkmice.io import parquet as store
@@ -276,21 +276,12 @@ def _mice_spark(
 
     n_blocks = plan.n_blocks
     keys = np.array(partition_keys(spark, layout.partitions), dtype=np.int32)
-    block_schema = input_schema.append(pa.field(BLOCK, pa.int32())).append(
-        pa.field("__task", pa.int32())
-    )
-
-    def add_block(batches):
-        for b in batches:
-            block = block_of(b.column(b.schema.get_field_index(ROW_ID)).to_numpy(), n_blocks)
-            yield pa.RecordBatch.from_arrays(
-                b.columns + [pa.array(block), pa.array(keys[block % len(keys)])],
-                schema=block_schema,
-            )
-
+    block_schema = input_schema.append(pa.field(BLOCK, pa.int32()))
+    prepare = barrier.pack_function if engine == "barrier" else perstep.tag_function
+    tag, tagged_schema = prepare(input_schema, n_blocks, keys)
     # blocks go round-robin to the tasks: one shuffle, no sampling job
     prepared = (
-        df.mapInArrow(add_block, spark_schema_of(block_schema))
+        df.mapInArrow(tag, spark_schema_of(tagged_schema))
         .repartition(layout.partitions, "__task")
         .drop("__task")
         .cache()
@@ -313,7 +304,9 @@ def _mice_spark(
         _describe_job(spark, f"sparkmice chain {k} of {cfg.m} ({engine})")
         t = time.perf_counter()
         if engine == "barrier":
-            out = barrier.run_chain(prepared, plan, task, out_schema, progress, solo)
+            out = barrier.run_chain(
+                prepared, block_schema, plan, task, out_schema, progress, solo
+            )
         else:
             out = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
         _write_chain(out, root, k, cfg.format, spark)

@@ -9,6 +9,10 @@ behind this choice.
 A chain may also run as one task over all partitions (`solo`): then nothing is exchanged,
 and no barrier is needed, so several such chains share the slots. Blocks, not tasks, define
 the result, so both ways give the same imputations.
+
+The input reaches the tasks packed (`pack_function`): each input partition's rows of a block
+as one Arrow IPC stream in a binary value, so a chain's task receives its blocks as a few
+values instead of row by row (measured at 10^6 rows: 1.25 s -> 0.2 s per chain).
 """
 
 from __future__ import annotations
@@ -16,14 +20,63 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
 
-from sparkmice.blocks import completed_table, split_blocks
+from sparkmice.blocks import BLOCK, ROW_ID, block_of, completed_table, split_blocks
 from sparkmice.engines.exchange import ExchangedBlocks, TaskExchange
 from sparkmice.engines.inprocess import LocalBlocks
 from sparkmice.plan import Plan
 from sparkmice.progress import ProgressWriter
 from sparkmice.sampler import ChainTask
+
+PACKED_SCHEMA = pa.schema([("__task", pa.int32()), ("__rows", pa.binary())])
+PACKED_BYTES = 64 << 20  # most bytes in one packed value (Arrow binary arrays hold < 2 GiB)
+
+
+def pack_function(input_schema: pa.Schema, n_blocks: int, task_keys: np.ndarray):
+    """The mapInArrow function that packs an input partition, and its output schema: its
+    rows of each block (with `_block`) as Arrow IPC streams of at most PACKED_BYTES, keyed
+    (`__task`) for the task of the block: blocks go round-robin to the tasks."""
+
+    def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        table = pa.Table.from_batches(list(batches), schema=input_schema)
+        if table.num_rows == 0:
+            return
+        block = block_of(table.column(ROW_ID).to_numpy(), n_blocks)
+        table = table.append_column(BLOCK, pa.array(block))
+        order = np.argsort(block, kind="stable")
+        bounds = np.flatnonzero(np.diff(block[order])) + 1
+        rows_per_value = max(1, PACKED_BYTES * table.num_rows // max(table.nbytes, 1))
+        for rows in np.split(order, bounds):
+            for lo in range(0, len(rows), rows_per_value):
+                part = table.take(pa.array(rows[lo : lo + rows_per_value]))
+                sink = pa.BufferOutputStream()
+                with pa.ipc.new_stream(sink, part.schema) as writer:
+                    writer.write_table(part)
+                key = int(task_keys[block[rows[0]] % len(task_keys)])
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array([key], pa.int32()), _binary_value(sink.getvalue())],
+                    schema=PACKED_SCHEMA,
+                )
+
+    return pack, PACKED_SCHEMA
+
+
+def _binary_value(buffer: pa.Buffer) -> pa.Array:
+    """A one-value binary array over `buffer`, without copying it."""
+    offsets = pa.py_buffer(np.array([0, buffer.size], dtype=np.int32))
+    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, buffer])
+
+
+def _unpack(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    """A task's packed rows as one table of `schema` (the input's columns and `_block`)."""
+    parts = [
+        pa.ipc.open_stream(value.as_buffer()).read_all()
+        for batch in batches
+        for value in batch.column("__rows")
+    ]
+    return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
 def chain_function(
@@ -37,8 +90,7 @@ def chain_function(
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)  # one core per task: BLAS threads would only contend
-        table = pa.Table.from_batches(list(batches), schema=input_schema)
-        blocks = split_blocks(table, plan)
+        blocks = split_blocks(_unpack(batches, input_schema), plan)
         if solo:
             task.run(plan, LocalBlocks(blocks), ProgressWriter(progress_uri))
         else:
@@ -54,13 +106,18 @@ def chain_function(
 
 
 def run_chain(
-    prepared, plan: Plan, task: ChainTask, output_schema, progress_uri: str, solo: bool = False
+    prepared,
+    input_schema: pa.Schema,
+    plan: Plan,
+    task: ChainTask,
+    output_schema,
+    progress_uri: str,
+    solo: bool = False,
 ):
-    """The lazy DataFrame of one chain's completed rows: one barrier stage over the
-    prepared partitions, or with `solo` one plain task over all of them."""
-    from sparkmice.io.spark import arrow_schema
-
-    fn = chain_function(plan, task, arrow_schema(prepared.schema), progress_uri, solo)
+    """The lazy DataFrame of one chain's completed rows: one barrier stage over the packed
+    partitions (`input_schema`: the rows' columns and `_block`), or with `solo` one plain
+    task over all of them."""
+    fn = chain_function(plan, task, input_schema, progress_uri, solo)
     if solo:
         return prepared.coalesce(1).mapInArrow(fn, output_schema)
     return prepared.mapInArrow(fn, output_schema, barrier=True)

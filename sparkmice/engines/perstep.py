@@ -14,11 +14,29 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 
-from sparkmice.blocks import Block, completed_table, split_blocks
+from sparkmice.blocks import BLOCK, ROW_ID, Block, block_of, completed_table, split_blocks
 from sparkmice.plan import Plan
 from sparkmice.sampler import ChainTask, SweepReport
 
 T = TypeVar("T")
+
+
+def tag_function(input_schema: pa.Schema, n_blocks: int, task_keys: np.ndarray):
+    """The mapInArrow function that adds each row's `_block` and the task of its block
+    (`__task`: blocks go round-robin to the tasks), and its output schema."""
+    schema = input_schema.append(pa.field(BLOCK, pa.int32())).append(
+        pa.field("__task", pa.int32())
+    )
+
+    def tag(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for b in batches:
+            block = block_of(b.column(b.schema.get_field_index(ROW_ID)).to_numpy(), n_blocks)
+            yield pa.RecordBatch.from_arrays(
+                b.columns + [pa.array(block), pa.array(task_keys[block % len(task_keys)])],
+                schema=schema,
+            )
+
+    return tag, schema
 
 
 def _state_name(i: int) -> str:

@@ -1,0 +1,59 @@
+"""How the barrier engine ships input rows to its tasks: packed per block as Arrow IPC
+values (sparkmice.engines.barrier.pack_function / _unpack), without Spark."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from sparkmice.blocks import BLOCK, ROW_ID, block_of
+from sparkmice.engines import barrier
+
+
+def _input(n: int) -> pa.Table:
+    rng = np.random.default_rng(0)
+    return pa.table(
+        {
+            "x": pa.array(rng.normal(size=n), mask=rng.random(n) < 0.3),
+            "g": pa.array(rng.choice(["a", "b", None], n)),
+            ROW_ID: pa.array(rng.permutation(10 * n)[:n], pa.int64()),
+        }
+    )
+
+
+def test_packed_rows_unpack_to_the_input_with_blocks_and_task_keys(monkeypatch):
+    """Every row arrives once, with its block; each value holds one block's rows, keyed for
+    the block's task (round robin), and no value is over the size limit (set small here, so
+    blocks are split over several values)."""
+    table = _input(5000)
+    monkeypatch.setattr(barrier, "PACKED_BYTES", 20_000)
+    keys = np.array([11, 7, 3], dtype=np.int32)
+    pack, schema = barrier.pack_function(table.schema, 6, keys)
+    packed = pa.Table.from_batches(list(pack(table.to_batches(max_chunksize=700))), schema)
+
+    assert packed.num_rows > 6  # several values per block
+    # the limit sets rows per value from the mean row size; IPC framing (schema and batch
+    # headers) adds under 2 KB
+    assert max(len(v.as_buffer()) for v in packed.column("__rows")) <= 20_000 + 2048
+    keys_and_values = zip(packed.column("__task").to_pylist(), packed.column("__rows"), strict=True)
+    for key, value in keys_and_values:
+        part = pa.ipc.open_stream(value.as_buffer()).read_all()
+        blocks = set(part.column(BLOCK).to_pylist())
+        assert len(blocks) == 1 and key == keys[blocks.pop() % len(keys)]
+
+    block_schema = table.schema.append(pa.field(BLOCK, pa.int32()))
+    back = barrier._unpack(packed.to_batches(), block_schema).sort_by(ROW_ID)
+    want = table.sort_by(ROW_ID)
+    assert back.schema == block_schema
+    assert back.select(table.column_names).equals(want)
+    np.testing.assert_array_equal(
+        back.column(BLOCK).to_numpy(), block_of(want.column(ROW_ID).to_numpy(), 6)
+    )
+
+
+def test_an_empty_partition_packs_to_nothing_and_unpacks_to_an_empty_table():
+    table = _input(10).slice(0, 0)
+    pack, _ = barrier.pack_function(table.schema, 3, np.array([0], dtype=np.int32))
+    assert list(pack(iter([]))) == []
+    block_schema = table.schema.append(pa.field(BLOCK, pa.int32()))
+    assert barrier._unpack(iter([]), block_schema).num_rows == 0
