@@ -4,14 +4,10 @@ imp = sparkmice.mice(df, m=20, maxit=10, seed=1)      # Spark or pandas DataFram
 fits = sparkmice.fit_imputations(imp.complete("long"), "y ~ age + C(diet)", "binomial")
 sparkmice.pool(fits)
 
-The public names are imported on first use: Spark's Python workers import sparkmice's
-kernels for every chain, and should not pay for statsmodels and the analysis modules.
+Public names are imported on first use (`sparkmice.lazy`).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from sparkmice.lazy import lazy_exports
 
 _HOMES = {
     "D1": "sparkmice.pooling",
@@ -34,15 +30,4 @@ _HOMES = {
     "summary": "sparkmice.pooling",
 }
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'sparkmice' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _HOMES)

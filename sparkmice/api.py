@@ -59,7 +59,7 @@ class MiceResult:
 
     def rhat(self, threshold: float = 1.1) -> pd.DataFrame:
         """Rank-normalised split R-hat per variable from the trace (Vehtari et al. 2021)."""
-        from sparkmice.diagnostics import rhat_table
+        from sparkmice.diagnostics.rhat import rhat_table
 
         return rhat_table(self.trace, threshold)
 
@@ -154,7 +154,7 @@ def mice(
 
 def _log_convergence(result: MiceResult) -> None:
     """Say whether the chains have mixed (R-hat); not converging is a warning, not an error."""
-    from sparkmice.diagnostics import convergence_message
+    from sparkmice.diagnostics.rhat import convergence_message
 
     if result.trace.empty or result.trace["chain"].nunique() < 2:
         return

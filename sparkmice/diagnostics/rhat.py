@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
-from scipy.stats import rankdata
 
 THRESHOLD = 1.1
 MIN_CHAINS = 2
@@ -50,8 +49,21 @@ def rank_normalize(draws: np.ndarray) -> np.ndarray:
     offsets are Blom's (Vehtari et al. 2021, eq. 14).
     """
     draws = np.asarray(draws, dtype=float)
-    ranks = rankdata(draws, method="average").reshape(draws.shape)
+    ranks = _average_ranks(draws.ravel()).reshape(draws.shape)
     return ndtri((ranks - 0.375) / (draws.size + 0.25))
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties sharing their mean rank (scipy's rankdata 'average', without
+    importing scipy.stats at the end of every run)."""
+    order = np.argsort(x, kind="stable")
+    ranked = x[order]
+    first = np.r_[True, ranked[1:] != ranked[:-1]]
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(x)]
+    ranks = np.empty(len(x))
+    ranks[order] = ((starts + 1 + ends) / 2.0)[np.cumsum(first) - 1]
+    return ranks
 
 
 def basic_rhat(draws: np.ndarray) -> float:
