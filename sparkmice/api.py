@@ -257,14 +257,13 @@ def _mice_spark(
     _check_output(root, None, overwrite, cfg.chains is not None, resume)
 
     t0 = time.perf_counter()
-    df = nan_to_null(with_row_id(df, cfg.id_column))
     skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
+    with ThreadPoolExecutor(max_workers=1) as pool:  # two independent jobs at once
+        with_ids = pool.submit(with_row_id, df, cfg.id_column)
+        summaries = summarize_spark(nan_to_null(df), cfg.max_levels, skip)
+        df = nan_to_null(with_ids.result())
     input_schema = arrow_schema(df.schema)
-    plan = resolve(
-        input_schema.remove(input_schema.get_field_index(ROW_ID)),
-        summarize_spark(df, cfg.max_levels, skip),
-        cfg,
-    )
+    plan = resolve(input_schema.remove(input_schema.get_field_index(ROW_ID)), summaries, cfg)
     _check_output(root, plan, overwrite, cfg.chains is not None, resume)
     log.info(f"plan resolved in {time.perf_counter() - t0:.1f} s (row ids, column summaries)")
 

@@ -44,12 +44,12 @@ def block_of(row_id: np.ndarray, n_blocks: int) -> np.ndarray:
 def encode_column(column: pa.ChunkedArray | pa.Array, var: Variable) -> np.ndarray:
     """Codes of one column: floats for continuous, level index for categorical, NaN missing."""
     if var.kind == "continuous":
-        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
+        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
     levels = pa.array(list(var.levels), type=column.type)
     idx = pc.index_in(column, value_set=levels)
-    return pc.cast(idx, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
+    return pc.cast(idx, pa.float64()).to_numpy(zero_copy_only=False)
 
 
 def decode_column(column: pa.ChunkedArray, codes: np.ndarray, var: Variable) -> pa.ChunkedArray:
@@ -86,18 +86,12 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
     order = np.lexsort((row_id, block))
     table = table.take(pa.array(order))
     row_id, block = row_id[order], block[order]
-    values = (
-        np.column_stack(
-            [
-                np.full(table.num_rows, np.nan)  # derived passive: computed by the sampler
-                if v.derived
-                else encode_column(table.column(v.name), v)
-                for v in plan.variables
-            ]
-        )
-        if plan.variables
-        else np.zeros((len(row_id), 0))
-    )
+    # codes column by column, each block's rows then copied column-major (designs read
+    # whole columns)
+    values = np.empty((len(row_id), len(plan.variables)), order="F")
+    for i, v in enumerate(plan.variables):
+        # a derived passive column is computed by the sampler
+        values[:, i] = np.nan if v.derived else encode_column(table.column(v.name), v)
     missing = np.isnan(values)
     starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else []
     bounds = list(starts) + [len(block)]
@@ -105,8 +99,8 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
         Block(
             int(block[a]),
             row_id[a:b],
-            np.asfortranarray(values[a:b]),  # column-major: designs read whole columns
-            np.asfortranarray(missing[a:b]),
+            values[a:b].copy(order="F"),
+            missing[a:b].copy(order="F"),
             table.slice(a, b - a),
         )
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
