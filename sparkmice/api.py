@@ -20,7 +20,7 @@ from sparkmice.blocks import BLOCK, IMPUTATION, ROW_ID, split_blocks
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines import inprocess
 from sparkmice.io import parquet as store
-from sparkmice.plan import Plan, check_schema, resolve
+from sparkmice.plan import Plan, block_count, check_schema, resolve
 from sparkmice.progress import (
     ProgressPrinter,
     ProgressWriter,
@@ -257,38 +257,38 @@ def _mice_spark(
     _check_output(root, None, overwrite, cfg.chains is not None, resume)
 
     t0 = time.perf_counter()
-    skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
-    with ThreadPoolExecutor(max_workers=1) as pool:  # two independent jobs at once
-        with_ids = pool.submit(with_row_id, df, cfg.id_column)
-        summaries = summarize_spark(nan_to_null(df), cfg.max_levels, skip)
-        df = nan_to_null(with_ids.result())
+    df, n_rows = with_row_id(df, cfg.id_column)
+    df = nan_to_null(df)
     input_schema = arrow_schema(df.schema)
-    plan = resolve(input_schema.remove(input_schema.get_field_index(ROW_ID)), summaries, cfg)
-    _check_output(root, plan, overwrite, cfg.chains is not None, resume)
-    log.info(f"plan resolved in {time.perf_counter() - t0:.1f} s (row ids, column summaries)")
-
+    n_blocks = block_count(cfg, n_rows)
     n_slots = slots(spark)
-    engine, reason = _choose_engine(spark, cfg, plan, n_slots)
-    chain_tasks = _chain_tasks(root, cfg, resume)
-    layout = _layout(cfg, plan, n_slots, [t.chain for t in chain_tasks], engine)
-    log.info(f"{plan.n_rows} rows, {plan.n_blocks} blocks, engine {engine} ({reason}), {layout}")
+    engine, reason = _choose_engine(spark, cfg)
+    layout = _layout(cfg, n_rows, n_blocks, n_slots, cfg.chain_numbers(), engine)
+    log.info(f"{n_rows} rows, {n_blocks} blocks, engine {engine} ({reason}), {layout}")
 
-    n_blocks = plan.n_blocks
+    # the input read once: blocks go round-robin to the tasks (one shuffle, no sampling
+    # job), cached, and the plan's column summaries are taken from that cache
     keys = np.array(partition_keys(spark, layout.partitions), dtype=np.int32)
     block_schema = input_schema.append(pa.field(BLOCK, pa.int32()))
     prepare = barrier.pack_function if engine == "barrier" else perstep.tag_function
     tag, tagged_schema = prepare(input_schema, n_blocks, keys)
-    # blocks go round-robin to the tasks: one shuffle, no sampling job
     prepared = (
         df.mapInArrow(tag, spark_schema_of(tagged_schema))
         .repartition(layout.partitions, "__task")
         .drop("__task")
         .cache()
     )
-    t0 = time.perf_counter()
-    prepared.count()  # fill the cache once, before chains start at the same time
-    seconds = time.perf_counter() - t0
-    log.info(f"input shuffled into {layout.partitions} partition(s) in {seconds:.1f} s")
+    try:
+        skip = set(cfg.exclude) | {ROW_ID, BLOCK} | ({cfg.id_column} if cfg.id_column else set())
+        unpack = barrier.unpack_function(block_schema) if engine == "barrier" else None
+        summaries = summarize_spark(prepared, cfg.max_levels, skip, unpack)
+        plan = resolve(input_schema.remove(input_schema.get_field_index(ROW_ID)), summaries, cfg)
+        _check_output(root, plan, overwrite, cfg.chains is not None, resume)
+        chain_tasks = _chain_tasks(root, cfg, resume)
+    except Exception:
+        prepared.unpersist()
+        raise
+    log.info(f"input read and plan resolved in {time.perf_counter() - t0:.1f} s")
     out_schema = spark_schema_of(
         pa.schema(
             [f for f in input_schema if f.name != ROW_ID]
@@ -398,19 +398,21 @@ class Layout:
         return "; then ".join(parts) or "no chain to run"
 
 
-def _layout(cfg: MiceConfig, plan: Plan, n_slots: int, chains: list[int], engine: str) -> Layout:
+def _layout(
+    cfg: MiceConfig, n_rows: int, n_blocks: int, n_slots: int, chains: list[int], engine: str
+) -> Layout:
     """By default (barrier engine, every task may hold all rows): waves of one-task chains
     fill the slots, and the chains left over run one after another with a task on every
     slot, so that no slot idles while the last chain runs. A task holds at most
     `rows_per_task` rows; never more tasks than blocks or slots. An explicit `concurrency`
     sets the chains at once, and the tasks per chain follow from it."""
-    need = math.ceil(plan.n_rows / cfg.rows_per_task)
+    need = math.ceil(n_rows / cfg.rows_per_task)
     if cfg.concurrency is None and engine == "barrier" and need <= 1:
-        partitions = max(1, min(plan.n_blocks, n_slots))
+        partitions = max(1, min(n_blocks, n_slots))
         solo = len(chains) // n_slots * n_slots if partitions > 1 else len(chains)
         return Layout(partitions, tuple(chains[:solo]), tuple(chains[solo:]), n_slots, 1)
     at_once = cfg.concurrency or max(1, min(len(chains), n_slots))
-    tasks = max(1, min(plan.n_blocks, n_slots, max(need, n_slots // at_once)))
+    tasks = max(1, min(n_blocks, n_slots, max(need, n_slots // at_once)))
     if cfg.concurrency is None:
         at_once = max(1, min(len(chains), n_slots // tasks))
     if tasks == 1 and engine == "barrier":
@@ -418,7 +420,7 @@ def _layout(cfg: MiceConfig, plan: Plan, n_slots: int, chains: list[int], engine
     return Layout(tasks, (), tuple(chains), at_once, at_once)
 
 
-def _choose_engine(spark, cfg: MiceConfig, plan: Plan, n_slots: int) -> tuple[str, str]:
+def _choose_engine(spark, cfg: MiceConfig) -> tuple[str, str]:
     """Barrier unless the cluster cannot run it; the reason is logged."""
     if cfg.engine == "perstep":
         return "perstep", "requested"

@@ -235,6 +235,12 @@ def _passive_variables(
     return closure
 
 
+def block_count(config: MiceConfig, n_rows: int) -> int:
+    """How many row blocks (which with the seed define the result): `blocks`, or one per
+    `rows_per_block` rows."""
+    return config.blocks or max(1, math.ceil(n_rows / config.rows_per_block))
+
+
 def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfig) -> Plan:
     """Resolve kinds, levels, methods, predictors and visit sequence, or refuse the input."""
     check_schema(schema, config)
@@ -365,7 +371,7 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
             )
         predictors[name] = tuple(chosen_preds)
 
-    n_blocks = config.blocks or max(1, math.ceil(n_rows / config.rows_per_block))
+    n_blocks = block_count(config, n_rows)
     passthrough = tuple(n for n in schema.names if n in skip)
     return Plan(
         tuple(variables),

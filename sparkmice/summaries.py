@@ -4,6 +4,7 @@ columns with few of them. One pass over an Arrow table, or two small aggregation
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -67,14 +68,21 @@ def merge_summaries(a: ColumnSummary, b: ColumnSummary, max_levels: int) -> Colu
     )
 
 
-def summarize_spark(df, max_levels: int, skip: set[str]) -> list[ColumnSummary]:
-    """One pass: every partition summarises its Arrow batches as `summarize_arrow` does and
-    the driver merges the partitions' summaries (a single job, no wide SQL aggregation)."""
+def summarize_spark(
+    df,
+    max_levels: int,
+    skip: set[str],
+    unpack: Callable[[Iterator[pa.RecordBatch]], pa.Table] | None = None,
+) -> list[ColumnSummary]:
+    """One pass: every partition summarises its rows as `summarize_arrow` does and the
+    driver merges the partitions' summaries (a single job, no wide SQL aggregation).
+    `unpack`: for a DataFrame of packed rows, the function that makes a partition's
+    batches a table of rows."""
     import pickle
 
     from sparkmice.io.spark import arrow_schema
 
-    schema = arrow_schema(df.schema)
+    schema = arrow_schema(df.schema) if unpack is None else unpack(iter([])).schema
     names = [f.name for f in schema if f.name not in skip and supported_type(f.type)]
     if not names:
         return []
@@ -89,11 +97,12 @@ def summarize_spark(df, max_levels: int, skip: set[str]) -> list[ColumnSummary]:
         )
 
     def task(batches):
-        parts = (
-            summarize_arrow(pa.Table.from_batches([b], schema=sub), max_levels, set())
-            for b in batches
-        )
+        if unpack is None:
+            tables = (pa.Table.from_batches([b], schema=sub) for b in batches)
+        else:
+            tables = iter([unpack(batches).select(names)])
+        parts = (summarize_arrow(t, max_levels, set()) for t in tables)
         yield pa.RecordBatch.from_pydict({"s": [pickle.dumps(merge_all(parts))]})
 
-    rows = df.select(*[f"`{n}`" for n in names]).mapInArrow(task, "s binary").collect()
-    return merge_all(pickle.loads(r["s"]) for r in rows)
+    rows = (df if unpack else df.select(*[f"`{n}`" for n in names])).mapInArrow(task, "s binary")
+    return merge_all(pickle.loads(r["s"]) for r in rows.collect())

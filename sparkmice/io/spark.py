@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
 from sparkmice.blocks import ROW_ID
@@ -70,16 +72,17 @@ def nan_to_null(df):
     )
 
 
-def with_row_id(df, id_column: str | None = None):
-    """Add `_row_id` (int64): the id column if given, else the row's position.
+def with_row_id(df, id_column: str | None = None) -> tuple[Any, int]:
+    """The DataFrame with `_row_id` (int64): the id column if given, else the row's
+    position; and its number of rows (counted by the same small job).
 
     For Parquet files the position is (file order, row index in file), the same however
     Spark splits the files; otherwise it follows the input's partitions in order, which is
-    stable for a given input and Spark configuration. Returns the DataFrame with `_row_id`."""
+    stable for a given input and Spark configuration."""
     from pyspark.sql import functions as F
 
     if id_column:
-        return df.withColumn(ROW_ID, F.col(f"`{id_column}`").cast("long"))
+        return df.withColumn(ROW_ID, F.col(f"`{id_column}`").cast("long")), df.count()
     try:
         meta = df.select(
             "*",
@@ -91,17 +94,17 @@ def with_row_id(df, id_column: str | None = None):
         meta, counts = None, {}
     if meta is not None and counts:
         offset = _offset_map(counts)
-        return meta.withColumn(
-            ROW_ID, (offset[F.col("__file")] + F.col("__pos")).cast("long")
-        ).drop("__file", "__pos")
+        ided = meta.withColumn(ROW_ID, (offset[F.col("__file")] + F.col("__pos")).cast("long"))
+        return ided.drop("__file", "__pos"), sum(counts.values())
     mid = df.withColumn("__mid", F.monotonically_increasing_id())
     part = F.shiftright(F.col("__mid"), 33)
     counts = dict(mid.groupBy(part.alias("p")).count().collect())
     if not counts:
-        return mid.withColumn(ROW_ID, F.col("__mid")).drop("__mid")
+        return mid.withColumn(ROW_ID, F.col("__mid")).drop("__mid"), 0
     offset = _offset_map(counts)
     low = F.col("__mid").bitwiseAND(F.lit((1 << 33) - 1))
-    return mid.withColumn(ROW_ID, (offset[part] + low).cast("long")).drop("__mid")
+    ided = mid.withColumn(ROW_ID, (offset[part] + low).cast("long")).drop("__mid")
+    return ided, sum(counts.values())
 
 
 def spark_schema_of(schema: pa.Schema):

@@ -1,5 +1,5 @@
 """How the barrier engine ships input rows to its tasks: packed per block as Arrow IPC
-values (sparkmice.engines.barrier.pack_function / _unpack), without Spark."""
+values (sparkmice.engines.barrier.pack_function / unpack_function), without Spark."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_packed_rows_unpack_to_the_input_with_blocks_and_task_keys(monkeypatch):
         assert len(blocks) == 1 and key == keys[blocks.pop() % len(keys)]
 
     block_schema = table.schema.append(pa.field(BLOCK, pa.int32()))
-    back = barrier._unpack(packed.to_batches(), block_schema).sort_by(ROW_ID)
+    back = barrier.unpack_function(block_schema)(packed.to_batches()).sort_by(ROW_ID)
     want = table.sort_by(ROW_ID)
     assert back.schema == block_schema
     assert back.select(table.column_names).equals(want)
@@ -56,4 +56,4 @@ def test_an_empty_partition_packs_to_nothing_and_unpacks_to_an_empty_table():
     pack, _ = barrier.pack_function(table.schema, 3, np.array([0], dtype=np.int32))
     assert list(pack(iter([]))) == []
     block_schema = table.schema.append(pa.field(BLOCK, pa.int32()))
-    assert barrier._unpack(iter([]), block_schema).num_rows == 0
+    assert barrier.unpack_function(block_schema)(iter([])).num_rows == 0
