@@ -302,13 +302,22 @@ def _mice_spark(
         k = task.chain
         _describe_job(spark, f"sparkmice chain {k} of {cfg.m} ({engine})")
         t = time.perf_counter()
-        if engine == "barrier":
-            out = barrier.run_chain(
-                prepared, block_schema, plan, task, out_schema, progress, solo
-            )
+        if engine == "barrier" and cfg.format == "parquet":  # the tasks write the files
+            staged = store.staging_uri(root, k)
+            barrier.run_chain(
+                prepared, block_schema, plan, task, out_schema, progress, solo, staged
+            ).collect()
+            store.commit_chain(root, k, staged)
         else:
-            out = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
-        _write_chain(out, root, k, cfg.format, spark)
+            if engine == "barrier":
+                out = barrier.run_chain(
+                    prepared, block_schema, plan, task, out_schema, progress, solo
+                )
+            else:
+                out = perstep.run_chain(
+                    prepared, plan, task, out_schema, ProgressWriter(progress)
+                )
+            _write_chain(out, root, k, cfg.format, spark)
         store.mark_done(root, k, cfg.maxit)
         printer.poll()  # the chain's last sweeps before the line that it is written
         log.info(f"chain {k} written in {time.perf_counter() - t:.1f} s")

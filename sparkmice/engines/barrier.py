@@ -26,11 +26,14 @@ import pyarrow as pa
 from sparkmice.blocks import BLOCK, ROW_ID, block_of, completed_table, split_blocks
 from sparkmice.engines.exchange import ExchangedBlocks, TaskExchange
 from sparkmice.engines.inprocess import LocalBlocks
+from sparkmice.io.parquet import write_part
+from sparkmice.io.spark import spark_schema_of
 from sparkmice.plan import Plan
 from sparkmice.progress import ProgressWriter
 from sparkmice.sampler import ChainTask
 
 PACKED_SCHEMA = pa.schema([("__task", pa.int32()), ("__rows", pa.binary())])
+WRITTEN_SCHEMA = pa.schema([("rows", pa.int64())])
 PACKED_BYTES = 64 << 20  # most bytes in one packed value (Arrow binary arrays hold < 2 GiB)
 
 
@@ -85,9 +88,15 @@ def unpack_function(schema: pa.Schema) -> Callable[[Iterator[pa.RecordBatch]], p
 
 
 def chain_function(
-    plan: Plan, task: ChainTask, input_schema: pa.Schema, progress_uri: str, solo: bool
+    plan: Plan,
+    task: ChainTask,
+    input_schema: pa.Schema,
+    progress_uri: str,
+    solo: bool,
+    write_to: str | None,
 ):
-    """The mapInArrow function of one chain (a fresh authkey per job)."""
+    """The mapInArrow function of one chain (a fresh authkey per job). With `write_to`, each
+    task writes its completed rows there as Parquet and returns only their count."""
     authkey = secrets.token_bytes(32)
     timeout = plan.config.exchange_timeout
     unpack = unpack_function(input_schema)
@@ -105,8 +114,15 @@ def chain_function(
             with TaskExchange(BarrierTaskContext.get(), authkey, timeout) as exchange:
                 reporter = ProgressWriter(progress_uri) if exchange.rank == 0 else None
                 task.run(plan, ExchangedBlocks(blocks, exchange), reporter)
-        for b in blocks:
-            yield from completed_table(b, plan, task.chain).to_batches()
+        tables = [completed_table(b, plan, task.chain) for b in blocks]
+        if write_to is None:
+            for t in tables:
+                yield from t.to_batches()
+            return
+        from pyspark import TaskContext
+
+        rows = write_part(write_to, TaskContext.get().partitionId(), tables)
+        yield pa.RecordBatch.from_pydict({"rows": [rows]}, schema=WRITTEN_SCHEMA)
 
     return run
 
@@ -119,11 +135,15 @@ def run_chain(
     output_schema,
     progress_uri: str,
     solo: bool = False,
+    write_to: str | None = None,
 ):
-    """The lazy DataFrame of one chain's completed rows: one barrier stage over the packed
-    partitions (`input_schema`: the rows' columns and `_block`), or with `solo` one plain
-    task over all of them."""
-    fn = chain_function(plan, task, input_schema, progress_uri, solo)
+    """The lazy DataFrame of one chain: one barrier stage over the packed partitions
+    (`input_schema`: the rows' columns and `_block`), or with `solo` one plain task over
+    all of them. Its rows are the chain's completed rows (`output_schema`), or with
+    `write_to` the counts of the rows its tasks wrote there (Parquet files written by the
+    tasks themselves: twice as fast as handing the rows to Spark's writer)."""
+    fn = chain_function(plan, task, input_schema, progress_uri, solo, write_to)
+    schema = output_schema if write_to is None else spark_schema_of(WRITTEN_SCHEMA)
     if solo:
-        return prepared.coalesce(1).mapInArrow(fn, output_schema)
-    return prepared.mapInArrow(fn, output_schema, barrier=True)
+        return prepared.coalesce(1).mapInArrow(fn, schema)
+    return prepared.mapInArrow(fn, schema, barrier=True)

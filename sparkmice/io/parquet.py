@@ -7,6 +7,7 @@ Layout of DIR:
     DIR/_sparkmice/events.csv     logged events (dropped predictors, ...)
     DIR/_sparkmice/timings.csv    chain, iteration, seconds, exchanges
     DIR/_sparkmice/progress/      one JSON per finished sweep (the source of the three above)
+    DIR/_sparkmice/staging/       data files of a chain being written (barrier engine)
 Spark reads DIR with `spark.read.parquet(DIR)` (it skips `_sparkmice`, keeps `_imputation=k`).
 pyarrow skips names starting with `_` by default, so `read_imputed` passes its own prefixes.
 """
@@ -14,6 +15,7 @@ pyarrow skips names starting with `_` by default, so `read_imputed` passes its o
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pandas as pd
@@ -40,6 +42,41 @@ IGNORE_PREFIXES = [
 
 def meta_uri(root: str, name: str = "") -> str:
     return f"{root.rstrip('/')}/{META}" + (f"/{name}" if name else "")
+
+
+def staging_uri(root: str, chain: int) -> str:
+    """A fresh folder for chain `chain`'s data files until they are committed."""
+    return meta_uri(root, f"staging/chain_{chain}_{uuid.uuid4().hex}")
+
+
+def write_part(uri: str, part: int, tables: list[pa.Table]) -> int:
+    """One task's completed rows as `uri`/part-<part>.parquet, without `_imputation` (its
+    folder's name carries it, as in Spark's partitioned tables); returns the row count."""
+    if not tables:
+        return 0
+    table = pa.concat_tables(tables).drop_columns([IMPUTATION])
+    fs, path = pafs.FileSystem.from_uri(uri)
+    fs.create_dir(path, recursive=True)
+    pq.write_table(table, f"{path}/part-{part:05d}.parquet", filesystem=fs)
+    return table.num_rows
+
+
+def commit_chain(root: str, chain: int, staged: str) -> None:
+    """Make the staged files DIR/_imputation=k, replacing what was there (as Spark's dynamic
+    partition overwrite does: readers see the old chain until this moment), and delete the
+    chain's staging folders, including any a failed run left."""
+    fs, staged_path = pafs.FileSystem.from_uri(staged)
+    target = pafs.FileSystem.from_uri(f"{root.rstrip('/')}/{IMPUTATION}={chain}")[1]
+    files = fs.get_file_info(pafs.FileSelector(staged_path, allow_not_found=True))
+    if fs.get_file_info(target).type != pafs.FileType.NotFound:
+        fs.delete_dir(target)
+    fs.create_dir(target, recursive=True)
+    for info in files:
+        fs.move(info.path, f"{target}/{info.base_name}")
+    staging = pafs.FileSystem.from_uri(meta_uri(root, "staging"))[1]
+    for info in fs.get_file_info(pafs.FileSelector(staging, allow_not_found=True)):
+        if info.base_name.startswith(f"chain_{chain}_"):
+            fs.delete_dir(info.path)
 
 
 def imputed_dataset(root: str) -> ds.Dataset:
