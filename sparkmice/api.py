@@ -270,8 +270,12 @@ def _mice_spark(
     # job), cached, and the plan's column summaries are taken from that cache
     keys = np.array(partition_keys(spark, layout.partitions), dtype=np.int32)
     block_schema = input_schema.append(pa.field(BLOCK, pa.int32()))
-    prepare = barrier.pack_function if engine == "barrier" else perstep.tag_function
-    tag, tagged_schema = prepare(input_schema, n_blocks, keys)
+    if engine == "barrier":
+        records = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+        value_bytes = barrier.packed_value_bytes(int(records))
+        tag, tagged_schema = barrier.pack_function(input_schema, n_blocks, keys, value_bytes)
+    else:
+        tag, tagged_schema = perstep.tag_function(input_schema, n_blocks, keys)
     prepared = (
         df.mapInArrow(tag, spark_schema_of(tagged_schema))
         .repartition(layout.partitions, "__task")
@@ -308,15 +312,11 @@ def _mice_spark(
                 prepared, block_schema, plan, task, out_schema, progress, solo, staged
             ).collect()
             store.commit_chain(root, k, staged)
+        elif engine == "barrier":
+            out = barrier.run_chain(prepared, block_schema, plan, task, out_schema, progress, solo)
+            _write_chain(out, root, k, cfg.format, spark)
         else:
-            if engine == "barrier":
-                out = barrier.run_chain(
-                    prepared, block_schema, plan, task, out_schema, progress, solo
-                )
-            else:
-                out = perstep.run_chain(
-                    prepared, plan, task, out_schema, ProgressWriter(progress)
-                )
+            out = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
             _write_chain(out, root, k, cfg.format, spark)
         store.mark_done(root, k, cfg.maxit)
         printer.poll()  # the chain's last sweeps before the line that it is written

@@ -1,5 +1,6 @@
 """Column summaries for resolving a plan: counts, missing counts and the distinct values of
-columns with few of them. One pass over an Arrow table, or two small aggregations on Spark."""
+columns with few of them. One pass over an Arrow table, or one Spark job whose tasks
+summarise their partitions (rows, or the barrier engine's packed rows)."""
 
 from __future__ import annotations
 

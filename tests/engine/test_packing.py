@@ -21,14 +21,13 @@ def _input(n: int) -> pa.Table:
     )
 
 
-def test_packed_rows_unpack_to_the_input_with_blocks_and_task_keys(monkeypatch):
+def test_packed_rows_unpack_to_the_input_with_blocks_and_task_keys():
     """Every row arrives once, with its block; each value holds one block's rows, keyed for
     the block's task (round robin), and no value is over the size limit (set small here, so
     blocks are split over several values)."""
     table = _input(5000)
-    monkeypatch.setattr(barrier, "PACKED_BYTES", 20_000)
     keys = np.array([11, 7, 3], dtype=np.int32)
-    pack, schema = barrier.pack_function(table.schema, 6, keys)
+    pack, schema = barrier.pack_function(table.schema, 6, keys, 20_000)
     packed = pa.Table.from_batches(list(pack(table.to_batches(max_chunksize=700))), schema)
 
     assert packed.num_rows > 6  # several values per block
@@ -51,9 +50,22 @@ def test_packed_rows_unpack_to_the_input_with_blocks_and_task_keys(monkeypatch):
     )
 
 
+def test_a_batch_of_packed_values_stays_under_arrow_binary_limit():
+    """Spark puts up to maxRecordsPerBatch values in one Arrow batch: that many values of
+    the chosen size plus their IPC framing (measured here, x3 for wider schemas) fit in
+    a binary array (< 2 GiB), for the default and up to 10^5 records per batch."""
+    table = _input(50)
+    pack, schema = barrier.pack_function(table.schema, 1, np.array([0], dtype=np.int32), 1)
+    values = pa.Table.from_batches(list(pack(table.to_batches())), schema).column("__rows")
+    framing = max(len(v.as_buffer()) for v in values)  # one row per value: all framing
+    for records in (1, 1_000, 10_000, 100_000):
+        assert records * (barrier.packed_value_bytes(records) + 3 * framing) < 2**31 - 1
+    assert barrier.packed_value_bytes(1) == 64 << 20
+
+
 def test_an_empty_partition_packs_to_nothing_and_unpacks_to_an_empty_table():
     table = _input(10).slice(0, 0)
-    pack, _ = barrier.pack_function(table.schema, 3, np.array([0], dtype=np.int32))
+    pack, _ = barrier.pack_function(table.schema, 3, np.array([0], dtype=np.int32), 1 << 20)
     assert list(pack(iter([]))) == []
     block_schema = table.schema.append(pa.field(BLOCK, pa.int32()))
     assert barrier.unpack_function(block_schema)(iter([])).num_rows == 0
