@@ -56,17 +56,17 @@ def pack_function(
         if table.num_rows == 0:
             return
         block = block_of(table.column(ROW_ID).to_numpy(), n_blocks)
-        table = table.append_column(BLOCK, pa.array(block))
-        order = np.argsort(block, kind="stable")
-        bounds = np.flatnonzero(np.diff(block[order])) + 1
+        order = np.argsort(block, kind="stable")  # rows grouped by block, then sliced
+        table = table.append_column(BLOCK, pa.array(block)).take(pa.array(order))
+        table, block = table.combine_chunks(), block[order]
         rows_per_value = max(1, value_bytes * table.num_rows // max(table.nbytes, 1))
-        for rows in np.split(order, bounds):
-            for lo in range(0, len(rows), rows_per_value):
-                part = table.take(pa.array(rows[lo : lo + rows_per_value]))
+        starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
+        for start, end in zip(starts, [*starts[1:], len(block)], strict=True):
+            key = int(task_keys[block[start] % len(task_keys)])
+            for lo in range(start, end, rows_per_value):
                 sink = pa.BufferOutputStream()
-                with pa.ipc.new_stream(sink, part.schema) as writer:
-                    writer.write_table(part)
-                key = int(task_keys[block[rows[0]] % len(task_keys)])
+                with pa.ipc.new_stream(sink, table.schema) as writer:
+                    writer.write_table(table.slice(lo, min(rows_per_value, end - lo)))
                 yield pa.RecordBatch.from_arrays(
                     [pa.array([key], pa.int32()), _binary_value(sink.getvalue())],
                     schema=PACKED_SCHEMA,
