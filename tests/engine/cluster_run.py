@@ -1,6 +1,7 @@
 """Run sparkmice in a Spark session of its own (a separate process per cluster mode).
 
 Usage: python cluster_run.py (--master URL | --remote URL) INPUT.parquet OUTPUT ENGINE
+       [--maxit T] [--m M]
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ if __name__ == "__main__":
     parser.add_argument("output")
     parser.add_argument("engine")
     parser.add_argument("--maxit", type=int, default=2)
+    # on 2 slots, 3 chains: chains 1-2 as one-task jobs, chain 3 as a two-task barrier job
+    parser.add_argument("--m", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from sparkmice import mice
@@ -26,7 +29,7 @@ if __name__ == "__main__":
     assert is_connect(spark) == bool(args.remote)
     imp = mice(
         spark.read.parquet(args.input),
-        m=2,
+        m=args.m,
         maxit=args.maxit,
         seed=9,
         blocks=3,

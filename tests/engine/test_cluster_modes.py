@@ -1,5 +1,7 @@
 """The same imputations on a two-executor local-cluster (separate executor processes) and
-over Spark Connect, as in-process: each mode runs in a process of its own."""
+over Spark Connect, as in-process: each mode runs in a process of its own. Three chains on
+two slots: two run as one-task jobs, the third as a two-task barrier job whose tasks
+exchange sums (on local-cluster, between two executor processes)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def mar(tmp_path_factory) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     data = make_mar(1500, seed=3)
     path = tmp_path_factory.mktemp("input") / "mar.parquet"
     data.to_parquet(path, index=False)
-    reference = sparkmice.mice(data, m=2, maxit=2, seed=9, blocks=3).complete("long")
+    reference = sparkmice.mice(data, m=3, maxit=2, seed=9, blocks=3).complete("long")
     return data, str(path), reference
 
 
@@ -49,5 +51,5 @@ def test_mode_equals_inprocess(mar, tmp_path, mode, engine):
     assert run.returncode == 0, run.stderr[-4000:]
     assert f"ENGINE {engine}" in run.stdout
     long = sparkmice.read_imputed(str(out))
-    assert_invariants(mar[0], long, 2, pmm=["bp", "chol", "bmi", "lact"])
+    assert_invariants(mar[0], long, 3, pmm=["bp", "chol", "bmi", "lact"])
     pd.testing.assert_frame_equal(long, mar[2], check_dtype=False)

@@ -36,6 +36,8 @@ def test_killed_driver_resumes(spark, tmp_path):
             "barrier",
             "--maxit",
             "5",
+            "--m",
+            "2",
         ],
         env=env,
         start_new_session=True,
