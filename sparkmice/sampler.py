@@ -349,7 +349,7 @@ def draw_parameters(
         return Drawn(sample, [], sample.parameters(step_for([]), rng()), "sample", reason)
     attempts = [(keep, None)]
     if keep and method.uses_predictors:
-        attempts.append(([], "the intercept only"))
+        attempts.append(([], "the intercept-only model"))
     reason = None
     for kept, fallback in attempts:
         try:

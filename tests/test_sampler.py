@@ -15,10 +15,9 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
+from small_plans import plan_of
 
-from sparkmice.blocks import ROW_ID, split_blocks
 from sparkmice.config import MiceConfig
 from sparkmice.engines.inprocess import LocalBlocks
 from sparkmice.kernels import METHODS, norm
@@ -26,7 +25,6 @@ from sparkmice.kernels.contract import OPTIONS, ObservedPool, StepData
 from sparkmice.kernels.glm import GlmSums
 from sparkmice.kernels.linalg import Moments
 from sparkmice.kernels.newton import NewtonSums
-from sparkmice.plan import resolve
 from sparkmice.sampler import (
     Chain,
     Drawn,
@@ -35,7 +33,6 @@ from sparkmice.sampler import (
     method_options,
     rng_for,
 )
-from sparkmice.summaries import summarize_arrow
 
 FALLBACK = "numerical fallback"
 
@@ -127,7 +124,7 @@ def test_a_failing_fit_falls_back_to_the_intercept_only(name, corrupt):
         return corrupt(step) if kept else step
 
     drawn = draw_parameters(METHODS[name], [0, 1], step_for, fresh(), {})
-    assert drawn.fallback == "the intercept only" and drawn.keep == []
+    assert drawn.fallback == "the intercept-only model" and drawn.keep == []
     assert drawn.method is METHODS[name]
     assert drawn.reason in ("singular or non-positive-definite system", "non-finite parameters")
     assert all_finite(drawn.params)
@@ -247,12 +244,7 @@ def frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
 
 def run(df: pd.DataFrame, maxit: int = 2, seed: int = 1, **options):
     """Chain 1 of a run on `df`: its plan, completed values (codes) and logged events."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    table = table.append_column(ROW_ID, pa.array(np.arange(len(df), dtype=np.int64)))
-    config = MiceConfig(m=1, maxit=maxit, seed=seed, **options)
-    schema = table.schema.remove(table.schema.get_field_index(ROW_ID))
-    plan = resolve(schema, summarize_arrow(table, config.max_levels, {ROW_ID}), config)
-    blocks = split_blocks(table, plan)
+    plan, blocks = plan_of(df, m=1, maxit=maxit, seed=seed, **options)
     observed = [b.values.copy() for b in blocks]
     chain = Chain(plan, 1)
     chain.run(LocalBlocks(blocks), range(1, maxit + 1))
@@ -342,7 +334,7 @@ def test_each_kernel_on_a_broken_system_completes_with_the_fallback(
     plan, values, missing, events = run(frame(), method={variable: name, **others})
     falls = [e for e in events if e["event"] == FALLBACK]
     assert {(e["variable"], e["iteration"]) for e in falls} == {(variable, 1), (variable, 2)}
-    taken = "sample" if intercept_too else "the intercept only"
+    taken = "sample" if intercept_too else "the intercept-only model"
     assert all(e["detail"].startswith(f"{name}: ") for e in falls)
     assert all(e["detail"].endswith(f"; imputed by {taken}") for e in falls)
     assert all(set(e) == {"chain", "iteration", "variable", "event", "detail"} for e in falls)
