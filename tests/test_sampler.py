@@ -21,7 +21,7 @@ from small_plans import plan_of
 from sparkmice.config import MiceConfig
 from sparkmice.engines.inprocess import LocalBlocks
 from sparkmice.kernels import METHODS, norm
-from sparkmice.kernels.contract import OPTIONS, ObservedPool, StepData
+from sparkmice.kernels.contract import OPTIONS, BlockView, ObservedPool, StepData
 from sparkmice.kernels.glm import GlmSums
 from sparkmice.kernels.linalg import Moments
 from sparkmice.kernels.newton import NewtonSums
@@ -128,6 +128,27 @@ def test_a_failing_fit_falls_back_to_the_intercept_only(name, corrupt):
     assert drawn.method is METHODS[name]
     assert drawn.reason in ("singular or non-positive-definite system", "non-finite parameters")
     assert all_finite(drawn.params)
+
+
+@pytest.mark.parametrize("name", ["norm", "pmm", "logreg", "polyreg", "polr"])
+def test_an_exactly_duplicated_predictor_still_gives_a_valid_step(name):
+    """A design whose Gram matrix is exactly singular (a column twice, as the collinearity
+    checks would have dropped): finite parameters, and imputations that are observed
+    values (pmm) or levels."""
+    x, y, k = rows(kind_of(name))
+    x = np.column_stack([x[:, 0], x[:, 0], x[:, 1]])
+    drawn = draw_parameters(
+        METHODS[name], [0, 1, 2], lambda kept: step_data(x[:, kept], y, k), fresh(), {}
+    )
+    assert all_finite(drawn.params)
+    xx = np.column_stack([np.ones(len(y)), x[:, drawn.keep]])
+    view = BlockView(xx[:150], y[:150], xx[150:])
+    imputed = drawn.method.impute(view, drawn.params, np.random.default_rng(4))
+    assert imputed.shape == (50,) and np.all(np.isfinite(imputed))
+    if name == "pmm":
+        assert np.isin(imputed, y[:150]).all()
+    elif k:
+        assert np.isin(imputed, np.arange(k)).all()
 
 
 @pytest.mark.parametrize("name", ["norm", "pmm", "logreg", "polyreg", "polr"])
