@@ -1,11 +1,17 @@
 """The run's options as one typed object, validated once, up front.
 
-Every message names the option, the value and the fix (scikit-learn's one-table style).
+`RULES` is the one table of what each option accepts, checked in one loop by
+`MiceConfig.validate`; every message has one form, naming the option, what it must be
+and the value given (scikit-learn's style): "The 'm' option must be an integer >= 1; got 0."
+An option is one field of `MiceConfig` and one line of `RULES`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,46 +88,18 @@ class MiceConfig:
         self.validate()
 
     def validate(self) -> None:
-        _positive_int("m", self.m)
-        _positive_int("maxit", self.maxit)
-        _positive_int("donors", self.donors)
-        _positive_int("max_levels", self.max_levels)
-        _positive_int("rows_per_block", self.rows_per_block)
-        _positive_int("rows_per_task", self.rows_per_task)
-        if self.collapse_below is not None:
-            _positive_int("collapse_below", self.collapse_below)
-        if self.blocks is not None:
-            _positive_int("blocks", self.blocks)
-        if self.concurrency is not None:
-            _positive_int("concurrency", self.concurrency)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer; got {self.seed!r}.")
-        _choice("engine", self.engine, ENGINES)
-        _choice("format", self.format, FORMATS)
-        for name, method in self.method.items():
-            if method not in METHODS and method != "":
-                raise ConfigError(
-                    f"method for column {name!r} must be one of {sorted(METHODS)} or '' "
-                    f"(do not impute); got {method!r}."
-                )
-        for name, kind in self.kind.items():
-            if kind not in KINDS:
-                raise ConfigError(
-                    f"kind for column {name!r} must be one of {list(KINDS)}; got {kind!r}."
-                )
-        for name, choice in self.separation.items():
-            if choice not in SEPARATIONS:
-                raise ConfigError(
-                    f"separation for column {name!r} must be one of {list(SEPARATIONS)}; "
-                    f"got {choice!r}."
-                )
-        if self.chains is not None:
-            bad = [c for c in self.chains if not isinstance(c, int) or not 1 <= c <= self.m]
-            if bad or not self.chains:
-                raise ConfigError(
-                    f"chains must be a non-empty list of chain numbers in 1..m={self.m}; "
-                    f"got {self.chains!r}."
-                )
+        """Check every option against its rule in RULES, in field order (a field without
+        a rule is a KeyError here, so no option goes unchecked)."""
+        for f in dataclasses.fields(self):
+            RULES[f.name].check(f.name, getattr(self, f.name), self)
+
+    @staticmethod
+    def choices(name: str) -> tuple[str, ...]:
+        """The values option `name` allows (for the command line's `choices`)."""
+        allowed = RULES[name].choices
+        if allowed is None:
+            raise ValueError(f"option {name!r} is not a choice among fixed values")
+        return allowed
 
     def chain_numbers(self) -> list[int]:
         return sorted(set(self.chains)) if self.chains else list(range(1, self.m + 1))
@@ -163,11 +141,119 @@ class MiceConfig:
         return cls.from_dict(options)
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1; got {value!r}.")
+@dataclass(frozen=True)
+class Rule:
+    """What one option accepts: `accepts(value, config)` and the words for it (`wants`,
+    which may name other options as {m}). `optional`: None is allowed too (the default).
+    `per_column`: the option maps column names to values that each follow the rule;
+    `example` is a right value of the whole option. `choices`: the allowed values, if fixed.
+    """
+
+    wants: str
+    accepts: Callable[[Any, Any], bool]
+    choices: tuple[str, ...] | None = None
+    optional: bool = False
+    per_column: bool = False
+    example: str = ""
+
+    def check(self, name: str, value: Any, config: Any) -> None:
+        """Raise ConfigError unless `value` of option `name` follows the rule."""
+        if value is None and self.optional:
+            return
+        wants = self.wants.format_map(vars(config))
+        if not self.per_column:
+            if not self.accepts(value, config):
+                raise _error(name, wants + (" or null" if self.optional else ""), value)
+            return
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise _error(name, f"a mapping of column name to {wants}, e.g. {self.example}", value)
+        for column, entry in value.items():
+            if not self.accepts(entry, config):
+                raise _error(name, wants, entry, column)
 
 
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {list(allowed)}; got {value!r}.")
+def _error(name: str, wants: str, value: Any, column: str | None = None) -> ConfigError:
+    where = f" for column {column!r}" if column is not None else ""
+    return ConfigError(f"The {name!r} option{where} must be {wants}; got {value!r}.")
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def integer(minimum: int) -> Rule:
+    return Rule(f"an integer >= {minimum}", lambda v, _: _is_integer(v) and v >= minimum)
+
+
+def seconds() -> Rule:
+    return Rule(
+        "a number of seconds > 0",
+        lambda v, _: (
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+        ),
+    )
+
+
+def one_of(choices: tuple[str, ...], wants: str = "") -> Rule:
+    return Rule(wants or f"one of {list(choices)}", lambda v, _: v in choices, choices)
+
+
+def names(wants: str = "a list of column names") -> Rule:
+    return Rule(
+        wants, lambda v, _: isinstance(v, list | tuple) and all(isinstance(n, str) for n in v)
+    )
+
+
+def text(wants: str) -> Rule:
+    return Rule(wants, lambda v, _: isinstance(v, str) and v != "")
+
+
+def chain_list() -> Rule:
+    return Rule(
+        "a non-empty list of chain numbers in 1..m={m}",
+        lambda v, c: (
+            isinstance(v, list) and len(v) > 0 and all(_is_integer(k) and 1 <= k <= c.m for k in v)
+        ),
+    )
+
+
+def optional(rule: Rule) -> Rule:
+    return dataclasses.replace(rule, optional=True)
+
+
+def per_column(rule: Rule, example: str) -> Rule:
+    return dataclasses.replace(rule, per_column=True, example=example)
+
+
+METHOD_NAMES = (*METHODS, "")
+RULES: dict[str, Rule] = {
+    "m": integer(1),
+    "maxit": integer(1),
+    "seed": integer(0),
+    "method": per_column(
+        one_of(METHOD_NAMES, f"one of {sorted(METHODS)} or '' (do not impute)"),
+        "{'bp': 'pmm'}",
+    ),
+    "kind": per_column(one_of(KINDS), "{'sev': 'ordered'}"),
+    "levels": per_column(
+        Rule("a list of its levels in order", lambda v, _: isinstance(v, list | tuple)),
+        "{'sev': ['mild', 'severe']}",
+    ),
+    "separation": per_column(one_of(SEPARATIONS), "{'smoke': 'firth'}"),
+    "passive": per_column(text("a formula of other columns"), "{'bmi': 'weight / height**2'}"),
+    "predictors": per_column(names(), "{'bp': ['age', 'smoke']}"),
+    "visit_sequence": optional(names()),
+    "exclude": names(),
+    "donors": integer(1),
+    "max_levels": integer(1),
+    "blocks": optional(integer(1)),
+    "rows_per_block": integer(1),
+    "rows_per_task": integer(1),
+    "collapse_below": optional(integer(1)),
+    "engine": one_of(ENGINES),
+    "concurrency": optional(integer(1)),
+    "format": one_of(FORMATS),
+    "id_column": optional(text("a column name")),
+    "chains": optional(chain_list()),
+    "exchange_timeout": seconds(),
+}

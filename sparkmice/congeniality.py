@@ -461,7 +461,7 @@ def check_congeniality(plan: Any, formula: str) -> CongenialityReport:
     targets = [j for j in run.visit_sequence if run.imputed(j) and j in wanted]
     for j in targets:
         method = run.method[j]
-        if not METHODS[method].USES_PREDICTORS:
+        if not METHODS[method].uses_predictors:
             report(
                 j,
                 j,

@@ -47,10 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="3,4",
         help="run only these chains (1-based)",
     )
-    parser.add_argument(
-        "--engine", choices=["auto", "barrier", "perstep", "inprocess"], default=None
-    )
-    parser.add_argument("--format", choices=["parquet", "delta"], default=None)
+    parser.add_argument("--engine", choices=MiceConfig.choices("engine"), default=None)
+    parser.add_argument("--format", choices=MiceConfig.choices("format"), default=None)
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the chains this run writes if DIR exists"
     )

@@ -310,10 +310,10 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
         chosen = config.method.get(v.name)
         if chosen is None:
             chosen = DEFAULT_METHOD[v.kind] if v.n_missing else ""
-        if chosen and v.kind not in METHODS[chosen].KINDS:
+        if chosen and v.kind not in METHODS[chosen].kinds:
             raise ConfigError(
                 f"method {chosen!r} for column {v.name!r} does not fit its kind {v.kind!r}; "
-                f"use one of {[m for m, mod in METHODS.items() if v.kind in mod.KINDS]}."
+                f"use one of {[m for m, mod in METHODS.items() if v.kind in mod.kinds]}."
             )
         if chosen and not v.n_missing:
             chosen = ""  # complete variables are never imputed (as R mice)
@@ -364,7 +364,7 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
                 )
                 continue
             chosen_preds.append(p)
-        if METHODS[method[name]].USES_PREDICTORS and not chosen_preds:
+        if METHODS[method[name]].uses_predictors and not chosen_preds:
             raise ConfigError(
                 f"column {name!r} has no predictors left for method {method[name]!r}; add "
                 f"predictors for it under `predictors`, or use method 'sample'."

@@ -7,13 +7,29 @@ block order) and `update` (change each block in place). The in-process engine lo
 blocks; the barrier engine runs this same code in every Spark task and merges over TCP; the
 per-step engine runs it on the driver and turns each reduce into a Spark job.
 
+The sampler knows the methods only through their `Method` contract (`kernels.contract`):
+which options each takes, whether it uses predictors, augments, or warm-starts.
+
 Random streams: numpy SeedSequence(seed, spawn_key=(chain, iteration, variable, stream,
 block)); stream 0 draws a step's parameters (the same in every task), stream 1 imputes a
 block, stream 2 samples a block's observed-value pool.
+
+No numerical failure ends a run. A step's parameters come from the first of
+  1. the method as asked, on the predictors the collinearity checks kept (its linear
+     algebra already has R mice's ridge: `least_squares` adds 1e-5·diag to a singular
+     X'X; Newton's solve falls back to least squares, `symmetric_cholesky` to a jitter);
+  2. the method on the intercept alone (fewer predictors: none);
+  3. `sample`: random observed values, which needs no fit;
+that raises no linear-algebra or floating-point error and gives finite parameters. A method
+that uses predictors goes straight to 3 with fewer than 2 observed values. Every fallback is
+a logged event naming the chain, iteration, variable and the fallback (no data values).
+The failures happen alike in every task (same sums, same random stream), so all tasks of a
+barrier chain take the same fallback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -24,15 +40,18 @@ import numpy as np
 
 from sparkmice import state
 from sparkmice.blocks import Block
+from sparkmice.config import MiceConfig
 from sparkmice.design import Design
-from sparkmice.kernels import METHODS, logreg, passive, pmm
-from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
+from sparkmice.kernels import METHODS, passive
+from sparkmice.kernels.contract import BlockView, Method, ObservedPool, StepData
 from sparkmice.kernels.linalg import Moments, collinear_predictors
 from sparkmice.plan import Plan
 
 T = TypeVar("T")
 POOL_SIZE = 1000  # observed values kept per block for the initial fill and `sample`
 PARAMETERS, IMPUTE, POOL = 0, 1, 2
+MIN_OBSERVED = 2  # fewest observed values a method with predictors is fitted on
+NUMERICAL_FAILURES = (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError)
 
 
 class BlockSet(Protocol):
@@ -203,63 +222,75 @@ class Chain:
         method = METHODS[plan.method[name]]
         obs, x_all, x_min, x_max = self.reduce(
             blocks,
-            functools.partial(_step_summaries, design=design, it=it, ranges=method.AUGMENTS),
+            functools.partial(_step_summaries, design=design, it=it, ranges=method.augments),
             _merge_summaries,
         )
-        keep = list(range(len(design.columns)))
-        if method.USES_PREDICTORS:
+        keep: list[int] = []
+        if method.uses_predictors:
+            keep = list(range(len(design.columns)))
             for i, reason in collinear_predictors(obs):
                 keep.remove(i)
-                self.events.append(
-                    {
-                        "chain": self.chain,
-                        "iteration": it,
-                        "variable": name,
-                        "event": "predictor dropped",
-                        "detail": f"{design.names[i]}: {reason}",
-                    }
-                )
-        else:
-            keep = []
-        cols = [0] + [i + 1 for i in keep]
-        warm = self.warm_start.get(j)
-        if warm is not None and warm.shape[0] != len(cols):
-            warm = None
-        step = StepData(
-            moments=obs.take(keep + [len(design.columns)]),
-            x_all=x_all.take(keep),
-            x_min=x_min[keep],
-            x_max=x_max[keep],
-            n_levels=plan.variables[j].n_categories,
-            sum_over_blocks=lambda f: self.reduce(
-                blocks, functools.partial(_observed_apply, design=design, cols=cols, it=it, f=f)
-            ),
-            warm_start=warm,
-            pool=self.pools[j],
+                self.event(it, name, "predictor dropped", f"{design.names[i]}: {reason}")
+
+        def step_for(kept: list[int]) -> StepData:
+            cols = [0] + [i + 1 for i in kept]
+            warm = self.warm_start.get(j)
+            if warm is not None and warm.shape[0] != len(cols):
+                warm = None
+            return StepData(
+                moments=obs.take(kept + [len(design.columns)]),
+                x_all=x_all.take(kept),
+                x_min=x_min[kept],
+                x_max=x_max[kept],
+                n_levels=plan.variables[j].n_categories,
+                sum_over_blocks=lambda f: self.reduce(
+                    blocks,
+                    functools.partial(_observed_apply, design=design, cols=cols, it=it, f=f),
+                ),
+                warm_start=warm,
+                pool=self.pools[j],
+            )
+
+        options = method_options(plan.config, name)
+        drawn = draw_parameters(
+            method,
+            keep,
+            step_for,
+            lambda: rng_for(plan.config.seed, self.chain, it, j, PARAMETERS),
+            options,
         )
-        rng = rng_for(plan.config.seed, self.chain, it, j, PARAMETERS)
-        separation = plan.config.separation.get(name)
-        if separation is not None:  # a guard other than augmentation (logreg only)
-            params = logreg.parameters_with(step, rng, separation)
-        else:
-            params = method.parameters(step, rng)
-        if hasattr(params, "iterations"):
-            self.warm_start[j] = params.coef
+        if drawn.fallback is not None:
+            detail = f"{method.name}: {drawn.reason}; imputed by {drawn.fallback}"
+            self.event(it, name, "numerical fallback", detail)
+            self.warm_start.pop(j, None)
+        elif method.warm_start:
+            self.warm_start[j] = drawn.params.coef
         blocks.update(
             functools.partial(
                 _impute_block,
                 design=design,
-                cols=cols,
+                cols=[0] + [i + 1 for i in drawn.keep],
                 it=it,
-                method=plan.method[name],
-                params=params,
+                method=drawn.method.name,
+                params=drawn.params,
                 pool=self.pools[j],
                 seed=plan.config.seed,
                 chain=self.chain,
-                donors=plan.config.donors,
+                options={o: options[o] for o in drawn.method.impute_options if o in options},
             )
         )
         self.recompute_passive(blocks, j)
+
+    def event(self, it: int, variable: str, event: str, detail: str) -> None:
+        self.events.append(
+            {
+                "chain": self.chain,
+                "iteration": it,
+                "variable": variable,
+                "event": event,
+                "detail": detail,
+            }
+        )
 
     def record_trace(self, blocks: BlockSet, it: int) -> list[dict[str, Any]]:
         """Mean and SD of each visited variable's imputed values (R mice's chainMean/Var)."""
@@ -279,6 +310,67 @@ class Chain:
                 }
             )
         return rows
+
+
+def method_options(config: MiceConfig, name: str) -> dict[str, Any]:
+    """The run's value of each option in `contract.OPTIONS` for variable `name`; options the
+    run leaves unset are left out (the kernel's default applies)."""
+    values = {"separation": config.separation.get(name), "donors": config.donors}
+    return {option: value for option, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A step's parameters, the method and kept predictors that gave them, and the
+    fallback taken (None: the method as asked) with the reason (no data values)."""
+
+    method: Method
+    keep: list[int]
+    params: Any
+    fallback: str | None = None
+    reason: str | None = None
+
+
+def draw_parameters(
+    method: Method,
+    keep: list[int],
+    step_for: Callable[[list[int]], StepData],
+    rng: Callable[[], np.random.Generator],
+    options: dict[str, Any],
+) -> Drawn:
+    """The one call into a method's `parameters`, with the fallbacks of the module
+    docstring: the method on `keep`, then on the intercept alone, then `sample`.
+    `step_for(kept)` gives the step's data on predictors `kept`; `rng()` a fresh copy of
+    the step's parameter stream for each attempt."""
+    sample = METHODS["sample"]
+    fit_options = {o: options[o] for o in method.fit_options if o in options}
+    if method.uses_predictors and step_for([]).moments.n < MIN_OBSERVED:
+        reason = f"fewer than {MIN_OBSERVED} observed values"
+        return Drawn(sample, [], sample.parameters(step_for([]), rng()), "sample", reason)
+    attempts = [(keep, None)]
+    if keep and method.uses_predictors:
+        attempts.append(([], "the intercept-only model"))
+    reason = None
+    for kept, fallback in attempts:
+        try:
+            params = method.parameters(step_for(kept), rng(), **fit_options)
+        except NUMERICAL_FAILURES:
+            reason = "singular or non-positive-definite system"
+            continue
+        if all_finite(params):
+            return Drawn(method, kept, params, fallback, reason)
+        reason = "non-finite parameters"
+    return Drawn(sample, [], sample.parameters(step_for([]), rng()), "sample", reason)
+
+
+def all_finite(params: Any) -> bool:
+    """Whether every number of `params` (a number, an array, or a dataclass of them) is
+    finite; other fields (counts, pools) are not checked."""
+    if dataclasses.is_dataclass(params):
+        parts = [getattr(params, f.name) for f in dataclasses.fields(params)]
+    else:
+        parts = [params]
+    return all(bool(np.all(np.isfinite(p))) for p in parts if isinstance(p, float | np.ndarray))
 
 
 # -- block functions (module level so the per-step engine can ship them to executors) --------
@@ -366,23 +458,19 @@ def _impute_block(
     pool: ObservedPool,
     seed: int,
     chain: int,
-    donors: int,
+    options: dict[str, Any],
 ) -> None:
     j = design.target
     miss = block.missing[:, j]
     if not miss.any():
         return
     x, y, n_obs = _model_rows(block, design, it, cols)
-    view = BlockView(x[:n_obs], y[:n_obs], x[n_obs:])
+    view = BlockView(x[:n_obs], y[:n_obs], x[n_obs:], pool)
     rng = rng_for(seed, chain, it, j, IMPUTE, block.index)
-    if method == "pmm" and miss.all():
-        values = pool.draw(int(miss.sum()), rng)  # no donor in this block: any observed value
-    elif method == "pmm":
-        values = pmm.impute(view, params, rng, donors)
-    elif method == "sample":
-        values = METHODS[method].impute(view, params, rng)  # draws levels, not categories
-    else:
-        values = design.levels_of(METHODS[method].impute(view, params, rng), rng)
+    imputer = METHODS[method]
+    values = imputer.impute(view, params, rng, **options)
+    if not imputer.draws_levels:
+        values = design.levels_of(values, rng)
     block.values[miss, j] = values
     block.cache = {}
 

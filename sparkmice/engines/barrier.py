@@ -4,7 +4,7 @@ Every task loads its partition's blocks into numpy once and runs the whole chain
 `sampler.Chain` as in-process), exchanging only sums with the other tasks at each step
 (`exchange`). At the end the tasks write the chain's completed rows as Parquet files for the
 driver to commit as the chain's `_imputation=k` partition (or, for Delta, return them to
-Spark's writer). See DESIGN.md §3 for the measurements behind this choice.
+Spark's writer). README, "Performance", gives the measurements behind this choice.
 
 A chain may also run as one task over all partitions (`solo`): then nothing is exchanged,
 and no barrier is needed, so several such chains share the slots. Blocks, not tasks, define

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sparkmice.kernels.contract import StepData
+
 
 def pseudo_rows(
     mean: np.ndarray, sd: np.ndarray, xmin: np.ndarray, xmax: np.ndarray, k: int
@@ -27,3 +29,11 @@ def pseudo_rows(
     y = np.tile(np.repeat(np.arange(k, dtype=float), 2), p)
     w = np.full(nr, (p + 1) / nr)
     return x, y, w
+
+
+def augmentation(step: StepData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This step's pseudo-rows from its summaries, with the intercept column added."""
+    x, y, w = pseudo_rows(
+        step.x_all.mean, np.sqrt(step.x_all.variance()), step.x_min, step.x_max, step.n_levels
+    )
+    return np.column_stack([np.ones(len(y)), x]), y, w

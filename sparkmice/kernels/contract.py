@@ -1,11 +1,11 @@
 """The one contract every imputation method follows (as R mice's mice.impute.<method>).
 
-A method module provides
-    parameters(step: StepData, rng) -> params    # fit and posterior draw, once per step
-    impute(view: BlockView, params, rng) -> values  # the missing cells of one block
-and a `KINDS` tuple of variable kinds it accepts. `parameters` sees only sums over all
-blocks (through `StepData`), so it runs unchanged on the driver (per-step engine), in every
-barrier task (barrier engine) or in-process; `impute` sees one block's rows.
+A method is a `Method`: two functions and what it declares about itself,
+    parameters(step: StepData, rng, **fit_options) -> params  # fit and draw, once per step
+    impute(view: BlockView, params, rng, **impute_options) -> values  # one block's cells
+`parameters` sees only sums over all blocks (through `StepData`), so it runs unchanged on
+the driver (per-step engine), in every barrier task (barrier engine) or in-process; `impute`
+sees one block's rows. Each kernel module defines its `METHOD`; `kernels.METHODS` lists them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,39 @@ from typing import Any
 import numpy as np
 
 from sparkmice.kernels.linalg import Moments
+
+OPTIONS = ("separation", "donors")  # the run options a method may take (see MiceConfig)
+
+
+@dataclass(frozen=True)
+class Method:
+    """An imputation method: its functions and the capabilities the sampler acts on.
+
+    kinds: variable kinds it imputes. uses_predictors: fits a model on the design (else the
+    sampler passes the intercept only and skips the collinearity checks). augments: needs the
+    predictors' means, SDs and ranges over all rows (R mice's augmentation rows).
+    warm_start: `params.coef` is an estimate to start the next sweep's fit from (it comes
+    back as `StepData.warm_start`). draws_levels: `impute` returns level codes (observed
+    values), not model categories, so collapsed levels are not expanded again.
+    fit_options, impute_options: the names in OPTIONS passed as keywords to `parameters`
+    and to `impute` (options the run leaves unset are not passed: the kernel's default).
+    """
+
+    name: str
+    kinds: tuple[str, ...]
+    parameters: Callable[..., Any]
+    impute: Callable[..., np.ndarray]
+    uses_predictors: bool = True
+    augments: bool = False
+    warm_start: bool = False
+    draws_levels: bool = False
+    fit_options: tuple[str, ...] = ()
+    impute_options: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.fit_options + self.impute_options) - set(OPTIONS)
+        if unknown:
+            raise ValueError(f"method {self.name!r} declares unknown options {sorted(unknown)}")
 
 
 @dataclass(frozen=True)
@@ -59,16 +92,21 @@ class StepData:
 class BlockView:
     """One block's rows for the step: the design (with intercept) and y of its observed
     rows, and the design of its missing rows, each in row order. The sampler keeps the
-    observed rows first in a block's design, so these are views, not copies."""
+    observed rows first in a block's design, so these are views, not copies. `pool` is the
+    variable's sample of observed values over all blocks (for a block with no observed
+    rows of its own)."""
 
     x_obs: np.ndarray
     y_obs: np.ndarray
     x_mis: np.ndarray
+    pool: ObservedPool | None = None
 
     @classmethod
-    def of(cls, x: np.ndarray, y: np.ndarray, missing: np.ndarray) -> BlockView:
+    def of(
+        cls, x: np.ndarray, y: np.ndarray, missing: np.ndarray, pool: ObservedPool | None = None
+    ) -> BlockView:
         """From all rows' design and y and the missing rows' mask (copies the subsets)."""
-        return cls(x[~missing], y[~missing], x[missing])
+        return cls(x[~missing], y[~missing], x[missing], pool)
 
     @property
     def n_mis(self) -> int:

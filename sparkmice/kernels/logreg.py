@@ -10,109 +10,14 @@ The fit calls `sums_at(beta)`, which the engine computes over all blocks and add
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from sparkmice.kernels.augment import pseudo_rows
-from sparkmice.kernels.contract import BlockView, StepData
-from sparkmice.kernels.glm import GlmSums, irls_converged, irls_sums, mean_and_variance
+from sparkmice.kernels.augment import augmentation
+from sparkmice.kernels.contract import BlockView, Method, StepData
+from sparkmice.kernels.glm import GlmSums, irls_sums, mean_and_variance
 from sparkmice.kernels.linalg import symmetric_cholesky
-
-KINDS = ("binary",)
-USES_PREDICTORS = True
-AUGMENTS = True  # needs the predictors' ranges over all rows
-
-MAX_ITER = 50
-TOL = 1e-8  # glm.fit's epsilon
-STEP_TOL = 1e-7  # block-diagonal Newton: largest step, in standard errors
-
-
-@dataclass(frozen=True)
-class Fit:
-    coef: np.ndarray
-    v: np.ndarray
-    iterations: int
-
-
-@dataclass(frozen=True)
-class NewtonSums:
-    """Summed information (full, or (blocks, p, p) block-diagonal), score and deviance of a
-    Newton step: what polyreg's and polr's blocks return, added over blocks."""
-
-    info: np.ndarray
-    score: np.ndarray
-    deviance: float
-
-    def __add__(self, other: NewtonSums) -> NewtonSums:
-        return NewtonSums(
-            self.info + other.info, self.score + other.score, self.deviance + other.deviance
-        )
-
-
-@dataclass(frozen=True)
-class Draw:
-    """beta-hat (kept for the next sweep's warm start), beta*, and the Newton steps taken."""
-
-    coef: np.ndarray
-    beta: np.ndarray
-    iterations: int
-
-
-def newton(
-    sums_at: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, float]],
-    beta0: np.ndarray,
-    max_iter: int = MAX_ITER,
-    tol: float = TOL,
-) -> Fit:
-    """Newton-Raphson on a concave log-likelihood from summed (information, score, deviance).
-
-    Halves the step while the deviance rises (glm.fit halves only on non-finite deviance;
-    halving also on increase keeps warm starts from far-off coefficients safe). Stops by
-    glm.fit's deviance rule; with a block-diagonal information (polyreg with many levels)
-    convergence is only linear, so it stops instead when every step is below STEP_TOL
-    standard errors.
-    """
-    beta = beta0
-    info, score, dev = sums_at(beta)
-    for it in range(1, max_iter + 1):
-        step = _solve(info, score)
-        for _ in range(30):
-            new = beta + step
-            info_new, score_new, dev_new = sums_at(new)
-            if np.isfinite(dev_new) and dev_new <= dev + tol * (abs(dev) + 0.1):
-                break
-            step = step / 2.0
-        beta, info, score, dev_old, dev = new, info_new, score_new, dev, dev_new
-        if info.ndim == 3:
-            v = _inverse(info)
-            se = np.sqrt(np.maximum(np.concatenate([np.diag(b) for b in v]), 0.0))
-            if np.all(np.abs(step) <= STEP_TOL * se):
-                return Fit(beta, v, it)
-        elif irls_converged(dev, dev_old, tol):
-            return Fit(beta, _inverse(info), it)
-    return Fit(beta, _inverse(info), max_iter)
-
-
-def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a^-1 b for a full matrix, or per block for a (blocks, p, p) block-diagonal stack."""
-    if a.ndim == 3:
-        parts = np.split(b, len(a))
-        return np.concatenate([_solve(blk, part) for blk, part in zip(a, parts, strict=True)])
-    try:
-        return np.linalg.solve(a, b)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(a, b, rcond=None)[0]
-
-
-def _inverse(a: np.ndarray) -> np.ndarray:
-    """Inverse of a full matrix, or per block of a block-diagonal stack."""
-    if a.ndim == 3:
-        return np.stack([_inverse(blk) for blk in a])
-    try:
-        return np.linalg.inv(a)
-    except np.linalg.LinAlgError:
-        return np.linalg.pinv(a)
+from sparkmice.kernels.newton import MAX_ITER, TOL, Draw, Fit, inverse, newton
 
 
 def block_sums(x: np.ndarray, y: np.ndarray, beta: np.ndarray) -> GlmSums:
@@ -141,19 +46,6 @@ def draw(f: Fit, rng: np.random.Generator) -> np.ndarray:
     return f.coef + symmetric_cholesky(f.v) @ rng.standard_normal(len(f.coef))
 
 
-def augmentation(step: StepData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """R mice's pseudo-rows for this step, with the intercept column added."""
-    x, y, w = pseudo_rows(
-        step.x_all.mean, np.sqrt(step.x_all.variance()), step.x_min, step.x_max, step.n_levels
-    )
-    return np.column_stack([np.ones(len(y)), x]), y, w
-
-
-def parameters(step: StepData, rng: np.random.Generator) -> Draw:
-    """Steps 1-2 over all blocks' sums, with R mice's augmentation."""
-    return parameters_with(step, rng, "augment")
-
-
 def impute(view: BlockView, params: Draw, rng: np.random.Generator) -> np.ndarray:
     """Step 3: codes 1.0 where u <= P(y=1 | x, beta*), else 0.0."""
     p, _ = mean_and_variance("binomial", view.linear_mis(params.beta))
@@ -175,8 +67,9 @@ RIDGE_PRIOR_SD = 2.5  # standardised-slope prior SD of the ridge guard (Gelman e
 FIRTH_XTOL = 1e-5  # converged when every step is below this many standard errors
 
 
-def parameters_with(step: StepData, rng: np.random.Generator, separation: str) -> Draw:
-    """Steps 1-2 over all blocks' sums, with `separation` in SEPARATIONS."""
+def parameters(step: StepData, rng: np.random.Generator, separation: str = "augment") -> Draw:
+    """Steps 1-2 over all blocks' sums, with `separation` in SEPARATIONS (default: R mice's
+    augmentation)."""
     if separation not in SEPARATIONS:
         raise ValueError(
             f"The 'separation' option must be one of {SEPARATIONS}; got {separation!r}"
@@ -273,7 +166,7 @@ def fit_firth(
     s = observed_sums(beta)
     pdev = penalised(s)
     for it in range(1, max_iter + 1):
-        v = _inverse(s.xtwx)
+        v = inverse(s.xtwx)
         step = v @ (s.score + correction(beta, v))
         if np.all(np.abs(step) < xtol * np.sqrt(np.maximum(np.diag(v), 0.0))):
             return Fit(beta, v, it)
@@ -285,4 +178,15 @@ def fit_firth(
                 break
             step = step / 2.0
         beta, s, pdev = new, s_new, pdev_new
-    return Fit(beta, _inverse(s.xtwx), max_iter)
+    return Fit(beta, inverse(s.xtwx), max_iter)
+
+
+METHOD = Method(
+    "logreg",
+    kinds=("binary",),
+    parameters=parameters,
+    impute=impute,
+    augments=True,
+    warm_start=True,
+    fit_options=("separation",),
+)

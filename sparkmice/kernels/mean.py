@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparkmice.kernels.contract import BlockView, StepData
-
-KINDS = ("continuous",)
-USES_PREDICTORS = False
-AUGMENTS = False
+from sparkmice.kernels.contract import BlockView, Method, StepData
 
 
 def parameters(step: StepData, rng: np.random.Generator) -> float:
@@ -20,3 +16,8 @@ def parameters(step: StepData, rng: np.random.Generator) -> float:
 
 def impute(view: BlockView, params: float, rng: np.random.Generator) -> np.ndarray:
     return np.full(view.n_mis, params)
+
+
+METHOD = Method(
+    "mean", kinds=("continuous",), parameters=parameters, impute=impute, uses_predictors=False
+)

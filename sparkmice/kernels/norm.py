@@ -12,12 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sparkmice.kernels.contract import BlockView, StepData
+from sparkmice.kernels.contract import BlockView, Method, StepData
 from sparkmice.kernels.linalg import LeastSquares, least_squares, symmetric_cholesky
-
-KINDS = ("continuous",)
-USES_PREDICTORS = True
-AUGMENTS = False
 
 
 @dataclass(frozen=True)
@@ -44,3 +40,6 @@ def parameters(step: StepData, rng: np.random.Generator) -> NormDraw:
 def impute(view: BlockView, params: NormDraw, rng: np.random.Generator) -> np.ndarray:
     """Step 3: X_mis beta* + sigma* z2 (x_mis includes the intercept column)."""
     return view.linear_mis(params.beta) + params.sigma * rng.standard_normal(view.n_mis)
+
+
+METHOD = Method("norm", kinds=("continuous",), parameters=parameters, impute=impute)

@@ -7,20 +7,18 @@ rows before a stable sort). Imputations are always observed values.
 
 At scale the search runs within a block of rows (its observed rows are the donor pool); a
 block is a random subset of the data, so this draws donors from a random subset of the
-observed rows (see docs/engine.md).
+observed rows (README, "Where sparkmice differs from R mice"). A block with no observed
+rows of its own draws from the variable's pool of observed values instead.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sparkmice.kernels.contract import BlockView
+from sparkmice.kernels.contract import BlockView, Method
 from sparkmice.kernels.norm import NormDraw, parameters
 
-KINDS = ("continuous",)
-USES_PREDICTORS = True
-AUGMENTS = False
-__all__ = ["AUGMENTS", "KINDS", "USES_PREDICTORS", "impute", "match", "parameters"]
+__all__ = ["METHOD", "impute", "match", "parameters"]
 
 DONORS = 5
 
@@ -63,6 +61,18 @@ def _stable_argsort(v: np.ndarray) -> np.ndarray:
 def impute(
     view: BlockView, params: NormDraw, rng: np.random.Generator, donors: int = DONORS
 ) -> np.ndarray:
-    """Observed values of the donors matched to each missing row of the block."""
+    """Observed values of the donors matched to each missing row of the block (without
+    observed rows in the block: draws from `view.pool`)."""
+    if len(view.y_obs) == 0 and view.pool is not None:
+        return view.pool.draw(view.n_mis, rng)
     idx = match(view.linear_obs(params.coef), view.linear_mis(params.beta), rng, donors)
     return view.y_obs[idx]
+
+
+METHOD = Method(
+    "pmm",
+    kinds=("continuous",),
+    parameters=parameters,
+    impute=impute,
+    impute_options=("donors",),
+)

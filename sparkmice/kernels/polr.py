@@ -33,13 +33,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sparkmice.kernels.contract import BlockView, StepData
+from sparkmice.kernels.augment import augmentation
+from sparkmice.kernels.contract import BlockView, Method, StepData
 from sparkmice.kernels.linalg import symmetric_cholesky
-from sparkmice.kernels.logreg import TOL, Draw, Fit, NewtonSums, augmentation, newton
-
-KINDS = ("ordered",)
-USES_PREDICTORS = True
-AUGMENTS = True  # needs the predictors' ranges over all rows
+from sparkmice.kernels.newton import TOL, Draw, Fit, NewtonSums, newton
 
 MAX_REDRAWS = 100
 CHUNK_CELLS = 2_000_000
@@ -211,3 +208,13 @@ def impute(view: BlockView, params: Draw, rng: np.random.Generator) -> np.ndarra
     cum = np.exp(_log_expit(logits))
     u = rng.random(len(cum))
     return (u[:, None] > cum).sum(axis=1).astype(float)
+
+
+METHOD = Method(
+    "polr",
+    kinds=("ordered",),
+    parameters=parameters,
+    impute=impute,
+    augments=True,
+    warm_start=True,
+)

@@ -19,13 +19,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sparkmice.kernels.contract import BlockView, StepData
+from sparkmice.kernels.augment import augmentation
+from sparkmice.kernels.contract import BlockView, Method, StepData
 from sparkmice.kernels.linalg import symmetric_cholesky
-from sparkmice.kernels.logreg import Draw, Fit, NewtonSums, augmentation, newton
-
-KINDS = ("nominal", "binary", "ordered")
-USES_PREDICTORS = True
-AUGMENTS = True  # needs the predictors' ranges over all rows
+from sparkmice.kernels.newton import Draw, Fit, NewtonSums, newton
 
 FULL_INFORMATION_LIMIT = 600
 CHUNK_ROWS = 4096
@@ -136,3 +133,13 @@ def impute(view: BlockView, params: Draw, rng: np.random.Generator) -> np.ndarra
     u = rng.random(pi.shape[1])
     codes = (u > np.cumsum(pi, axis=0)).sum(axis=0)
     return np.minimum(codes, pi.shape[0] - 1).astype(float)
+
+
+METHOD = Method(
+    "polyreg",
+    kinds=("nominal", "binary", "ordered"),
+    parameters=parameters,
+    impute=impute,
+    augments=True,
+    warm_start=True,
+)

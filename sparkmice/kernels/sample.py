@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
-
-KINDS = ("continuous", "binary", "nominal", "ordered")
-USES_PREDICTORS = False
-AUGMENTS = False
+from sparkmice.kernels.contract import BlockView, Method, ObservedPool, StepData
 
 
 def parameters(step: StepData, rng: np.random.Generator) -> ObservedPool:
@@ -17,3 +13,13 @@ def parameters(step: StepData, rng: np.random.Generator) -> ObservedPool:
 
 def impute(view: BlockView, params: ObservedPool, rng: np.random.Generator) -> np.ndarray:
     return params.draw(view.n_mis, rng)
+
+
+METHOD = Method(
+    "sample",
+    kinds=("continuous", "binary", "nominal", "ordered"),
+    parameters=parameters,
+    impute=impute,
+    uses_predictors=False,
+    draws_levels=True,
+)

@@ -44,7 +44,8 @@ def test_unknown_option():
 @pytest.mark.parametrize("option", ["m", "maxit"])
 @pytest.mark.parametrize("value", [0, -1, 1.5])
 def test_m_and_maxit_must_be_positive(data, option, value):
-    with pytest.raises(ConfigError, match=rf"{option} must be an integer >= 1; got {value}"):
+    want = rf"The '{option}' option must be an integer >= 1; got {value}"
+    with pytest.raises(ConfigError, match=want):
         sparkmice.mice(data, **{option: value})
 
 
@@ -90,7 +91,7 @@ def test_reserved_column_names(data, name):
 def test_method_must_fit_kind(data):
     with pytest.raises(ConfigError, match=r"method 'logreg' for column 'y' does not fit"):
         sparkmice.mice(data, m=1, maxit=1, method={"y": "logreg"})
-    with pytest.raises(ConfigError, match=r"method for column 'y' must be one of"):
+    with pytest.raises(ConfigError, match=r"The 'method' option for column 'y' must be one of"):
         sparkmice.mice(data, m=1, maxit=1, method={"y": "rf"})
 
 

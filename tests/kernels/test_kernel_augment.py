@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sparkmice.kernels import logreg
-from sparkmice.kernels.augment import pseudo_rows
+from sparkmice.kernels.augment import augmentation, pseudo_rows
 from sparkmice.kernels.contract import ObservedPool, StepData
 from sparkmice.kernels.linalg import Moments
 
@@ -104,7 +103,7 @@ def test_logreg_augmentation_uses_all_rows_of_x_and_adds_the_intercept():
         warm_start=None,
         pool=ObservedPool(y[obs], np.ones(int(obs.sum()))),
     )
-    ax, ay, aw = logreg.augmentation(step)
+    ax, ay, aw = augmentation(step)
     rx, ry, rw = _r_augment(x_all, 2)
     np.testing.assert_allclose(ax, np.column_stack([np.ones(len(ry)), rx]), rtol=1e-12)
     np.testing.assert_array_equal(ay, ry)

@@ -20,7 +20,9 @@ from kernel_steps import step_data as shared_step_data
 from scipy import stats
 
 from sparkmice.kernels import logreg
+from sparkmice.kernels.augment import augmentation
 from sparkmice.kernels.contract import BlockView, StepData
+from sparkmice.kernels.newton import MAX_ITER, Draw
 
 ALPHA = 0.001
 N_DRAWS = 4000
@@ -65,7 +67,7 @@ def test_parameters_equal_glm_on_rows_with_weighted_augmentation(data):
     x, xx, y, missing = data
     step = step_data(x[~missing], y[~missing], x)
     got = logreg.parameters(step, np.random.default_rng(0))
-    ax, ay, aw = logreg.augmentation(step)
+    ax, ay, aw = augmentation(step)
     ref = sm.GLM(
         np.concatenate([y[~missing], ay]),
         np.vstack([xx[~missing], ax]),
@@ -106,7 +108,7 @@ def test_draw_reproduces_the_formula(data):
     x, xx, y, missing = data
     step = step_data(x[~missing], y[~missing], x)
     got = logreg.parameters(step, np.random.default_rng(7))
-    f = logreg.fit(_observed(xx[~missing], y[~missing]), *logreg.augmentation(step), np.zeros(3))
+    f = logreg.fit(_observed(xx[~missing], y[~missing]), *augmentation(step), np.zeros(3))
     z = np.random.default_rng(7).standard_normal(3)
     want = f.coef + np.linalg.cholesky(f.v) @ z
     np.testing.assert_allclose(got.beta, want, rtol=1e-12)
@@ -116,7 +118,7 @@ def test_draw_reproduces_the_formula(data):
 def test_impute_reproduces_the_formula(data):
     """1 where u <= 1/(1 + exp(-x'beta*)), u ~ U(0, 1) from the same generator; exact."""
     _, xx, y, missing = data
-    params = logreg.Draw(np.zeros(3), np.array([0.3, -1.2, 0.8]), 1)
+    params = Draw(np.zeros(3), np.array([0.3, -1.2, 0.8]), 1)
     got = logreg.impute(BlockView.of(xx, y, missing), params, np.random.default_rng(8))
     u = np.random.default_rng(8).random(int(missing.sum()))
     prob = 1 / (1 + np.exp(-(xx[missing] @ params.beta)))
@@ -129,14 +131,14 @@ def posterior(data):
     """N_DRAWS draws of beta* and of the imputations of 4 missing rows at a fixed fit."""
     x, xx, y, missing = data
     step = step_data(x[~missing], y[~missing], x)
-    f = logreg.fit(_observed(xx[~missing], y[~missing]), *logreg.augmentation(step), np.zeros(3))
+    f = logreg.fit(_observed(xx[~missing], y[~missing]), *augmentation(step), np.zeros(3))
     view = BlockView.of(xx[:16], y[:16], missing[:16])  # rows 0, 4, 8, 12 missing
     rng = np.random.default_rng(9)
     betas, imputed = [], []
     for _ in range(N_DRAWS):
         beta = logreg.draw(f, rng)
         betas.append(beta)
-        imputed.append(logreg.impute(view, logreg.Draw(f.coef, beta, 0), rng))
+        imputed.append(logreg.impute(view, Draw(f.coef, beta, 0), rng))
     return f, np.array(betas), np.array(imputed), xx[:16][missing[:16]]
 
 
@@ -184,7 +186,7 @@ def test_separation_augmentation_keeps_the_estimate_finite(separated):
     x, y, missing = separated
     step = step_data(x[~missing], y[~missing], x)
     got = logreg.parameters(step, np.random.default_rng(1))
-    assert got.iterations < logreg.MAX_ITER
+    assert got.iterations < MAX_ITER
     assert np.all(np.isfinite(got.coef)) and np.all(np.abs(got.coef) < 50)
     assert np.all(np.isfinite(got.beta))
     xx = np.column_stack([np.ones(len(y)), x])

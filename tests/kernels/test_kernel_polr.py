@@ -33,9 +33,10 @@ from scipy import stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from sparkmice.kernels import DEFAULT_METHOD, METHODS, polr
+from sparkmice.kernels.augment import augmentation
 from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
 from sparkmice.kernels.linalg import Moments
-from sparkmice.kernels.logreg import Draw, Fit, augmentation
+from sparkmice.kernels.newton import Draw, Fit, NewtonSums
 
 ALPHA = 0.001
 THETA = np.array([-1.0, 0.3, 1.2])
@@ -102,16 +103,17 @@ def to_statsmodels(par: np.ndarray, v: np.ndarray, k: int) -> tuple[np.ndarray, 
 
 
 def test_registered_as_default_for_ordered():
-    assert METHODS["polr"] is polr
+    assert METHODS["polr"] is polr.METHOD
     assert DEFAULT_METHOD["ordered"] == "polr"
-    assert polr.KINDS == ("ordered",) and polr.USES_PREDICTORS and polr.AUGMENTS
+    m = polr.METHOD
+    assert m.kinds == ("ordered",) and m.uses_predictors and m.augments and m.warm_start
 
 
 def test_score_and_information_are_derivatives_of_deviance():
     x, y = simulate(300, THETA, BETA, seed=2)
     par = np.array([-0.7, 0.1, 1.5, 0.5, -0.2])
 
-    def sums(p: np.ndarray) -> polr.NewtonSums:
+    def sums(p: np.ndarray) -> NewtonSums:
         return polr.block_sums(x, y, p[:3], p[3:], np.linspace(0.5, 1.5, len(y)))
 
     s, h = sums(par), 1e-5

@@ -21,7 +21,9 @@ from kernel_steps import step_data
 from scipy import stats
 
 from sparkmice.kernels import logreg, polyreg
+from sparkmice.kernels.augment import augmentation
 from sparkmice.kernels.contract import BlockView
+from sparkmice.kernels.newton import Draw
 
 ALPHA = 0.001
 N_DRAWS = 4000
@@ -111,7 +113,7 @@ def test_fit_with_weighted_augmentation_solves_the_weighted_likelihood(data):
     x, xx, y, missing = data
     step = step_data(x[~missing], y[~missing], x, 4)
     got = polyreg.parameters(step, np.random.default_rng(0))
-    ax, ay, aw = logreg.augmentation(step)
+    ax, ay, aw = augmentation(step)
     assert len(ay) == 2 * 2 * 4
     rows = np.vstack([xx[~missing], ax])
     ys = np.concatenate([y[~missing], ay])
@@ -168,7 +170,7 @@ def test_block_diagonal_draw_reproduces_the_formula(data, monkeypatch):
 def test_impute_reproduces_the_formula(data):
     """Level = first k with cumsum(pi)_k >= u, u ~ U(0, 1) from the same generator; exact."""
     _, xx, y, missing = data
-    params = logreg.Draw(np.zeros((3, 3)), BETA_TRUE, 1)
+    params = Draw(np.zeros((3, 3)), BETA_TRUE, 1)
     got = polyreg.impute(BlockView.of(xx, y, missing), params, np.random.default_rng(4))
     u = np.random.default_rng(4).random(int(missing.sum()))
     cum = np.cumsum(_probabilities(xx[missing], BETA_TRUE), axis=1)
@@ -181,7 +183,7 @@ def test_imputed_levels_follow_the_category_probabilities():
     (chi-square, alpha 0.001)."""
     xx = np.tile([1.0, 0.3, -0.6], (N_DRAWS, 1))
     view = BlockView.of(xx, np.zeros(N_DRAWS), np.ones(N_DRAWS, dtype=bool))
-    imp = polyreg.impute(view, logreg.Draw(None, BETA_TRUE, 1), np.random.default_rng(5))
+    imp = polyreg.impute(view, Draw(None, BETA_TRUE, 1), np.random.default_rng(5))
     counts = np.bincount(imp.astype(int), minlength=4)
     expected = _probabilities(xx[:1], BETA_TRUE)[0] * N_DRAWS
     assert stats.chisquare(counts, expected).pvalue > ALPHA

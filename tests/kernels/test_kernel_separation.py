@@ -32,6 +32,7 @@ import pytest
 from sparkmice.kernels import logreg
 from sparkmice.kernels.contract import BlockView, ObservedPool, StepData
 from sparkmice.kernels.linalg import Moments
+from sparkmice.kernels.newton import Fit, newton
 
 
 def separated(n: int = 300, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,12 +74,12 @@ def step_data(
     )
 
 
-def unpenalised(x: np.ndarray, y: np.ndarray, max_iter: int) -> logreg.Fit:
+def unpenalised(x: np.ndarray, y: np.ndarray, max_iter: int) -> Fit:
     def sums_at(beta):
         s = logreg.block_sums(x, y, beta)
         return s.xtwx, s.score, s.deviance
 
-    return logreg.newton(sums_at, np.zeros(x.shape[1]), max_iter=max_iter)
+    return newton(sums_at, np.zeros(x.shape[1]), max_iter=max_iter)
 
 
 def dense_firth(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -116,11 +117,11 @@ def test_each_option_survives_perfect_separation(separation, agreement):
     # Warm-started from the first fit, as the sampler does across sweeps.
     x, y, missing = separated()
     rng = np.random.default_rng(3)
-    first = logreg.parameters_with(step_data(x, y, missing), rng, separation)
+    first = logreg.parameters(step_data(x, y, missing), rng, separation=separation)
     step = step_data(x, y, missing, warm=first.coef)
     shares = []
     for _ in range(200):
-        d = logreg.parameters_with(step, rng, separation)
+        d = logreg.parameters(step, rng, separation=separation)
         assert np.all(np.isfinite(d.coef)) and np.all(np.isfinite(d.beta))
         assert np.max(np.abs(d.coef)) < 25
         codes = logreg.impute(BlockView.of(x, y, missing), d, rng)
@@ -136,7 +137,7 @@ def test_unpenalised_fit_runs_away():
     assert slopes[0] < slopes[1] < slopes[2] and slopes[2] > 40  # no finite MLE
     assert unpenalised(xo, yo, 50).v[2, 2] > 1e8
     penalised = [
-        logreg.parameters_with(step_data(x, y, missing), np.random.default_rng(3), s).coef[2]
+        logreg.parameters(step_data(x, y, missing), np.random.default_rng(3), separation=s).coef[2]
         for s in logreg.SEPARATIONS
     ]
     assert max(penalised) < 20 < slopes[2]
@@ -145,7 +146,7 @@ def test_unpenalised_fit_runs_away():
 def test_augment_is_the_default():
     x, y, missing = separated()
     a = logreg.parameters(step_data(x, y, missing), np.random.default_rng(5))
-    b = logreg.parameters_with(step_data(x, y, missing), np.random.default_rng(5), "augment")
+    b = logreg.parameters(step_data(x, y, missing), np.random.default_rng(5), separation="augment")
     np.testing.assert_array_equal(a.coef, b.coef)
     np.testing.assert_array_equal(a.beta, b.beta)
 
@@ -227,9 +228,11 @@ def test_ridge_is_the_posterior_mode_and_mild_where_the_mle_exists():
 
 def test_ridge_is_unit_free():
     x, y, missing = separated()
-    d = logreg.parameters_with(step_data(x, y, missing), np.random.default_rng(6), "ridge")
+    d = logreg.parameters(step_data(x, y, missing), np.random.default_rng(6), separation="ridge")
     scaled = x * [1.0, 1000.0, 1.0]
-    e = logreg.parameters_with(step_data(scaled, y, missing), np.random.default_rng(6), "ridge")
+    e = logreg.parameters(
+        step_data(scaled, y, missing), np.random.default_rng(6), separation="ridge"
+    )
     np.testing.assert_allclose(e.coef, d.coef / [1.0, 1000.0, 1.0], rtol=1e-6, atol=1e-9)
 
 
@@ -238,4 +241,4 @@ def test_unknown_separation_names_the_options():
     with pytest.raises(
         ValueError, match=r"'separation' option must be one of .*'firth'.*got 'lasso'"
     ):
-        logreg.parameters_with(step_data(x, y, missing), np.random.default_rng(1), "lasso")
+        logreg.parameters(step_data(x, y, missing), np.random.default_rng(1), separation="lasso")

@@ -1,0 +1,135 @@
+"""sparkmice/blocks.py: rows hashed to blocks, columns to codes and back.
+
+Blocks depend on row ids only (splitmix64), hold every row once in row-id order, code a
+categorical as its level index, and give back each observed cell unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from scipy import stats
+from small_plans import plan_of, table_of
+
+from sparkmice.blocks import (
+    IMPUTATION,
+    ROW_ID,
+    block_of,
+    completed_table,
+    decode_column,
+    encode_column,
+    split_blocks,
+)
+
+MASK = (1 << 64) - 1
+
+
+def splitmix64(x: int) -> int:
+    """The reference splitmix64 finaliser in Python integers (Steele, Lea & Flood 2014)."""
+    z = (x + 0x9E3779B97F4A7C15) & MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def test_block_of_is_splitmix64_of_the_row_id():
+    ids = np.array([0, 1, 2, 12345, 2**40 + 7, 2**62], dtype=np.int64)
+    for n_blocks in (1, 3, 7):
+        want = [splitmix64(int(i)) % n_blocks for i in ids]
+        assert block_of(ids, n_blocks).tolist() == want
+
+
+def test_blocks_are_filled_evenly():
+    counts = np.bincount(block_of(np.arange(70_000), 7), minlength=7)
+    assert stats.chisquare(counts).pvalue > 1e-3
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "x": [1.5, None, -2.0, 4.25, None, 0.0],
+            "n": pd.array([3, None, 5, 5, 7, None], dtype="Int64"),
+            "s": ["b", "a", None, "c", "a", "b"],
+            "o": pd.Categorical(
+                ["hi", None, "lo", "lo", "mid", "hi"], categories=["lo", "mid", "hi"], ordered=True
+            ),
+        }
+    )
+
+
+def test_split_blocks_keeps_every_row_once_in_row_id_order(frame):
+    plan, blocks = plan_of(pd.concat([frame] * 50, ignore_index=True), blocks=4)
+    assert [b.index for b in blocks] == sorted(b.index for b in blocks)
+    ids = np.concatenate([b.row_id for b in blocks])
+    assert sorted(ids.tolist()) == list(range(300))
+    for b in blocks:
+        assert np.all(np.diff(b.row_id) > 0)
+        assert np.all(block_of(b.row_id, plan.n_blocks) == b.index)
+        assert b.values.flags.f_contiguous and b.missing.flags.f_contiguous
+        np.testing.assert_array_equal(b.missing, np.isnan(b.values))
+        assert b.source.num_rows == len(b.row_id)
+        np.testing.assert_array_equal(b.source.column(ROW_ID).to_numpy(), b.row_id)
+
+
+def test_codes_are_values_and_level_indices(frame):
+    plan, (block,) = plan_of(frame)
+    ix = plan.index
+    assert plan.variable("s").levels == ("a", "b", "c")
+    assert plan.variable("o").levels == ("lo", "mid", "hi")
+    np.testing.assert_array_equal(block.values[:, ix["x"]], frame.x.to_numpy())
+    np.testing.assert_array_equal(block.values[:, ix["n"]], [3, np.nan, 5, 5, 7, np.nan])
+    np.testing.assert_array_equal(block.values[:, ix["s"]], [1, 0, np.nan, 2, 0, 1])
+    np.testing.assert_array_equal(block.values[:, ix["o"]], [2, np.nan, 0, 0, 1, 2])
+
+
+def test_decode_fills_only_missing_cells_in_the_columns_type(frame):
+    plan, (block,) = plan_of(frame)
+    table = table_of(frame)
+    out = {}
+    for name, fill in {"x": 9.0, "n": 4.6, "s": 2.0, "o": 1.0}.items():
+        j = plan.index[name]
+        codes = np.where(block.missing[:, j], fill, block.values[:, j])  # every cell's code
+        out[name] = decode_column(table.column(name), codes, plan.variable(name))
+    assert out["x"].to_pylist() == [1.5, 9.0, -2.0, 4.25, 9.0, 0.0]
+    assert out["n"].type == pa.int64() and out["n"].to_pylist() == [3, 5, 5, 5, 7, 5]  # rounded
+    assert out["s"].to_pylist() == ["b", "a", "c", "c", "a", "b"]
+    assert out["o"].type == table.column("o").type  # ordered dictionary, same levels
+    assert out["o"].to_pylist() == ["hi", "mid", "lo", "lo", "mid", "hi"]
+
+
+def test_a_complete_column_is_returned_as_it_is(frame):
+    plan, _ = plan_of(frame.fillna({"x": 0.0}))
+    column = table_of(frame.fillna({"x": 0.0})).column("x")
+    assert decode_column(column, np.zeros(6), plan.variable("x")) is column
+
+
+def test_encode_matches_levels_of_a_dictionary_column(frame):
+    plan, _ = plan_of(frame)
+    column = table_of(frame).column("o")
+    assert pa.types.is_dictionary(column.type)
+    np.testing.assert_array_equal(
+        encode_column(column, plan.variable("o")), [2, np.nan, 0, 0, 1, 2]
+    )
+
+
+def test_completed_table_has_every_input_column_row_id_and_imputation(frame):
+    plan, (block,) = plan_of(frame)
+    block.values[block.missing] = 0.0  # "imputed": level 0 / the value 0
+    out = completed_table(block, plan, chain=3)
+    assert out.column_names == ["x", "n", "s", "o", ROW_ID, IMPUTATION]
+    assert out.column(IMPUTATION).to_pylist() == [3] * 6
+    assert out.column(ROW_ID).to_pylist() == list(range(6))
+    assert out.column("s").to_pylist() == ["b", "a", "a", "c", "a", "b"]
+    assert out.column("x").to_pylist() == [1.5, 0.0, -2.0, 4.25, 0.0, 0.0]
+
+
+def test_split_blocks_reads_a_given_block_column():
+    df = pd.DataFrame({"x": [1.0, None, 3.0, 4.0], "z": [0.0, 1.0, 2.0, 3.0]})
+    plan, _ = plan_of(df, blocks=2)
+    table = table_of(df)
+    table = table.append_column("_block", pa.array([1, 0, 1, 0], pa.int32()))
+    blocks = split_blocks(table, plan)
+    assert [(b.index, b.row_id.tolist()) for b in blocks] == [(0, [1, 3]), (1, [0, 2])]
