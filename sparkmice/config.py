@@ -52,6 +52,10 @@ class MiceConfig:
     cluster's slots allow).
     format: "parquet" or "delta". id_column: a column that identifies rows (else one is made).
     chains: run only these chains (1-based), e.g. for a fan-out of one task per imputation.
+    private: columns whose levels never appear in config.json, events or reports (codes
+      and counts instead). private_levels_above: a nominal column with more levels than
+      this is private too (None: only the listed ones). min_cell_count: counts below it
+      are shown as "<5" in events and reports (see `sparkmice.privacy`).
     """
 
     m: int = 5
@@ -77,6 +81,9 @@ class MiceConfig:
     id_column: str | None = None
     chains: list[int] | None = None
     exchange_timeout: float = 1800.0
+    private: list[str] = field(default_factory=list)
+    private_levels_above: int | None = 50
+    min_cell_count: int = 5
 
     def __post_init__(self) -> None:
         self.validate()
@@ -94,6 +101,11 @@ class MiceConfig:
             _positive_int("blocks", self.blocks)
         if self.concurrency is not None:
             _positive_int("concurrency", self.concurrency)
+        if self.private_levels_above is not None:
+            _positive_int("private_levels_above", self.private_levels_above)
+        _positive_int("min_cell_count", self.min_cell_count)
+        if not isinstance(self.private, list) or not all(isinstance(c, str) for c in self.private):
+            raise ConfigError(f"private must be a list of column names; got {self.private!r}.")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer; got {self.seed!r}.")
         _choice("engine", self.engine, ENGINES)
@@ -137,6 +149,7 @@ class MiceConfig:
             + [p for ps in self.predictors.values() for p in ps if p not in self.passive],
             "visit_sequence": list(self.visit_sequence or []),
             "exclude": list(self.exclude),
+            "private": list(self.private),
         }
         if self.id_column:
             named["id_column"] = [self.id_column]
