@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -79,17 +78,18 @@ def test_the_exploit_is_refused_by_sparkmice_pool(tmp_path, long, monkeypatch, c
     assert out.exists()
 
 
-def test_the_exploit_is_refused_by_check_congeniality(tmp_path) -> None:
+def test_the_exploit_is_refused_by_check_congeniality(tmp_path, capsys) -> None:
     marker = tmp_path / "ran"
     d = pd.DataFrame({"y": [1.0, 2.0, np.nan, 4.0, 5.0, 3.0], "x": [1.0, 2, 3, 4, np.nan, 6]})
-    plan = sparkmice.mice(d, m=1, maxit=1, seed=1).plan
+    out = tmp_path / "run"
+    plan = sparkmice.mice(d, m=1, maxit=1, seed=1, output=str(out)).plan
     with pytest.raises(FormulaError):
         check_congeniality(plan, exploit(marker))
     assert not marker.exists()
-    job_args = argparse.Namespace(imputed=str(tmp_path), formula=exploit(marker))
-    from sparkmice import congeniality_job
-
-    assert congeniality_job.run(job_args) == 2
+    assert (
+        cli.main(["check-congeniality", "--imputed", str(out), "--formula", exploit(marker)]) == 2
+    )
+    assert "np.__builtins__ reads an attribute with '__'" in capsys.readouterr().err
     assert not marker.exists()
 
 
