@@ -200,7 +200,8 @@ def _small_cells(
 
 def _coded_levels(levels: pd.DataFrame, private: dict[str, int]) -> pd.DataFrame:
     """`level_counts` output with each private column's levels replaced by their codes
-    ("level 3 of 152", numbered in sorted order as the plan numbers them)."""
+    ("level 3 of 152", numbered in sorted order: the plan's order unless `levels` declared
+    another)."""
     out = levels.copy()
     for name, n_levels in private.items():
         rows = out["variable"] == name
@@ -245,15 +246,14 @@ def _methods_section(run: Run) -> str:
     if variables.empty:
         return _note("The config lists no variables.", "info")
     private = run.private()
+
+    def levels_cell(name: str, levels: Any) -> str:
+        if name in private:
+            return f"{private[name]} levels (private)"
+        return ", ".join(map(str, levels)) if isinstance(levels, list) else ""
+
     variables = variables.reindex(columns=["name", "kind", "method", "n_missing", "levels"])
-    variables["levels"] = [
-        f"{private[n]} levels (private)"
-        if n in private
-        else ", ".join(map(str, v))
-        if isinstance(v, list)
-        else ""
-        for n, v in zip(variables["name"], variables["levels"], strict=True)
-    ]
+    variables["levels"] = list(map(levels_cell, variables["name"], variables["levels"]))
     out = _table(_small_cells(variables, run.min_cell_count, ["n_missing"]))
     sequence = run.config.get("visit_sequence") or []
     out += f"<p><b>Visit sequence:</b> {_esc(' → '.join(map(str, sequence)) or '—')}</p>"
