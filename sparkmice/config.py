@@ -58,6 +58,10 @@ class MiceConfig:
     cluster's slots allow).
     format: "parquet" or "delta". id_column: a column that identifies rows (else one is made).
     chains: run only these chains (1-based), e.g. for a fan-out of one task per imputation.
+    private: columns whose levels never appear in config.json, events or reports (codes
+      and counts instead). private_levels_above: a nominal column with more levels than
+      this is private too (None: only the listed ones). min_cell_count: counts below it
+      are shown as "<5" in events and reports (see `sparkmice.privacy`).
     """
 
     m: int = 5
@@ -83,6 +87,9 @@ class MiceConfig:
     id_column: str | None = None
     chains: list[int] | None = None
     exchange_timeout: float = 1800.0
+    private: list[str] = field(default_factory=list)
+    private_levels_above: int | None = 50
+    min_cell_count: int = 5
 
     def __post_init__(self) -> None:
         self.validate()
@@ -115,6 +122,7 @@ class MiceConfig:
             + [p for ps in self.predictors.values() for p in ps if p not in self.passive],
             "visit_sequence": list(self.visit_sequence or []),
             "exclude": list(self.exclude),
+            "private": list(self.private),
         }
         if self.id_column:
             named["id_column"] = [self.id_column]
@@ -256,4 +264,7 @@ RULES: dict[str, Rule] = {
     "id_column": optional(text("a column name")),
     "chains": optional(chain_list()),
     "exchange_timeout": seconds(),
+    "private": names(),
+    "private_levels_above": optional(integer(1)),
+    "min_cell_count": integer(1),
 }

@@ -44,6 +44,7 @@ from formulaic import Formula, model_matrix
 from sparkmice.analysis.design import formula_variables
 from sparkmice.kernels import DEFAULT_METHOD, METHODS
 from sparkmice.kernels import passive as passive_kernel
+from sparkmice.privacy import level_code
 
 __all__ = [
     "CongenialityReport",
@@ -151,6 +152,18 @@ class _Run:
         return direct.union(*(self.passive_inputs(c) for c in direct if c != name))
 
 
+def _stand_in_levels(variable: dict[str, Any]) -> list | None:
+    """Levels to draw synthetic values from for a private column, whose config entry
+    holds only their number: codes 0..K-1 for a numeric column, "level k of K" for text."""
+    n = variable.get("n_levels")
+    if not n:
+        return None
+    numeric = str(variable.get("type", "")).startswith(
+        ("int", "uint", "double", "float", "decimal")
+    )
+    return list(range(n)) if numeric else [level_code(i, n) for i in range(n)]
+
+
 def _run_from(source: Any) -> _Run:
     plan = getattr(source, "plan", source)  # a MiceResult holds its plan
     derived: set[str] | None = None
@@ -173,7 +186,7 @@ def _run_from(source: Any) -> _Run:
         }
     return _Run(
         kind={v["name"]: v["kind"] for v in variables},
-        levels={v["name"]: v.get("levels") for v in variables},
+        levels={v["name"]: v.get("levels") or _stand_in_levels(v) for v in variables},
         method={v["name"]: v.get("method") or "" for v in variables},
         n_missing={v["name"]: int(v.get("n_missing") or 0) for v in variables},
         predictors={k: list(p) for k, p in (plan.get("predictor_matrix") or {}).items()},

@@ -38,7 +38,7 @@ class Design:
                 for category in range(1, v.n_categories):
                     codes = tuple(i for i, g in enumerate(groups) if g == category)
                     cols.append((v.index, codes))
-                    names.append(f"{v.name}[{'|'.join(str(v.levels[i]) for i in codes)}]")
+                    names.append(f"{v.name}[{'|'.join(plan.level_label(v, i) for i in codes)}]")
             else:
                 cols.append((v.index, ()))
                 names.append(v.name)

@@ -7,12 +7,14 @@ message that names the column and the fix.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
+from sparkmice import privacy
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.kernels import DEFAULT_METHOD, METHODS
 
@@ -86,7 +88,42 @@ class Plan:
     def index(self) -> dict[str, int]:
         return {v.name: v.index for v in self.variables}
 
+    @functools.cached_property
+    def private(self) -> frozenset[str]:
+        """Columns whose levels are private (`sparkmice.privacy`)."""
+        c = self.config
+        return frozenset(
+            v.name
+            for v in self.variables
+            if privacy.is_private(v.name, v.kind, v.n_levels, c.private, c.private_levels_above)
+        )
+
+    def level_label(self, v: Variable, index: int) -> str:
+        """Level `index` of `v` as events name it: its value, or its code when private."""
+        if v.name in self.private:
+            return privacy.level_code(index, v.n_levels)
+        return str(v.levels[index])
+
+    def _levels_entry(self, v: Variable) -> dict[str, Any]:
+        """What config.json says of v's levels: the list, or for a private column only its
+        length and digest (enough to tell two runs apart, nothing to read a level from)."""
+        if v.levels is None:
+            return {"levels": None}
+        if v.name not in self.private:
+            return {"levels": list(v.levels)}
+        return {
+            "levels": None,
+            "private": True,
+            "n_levels": v.n_levels,
+            "levels_sha256": privacy.levels_digest(v.levels),
+        }
+
     def to_dict(self) -> dict[str, Any]:
+        options = self.config.to_dict()
+        options["levels"] = {  # declared levels of a private column: digest only
+            name: levels if name not in self.private else privacy.levels_digest(levels)
+            for name, levels in options["levels"].items()
+        }
         return {
             "m": self.config.m,
             "maxit": self.config.maxit,
@@ -98,7 +135,7 @@ class Plan:
                     "name": v.name,
                     "kind": v.kind,
                     "type": str(v.type),
-                    "levels": list(v.levels) if v.levels is not None else None,
+                    **self._levels_entry(v),
                     "method": self.method.get(v.name, ""),
                     "n_missing": v.n_missing,
                 }
@@ -108,7 +145,7 @@ class Plan:
             "visit_sequence": list(self.visit_sequence),
             "passthrough": list(self.passthrough),
             "passive": dict(self.passive),
-            "config": self.config.to_dict(),
+            "config": options,
         }
 
 
@@ -167,10 +204,16 @@ def _level_counts(levels: tuple[Any, ...], s: ColumnSummary) -> tuple[int, ...]:
 
 
 def _collapse(
-    name: str, levels: tuple, counts: tuple[int, ...], below: int, events: list
+    name: str,
+    levels: tuple,
+    counts: tuple[int, ...],
+    config: MiceConfig,
+    events: list,
 ) -> tuple[int, ...] | None:
-    """Model category of each level: levels seen in fewer than `below` rows share one
-    (placed where the first of them is). None when fewer than two levels are rare."""
+    """Model category of each level: levels seen in fewer than `collapse_below` rows share
+    one (placed where the first of them is). None when fewer than two levels are rare. The
+    event names private levels by code and small counts as "<min_cell_count"."""
+    below = config.collapse_below
     rare = [i for i, c in enumerate(counts) if c < below]
     if len(rare) < 2 or len(rare) == len(levels):
         return None
@@ -183,7 +226,14 @@ def _collapse(
         else:
             groups.append(code)
             code += 1
-    detail = ", ".join(f"{levels[i]} ({counts[i]})" for i in rare)
+    private = privacy.is_private(
+        name, "nominal", len(levels), config.private, config.private_levels_above
+    )
+    detail = ", ".join(
+        f"{privacy.level_code(i, len(levels)) if private else levels[i]} "
+        f"({privacy.count_text(counts[i], config.min_cell_count)})"
+        for i in rare
+    )
     events.append(
         {
             "chain": 0,
@@ -292,7 +342,7 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
         counts = _level_counts(levels, s) if levels is not None else None
         groups = None
         if kind == "nominal" and config.collapse_below is not None:
-            groups = _collapse(f.name, levels, counts, config.collapse_below, events)
+            groups = _collapse(f.name, levels, counts, config, events)
         variables.append(
             Variable(
                 f.name, len(variables), kind, f.type, levels, s.n_missing, False, counts, groups

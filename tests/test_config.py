@@ -59,6 +59,10 @@ BAD = [
     ("exchange_timeout", -1, "The 'exchange_timeout' option must be a number of seconds > 0"),
     ("exchange_timeout", float("inf"), "The 'exchange_timeout' option must be a number"),
     ("exchange_timeout", "60", "The 'exchange_timeout' option must be a number"),
+    ("private", "name", "The 'private' option must be a list of column names; got 'name'."),
+    ("private", [3], "The 'private' option must be a list of column names; got [3]."),
+    ("private_levels_above", 0, "The 'private_levels_above' option must be an integer >= 1 or"),
+    ("min_cell_count", 0, "The 'min_cell_count' option must be an integer >= 1; got 0."),
 ]
 
 

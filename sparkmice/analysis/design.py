@@ -28,6 +28,7 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.model_spec import ModelSpecs
 
+from sparkmice.analysis.formula import check_formula
 from sparkmice.kernels.glm import FAMILIES
 
 IMPUTATION = "_imputation"
@@ -45,7 +46,11 @@ def check_family(family: str) -> str:
 
 
 def formula_variables(formula: str, columns: Iterable[str]) -> list[str]:
-    """The data columns that `formula` uses, after checking that each exists in `columns`."""
+    """The data columns that `formula` uses, after checking that each exists in `columns`.
+
+    Every route of a user's formula to formulaic passes here first: `check_formula`
+    refuses anything outside the safe subset before formulaic evaluates a thing."""
+    check_formula(formula)
     try:
         parsed = Formula(formula)
         lhs, rhs = parsed.lhs, parsed.rhs

@@ -15,6 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from sparkmice.privacy import count_text
+
 OBSERVED = "#006CC2"
 IMPUTED = "#B61A51"
 
@@ -104,13 +106,18 @@ def density_plot(curves: pd.DataFrame, variables: list[str] | None = None) -> Fi
     return figure
 
 
-def proportion_plot(levels: pd.DataFrame, variables: list[str] | None = None) -> Figure:
+def proportion_plot(
+    levels: pd.DataFrame, variables: list[str] | None = None, min_count: int = 1
+) -> Figure:
     """Level proportions of categorical variables: observed (blue bars) against the
     imputed values of each imputation (red points, side by side in imputation order), in
     the spirit of R mice's ``stripplot``.
 
-    ``levels`` is :func:`sparkmice.diagnostics.distributions.level_counts` output.
+    ``levels`` is :func:`sparkmice.diagnostics.distributions.level_counts` output. Cells
+    of fewer than ``min_count`` values are not drawn; a small observed bar reads "<n".
     """
+    small = (levels["count"] > 0) & (levels["count"] < min_count)
+    levels = levels.assign(proportion=levels["proportion"].where(~small), small=small)
     variables = variables or list(dict.fromkeys(levels["variable"]))
     if not variables:
         return _empty("No categorical variable was imputed.")
@@ -120,6 +127,8 @@ def proportion_plot(levels: pd.DataFrame, variables: list[str] | None = None) ->
         observed = rows[rows["imputation"] == 0]
         x = np.arange(len(observed))
         ax.bar(x, observed["proportion"], color=OBSERVED, alpha=0.35, label="observed")
+        for i in np.flatnonzero(observed["small"].to_numpy()):
+            ax.text(x[i], 0, f"<{min_count}", ha="center", va="bottom", fontsize=7)
         imputed = [g for k, g in rows.groupby("imputation") if k != 0]
         for i, group in enumerate(imputed):
             shift = (i - (len(imputed) - 1) / 2) * 0.6 / max(len(imputed), 1)
@@ -143,11 +152,11 @@ def proportion_plot(levels: pd.DataFrame, variables: list[str] | None = None) ->
     return figure
 
 
-def pattern_plot(pattern: pd.DataFrame, max_patterns: int = 40) -> Figure:
+def pattern_plot(pattern: pd.DataFrame, max_patterns: int = 40, min_count: int = 1) -> Figure:
     """R mice's ``md.pattern`` plot: a row per pattern (blue observed, red missing),
     its count on the left, its number of missing variables on the right and the missing
     count per column below. ``pattern`` is :func:`md_pattern` output; only the
-    ``max_patterns`` most frequent patterns are drawn.
+    ``max_patterns`` most frequent patterns are drawn; counts below ``min_count`` read "<n".
     """
     body = pattern.iloc[:-1]
     total = pattern.iloc[-1]
@@ -165,7 +174,7 @@ def pattern_plot(pattern: pd.DataFrame, max_patterns: int = 40) -> Figure:
     ax.imshow(colours, aspect="auto", interpolation="nearest", alpha=0.75)
     ax.set_xticks(range(cols), columns, rotation=90 if cols > 8 else 0, fontsize=8)
     ax.xaxis.tick_top()
-    ax.set_yticks(range(rows), [f"{c:,}" for c in shown["count"]], fontsize=8)
+    ax.set_yticks(range(rows), [count_text(c, min_count) for c in shown["count"]], fontsize=8)
     ax.set_ylabel("rows with the pattern", fontsize=8)
     right = ax.secondary_yaxis("right")
     right.set_ticks(range(rows), [str(v) for v in shown["n_missing"]], fontsize=8)
@@ -174,10 +183,10 @@ def pattern_plot(pattern: pd.DataFrame, max_patterns: int = 40) -> Figure:
     ax.set_yticks(np.arange(rows + 1) - 0.5, minor=True)
     ax.grid(which="minor", color="white", lw=1)
     ax.tick_params(which="minor", length=0)
-    missing = ", ".join(f"{c} {int(total[c]):,}" for c in columns)
+    missing = ", ".join(f"{c} {count_text(total[c], min_count)}" for c in columns)
     note = f" ({rows} of {len(body)} patterns shown)" if rows < len(body) else ""
     ax.set_xlabel(
-        f"missing per column: {missing}; total {int(total['n_missing']):,}{note}",
+        f"missing per column: {missing}; total {count_text(total['n_missing'], min_count)}{note}",
         fontsize=8,
         wrap=True,
     )

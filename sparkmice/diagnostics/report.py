@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
+from sparkmice import privacy
 from sparkmice.diagnostics import distributions, missingness, plots
 from sparkmice.diagnostics.rhat import THRESHOLD, convergence_message, rhat_table
 
@@ -82,6 +83,19 @@ class Run:
     def levels(self) -> dict[str, list[Any]]:
         """Levels of the categorical variables, from the config."""
         return {v["name"]: v["levels"] for v in self.config.get("variables", []) if v.get("levels")}
+
+    def private(self) -> dict[str, int]:
+        """Private columns (their levels are not in the config) and their number of levels."""
+        return {
+            v["name"]: int(v.get("n_levels") or 0)
+            for v in self.config.get("variables", [])
+            if v.get("private")
+        }
+
+    @property
+    def min_cell_count(self) -> int:
+        """Counts below this are shown as "<n" (the run's option; 5 for older runs)."""
+        return int((self.config.get("config") or {}).get("min_cell_count") or 5)
 
 
 def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -169,6 +183,34 @@ def _table(frame: pd.DataFrame, index: bool = False, limit: int = MAX_TABLE_ROWS
     return text
 
 
+def _small_cells(
+    frame: pd.DataFrame, min_count: int, columns: list[str], rows: list[Any] = ()
+) -> pd.DataFrame:
+    """A copy for display with the counts of `columns` (and of every cell of `rows`) below
+    `min_count` written "<min_count"."""
+    shown = frame.copy()
+    for c in columns:
+        shown[c] = frame[c].map(lambda n: privacy.count_text(n, min_count))
+    if rows:
+        shown = shown.astype(object)
+    for r in rows:
+        shown.loc[r] = frame.loc[r].map(lambda n: privacy.count_text(n, min_count))
+    return shown
+
+
+def _coded_levels(levels: pd.DataFrame, private: dict[str, int]) -> pd.DataFrame:
+    """`level_counts` output with each private column's levels replaced by their codes
+    ("level 3 of 152", numbered in sorted order: the plan's order unless `levels` declared
+    another)."""
+    out = levels.copy()
+    for name, n_levels in private.items():
+        rows = out["variable"] == name
+        order = list(dict.fromkeys(out.loc[rows, "level"]))
+        codes = {lev: privacy.level_code(i, n_levels or len(order)) for i, lev in enumerate(order)}
+        out.loc[rows, "level"] = out.loc[rows, "level"].map(codes)
+    return out
+
+
 def _note(text: str, kind: str) -> str:
     return f'<div class="note {kind}">{_esc(text)}</div>'
 
@@ -203,11 +245,16 @@ def _methods_section(run: Run) -> str:
     variables = pd.DataFrame(run.config.get("variables", []))
     if variables.empty:
         return _note("The config lists no variables.", "info")
+    private = run.private()
+
+    def levels_cell(name: str, levels: Any) -> str:
+        if name in private:
+            return f"{private[name]} levels (private)"
+        return ", ".join(map(str, levels)) if isinstance(levels, list) else ""
+
     variables = variables.reindex(columns=["name", "kind", "method", "n_missing", "levels"])
-    variables["levels"] = variables["levels"].map(
-        lambda v: ", ".join(map(str, v)) if isinstance(v, list) else ""
-    )
-    out = _table(variables)
+    variables["levels"] = list(map(levels_cell, variables["name"], variables["levels"]))
+    out = _table(_small_cells(variables, run.min_cell_count, ["n_missing"]))
     sequence = run.config.get("visit_sequence") or []
     out += f"<p><b>Visit sequence:</b> {_esc(' → '.join(map(str, sequence)) or '—')}</p>"
     matrix = run.config.get("predictor_matrix") or {}
@@ -295,8 +342,9 @@ def _plausibility_section(
         out += "<h3>Continuous variables: densities</h3>" + _image(figures["density"], "densities")
     if categorical:
         levels = distributions.level_counts(imputed, original, categorical, run.levels())
+        levels = _coded_levels(levels, run.private())
         tables["levels"] = levels
-        figures["proportions"] = plots.proportion_plot(levels)
+        figures["proportions"] = plots.proportion_plot(levels, min_count=run.min_cell_count)
         out += "<h3>Categorical variables: level proportions</h3>" + _image(
             figures["proportions"], "level proportions"
         )
@@ -313,16 +361,22 @@ def _missingness_section(run: Run, original: Any, figures: dict, tables: dict) -
         )
         return _note(
             "Pass the original data to see the missing-data pattern and flux.", "info"
-        ) + _table(counts)
+        ) + _table(_small_cells(counts, run.min_cell_count, ["n_missing"]))
     names = [v["name"] for v in run.config.get("variables", []) if v["name"] in original.columns]
     patterns = missingness.missing_patterns(original, names or None)
     pattern = missingness.md_pattern(patterns)
     flux = missingness.flux(patterns)
     fraction = missingness.fraction_missing(patterns)
     tables.update(md_pattern=pattern, flux=flux, fraction_missing=fraction.to_frame())
-    figures["pattern"] = plots.pattern_plot(pattern)
+    figures["pattern"] = plots.pattern_plot(pattern, min_count=run.min_cell_count)
     figures["flux"] = plots.flux_plot(flux)
     summary = pd.DataFrame({"n_missing": patterns.n_missing, "fraction_missing": fraction})
+    small = run.min_cell_count
+    summary.loc[(summary["n_missing"] > 0) & (summary["n_missing"] < small), "fraction_missing"] = (
+        float("nan")  # the fraction of a small count tells the count
+    )
+    summary = _small_cells(summary, small, ["n_missing"])
+    pattern = _small_cells(pattern, small, ["count"], ["total"])
     return (
         f"<p>{patterns.n_rows:,} rows, {len(pattern) - 1} distinct patterns.</p>"
         + _table(summary, index=True)

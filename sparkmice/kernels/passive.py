@@ -14,13 +14,15 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from sparkmice.expression import first_unsafe
+
 FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "log": np.log,
     "exp": np.exp,
     "sqrt": np.sqrt,
     "abs": np.abs,
 }
-_BINARY = {
+_BINARY = {  # the operators of sparkmice.expression.ARITHMETIC
     ast.Add: np.add,
     ast.Sub: np.subtract,
     ast.Mult: np.multiply,
@@ -43,31 +45,14 @@ def parse(expression: str) -> ast.expr:
 
 
 def _check(node: ast.AST, expression: str) -> None:
-    allowed = (
-        ast.BinOp,
-        ast.UnaryOp,
-        ast.Name,
-        ast.Constant,
-        ast.Call,
-        ast.Load,
-        ast.USub,
-        ast.UAdd,
-        *_BINARY,
+    found = first_unsafe(node, FUNCTIONS)
+    if found is None:
+        return
+    piece, reason = found
+    raise ExpressionError(
+        f"{expression!r} {reason} ({ast.unparse(piece)}); passive formulas allow "
+        f"+ - * / **, numbers, columns and {sorted(FUNCTIONS)}"
     )
-    for child in ast.walk(node):
-        if not isinstance(child, allowed):
-            raise ExpressionError(
-                f"{expression!r} uses {type(child).__name__}; passive formulas allow "
-                f"+ - * / **, numbers, columns and {sorted(FUNCTIONS)}"
-            )
-        if isinstance(child, ast.Call) and not (
-            isinstance(child.func, ast.Name) and child.func.id in FUNCTIONS and len(child.args) == 1
-        ):
-            raise ExpressionError(
-                f"{expression!r} calls something other than {sorted(FUNCTIONS)} of one argument"
-            )
-        if isinstance(child, ast.Constant) and not isinstance(child.value, (int, float)):
-            raise ExpressionError(f"{expression!r} has a constant that is not a number")
 
 
 def inputs(expression: str) -> list[str]:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from sparkmice.analysis import fit_complete_cases, fit_imputations, fit_mean_imputed
 from sparkmice.analysis.design import IMPUTATION, check_family
+from sparkmice.analysis.formula import check_formula
 from sparkmice.congeniality import warn_congeniality
 from sparkmice.kernels.glm import FAMILIES
 from sparkmice.pooling.rubin import pool
@@ -116,6 +117,11 @@ def pool_directory(
 def run(args: argparse.Namespace) -> int:
     """Run the job; returns the exit code (2 on bad input, with the reason on stderr)."""
     compare = [c.strip() for c in args.compare.split(",") if c.strip()]
+    try:
+        check_formula(args.formula)  # before Spark starts and before formulaic sees it
+    except ValueError as exc:
+        print(f"sparkmice pool: error: {exc}", file=sys.stderr)
+        return 2
     warn_congeniality(args.imputed, args.formula)  # a run's config.json: findings to stderr
     try:
         table = pool_directory(
