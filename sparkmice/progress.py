@@ -17,6 +17,7 @@ from typing import Any
 
 from pyarrow import fs as pafs
 
+from sparkmice.io.paths import resolve, write_atomic
 from sparkmice.sampler import SweepReport
 
 log = logging.getLogger("sparkmice")
@@ -40,11 +41,12 @@ def describe(report: SweepReport) -> str:
 
 
 def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(uri)
+    location = resolve(uri)
+    return location.filesystem, location.path
 
 
 class ProgressWriter:
-    """Writes each sweep report as `chain_<k>_sweep_<t>.json` (atomically: write, rename)."""
+    """Writes each sweep report as `chain_<k>_sweep_<t>.json`, atomically."""
 
     def __init__(self, uri: str):
         self.fs, self.path = _filesystem(uri)
@@ -52,10 +54,7 @@ class ProgressWriter:
 
     def __call__(self, report: SweepReport) -> None:
         name = f"{self.path}/chain_{report.chain}_sweep_{report.iteration:05d}.json"
-        tmp = name + ".tmp"
-        with self.fs.open_output_stream(tmp) as f:
-            f.write(json.dumps(asdict(report), default=float).encode())
-        self.fs.move(tmp, name)
+        write_atomic(self.fs, name, json.dumps(asdict(report), default=float).encode())
 
 
 def read_reports(uri: str, chains: list[int] | None = None) -> list[dict[str, Any]]:

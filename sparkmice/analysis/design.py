@@ -29,9 +29,7 @@ from formulaic import Formula, model_matrix
 from formulaic.model_spec import ModelSpecs
 
 from sparkmice.kernels.glm import FAMILIES
-
-IMPUTATION = "_imputation"
-ROW_ID = "_row_id"
+from sparkmice.names import IMPUTATION, ROW_ID
 
 
 def check_family(family: str) -> str:
