@@ -12,6 +12,7 @@ into the same table.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from sparkmice.api import OutputExistsError, mice
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             config = MiceConfig.from_yaml(args.config, **overrides)
         else:
             config = MiceConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
-        if "://" in args.input or "/" in args.input or args.input.startswith("."):
+        if os.path.exists(args.input) or "/" in args.input or ":" in args.input:
             check_apart(args.output, [args.input])  # a path, not a catalog table
         spark = get_spark(master=args.master)
         df = read_input(spark, args.input)
