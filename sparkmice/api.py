@@ -265,8 +265,8 @@ def _mice_spark(
     check_schema(arrow_schema(df.schema), cfg)  # before any Spark job
     run = RunFolder(output or _temporary_output())
     adding = cfg.chains is not None
-    _check_output_early(run, overwrite, adding, resume)
     check_apart(run.root, _input_files(df))
+    _check_output_early(run, overwrite, adding, resume)
 
     t0 = time.perf_counter()
     df, n_rows = with_row_id(df, cfg.id_column)
