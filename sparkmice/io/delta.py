@@ -1,9 +1,10 @@
 """Delta Lake output for the long imputed table, with or without Spark's Delta jars.
 
 Where Spark has a Delta writer (Databricks), a chain is one ``replaceWhere`` overwrite of its
-``_imputation`` partition. Elsewhere Spark writes the chain's Parquet files (distributed) into a
-fresh directory inside the table root, and the driver commits exactly those files with delta-rs
-as one transaction that replaces partition k. Readers see the old chain or the new one; a job
+``_imputation`` partition. Elsewhere the chain's Parquet files are written in parallel (by the
+barrier tasks as an attempt of the run folder, or by Spark's writer), and the driver commits
+exactly those files with delta-rs as one transaction that replaces partition k. Readers see
+the old chain or the new one, and read only the files the log lists (``read_delta``); a job
 that dies before the commit leaves only files the log never mentions (``vacuum`` removes them).
 """
 
