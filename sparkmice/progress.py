@@ -18,6 +18,7 @@ from typing import Any
 from pyarrow import fs as pafs
 
 from sparkmice.io.paths import resolve, write_atomic
+from sparkmice.io.run import read_reports
 from sparkmice.sampler import SweepReport
 
 log = logging.getLogger("sparkmice")
@@ -55,23 +56,6 @@ class ProgressWriter:
     def __call__(self, report: SweepReport) -> None:
         name = f"{self.path}/chain_{report.chain}_sweep_{report.iteration:05d}.json"
         write_atomic(self.fs, name, json.dumps(asdict(report), default=float).encode())
-
-
-def read_reports(uri: str, chains: list[int] | None = None) -> list[dict[str, Any]]:
-    """All sweep reports found under `uri` (optionally of some chains), in order."""
-    fs, path = _filesystem(uri)
-    try:
-        infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    except FileNotFoundError:
-        return []
-    reports = []
-    for info in infos:
-        if info.base_name.endswith(".json"):
-            with fs.open_input_stream(info.path) as f:
-                r = json.loads(f.read())
-            if chains is None or r["chain"] in chains:
-                reports.append(r)
-    return sorted(reports, key=lambda r: (r["chain"], r["iteration"]))
 
 
 class ProgressPrinter:

@@ -185,8 +185,6 @@ class RunFolder:
         write_atomic(self.fs, loc.path, json.dumps(obj, indent=2, default=str).encode())
 
     def sweep_reports(self, chains: list[int] | None = None) -> list[dict[str, Any]]:
-        from sparkmice.progress import read_reports
-
         return read_reports(self.progress_uri, chains)
 
     def run_tables(self) -> dict[str, pd.DataFrame]:
@@ -448,6 +446,24 @@ def read_imputed(root: str, spark: Any = None, *, imputation: int | None = None)
     DataFrame if `spark` is given), one imputation if given. Reads only committed chains
     (Parquet: the files each chain's record lists; Delta: the files its log lists)."""
     return RunFolder(root).read(spark, imputation)
+
+
+def read_reports(uri: str, chains: list[int] | None = None) -> list[dict[str, Any]]:
+    """All sweep reports in the progress folder `uri` (optionally of some chains), in order."""
+    location = resolve(uri)
+    fs = location.filesystem
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(location.path, allow_not_found=True))
+    except FileNotFoundError:
+        return []
+    reports = []
+    for info in infos:
+        if info.base_name.endswith(".json"):
+            with fs.open_input_stream(info.path) as f:
+                report = json.loads(f.read())
+            if chains is None or report["chain"] in chains:
+                reports.append(report)
+    return sorted(reports, key=lambda r: (r["chain"], r["iteration"]))
 
 
 def read_parquet_chains(run: RunFolder, files: dict[int, list[Location]], spark: Any = None) -> Any:
