@@ -110,3 +110,26 @@ def test_pool_refuses_missing_and_extra_chains_naming_them(nhanes, tmp_path):
     run.write_config({**config, "m": 2})  # as if chain 3 came from another run
     with pytest.raises(ValueError, match=r"holds chain\(s\) \[3\] beyond its run's m=2"):
         pool_directory(None, out, "chl ~ age", allow_partial=True)
+
+
+def test_in_process_delta_run_commits_through_the_log(nhanes, tmp_path):
+    from deltalake import DeltaTable
+
+    out = str(tmp_path / "delta")
+    first = sparkmice.mice(nhanes, m=2, maxit=2, seed=1, output=out, format="delta")
+    sparkmice.mice(nhanes, m=2, maxit=2, seed=1, output=out, format="delta", chains=[1])
+    assert len(DeltaTable(out).to_pandas()) == 2 * len(nhanes)
+    pd.testing.assert_frame_equal(sparkmice.read_imputed(out), first.complete("long"))
+    assert RunFolder(out).record(1)["writes"] == 2 and "delta_version" in RunFolder(out).record(1)
+
+
+def test_result_write_copies_the_run_and_refuses_an_existing_one(nhanes, tmp_path):
+    result = sparkmice.mice(nhanes, m=2, maxit=2, seed=1)
+    out = str(tmp_path / "copy")
+    result.write(out)
+    pd.testing.assert_frame_equal(sparkmice.read_imputed(out), result.complete("long"))
+    assert RunFolder(out).chains() == [1, 2]
+    with pytest.raises(sparkmice.OutputExistsError, match="already exists"):
+        result.write(out)
+    result.write(out, overwrite=True)
+    assert [RunFolder(out).record(k)["writes"] for k in (1, 2)] == [1, 1]
