@@ -26,7 +26,7 @@ _HOMES = {
     "pool_estimates": "sparkmice.pooling",
     "pool_r_squared": "sparkmice.pooling",
     "pool_scalar": "sparkmice.pooling",
-    "read_imputed": "sparkmice.io.parquet",
+    "read_imputed": "sparkmice.io.run",
     "summary": "sparkmice.pooling",
 }
 __all__ = sorted(_HOMES)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -13,21 +13,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pyarrow import fs as pafs
+import pyarrow.compute as pc
 
 from sparkmice import state
-from sparkmice.blocks import BLOCK, IMPUTATION, ROW_ID, split_blocks
+from sparkmice.blocks import split_blocks
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines import inprocess
-from sparkmice.io import parquet as store
+from sparkmice.identity import differences, run_id, run_identity
+from sparkmice.io.paths import check_apart
+from sparkmice.io.run import Attempt, ChainCommitError, RunFolder, tables_of
+from sparkmice.names import BLOCK, IMPUTATION, ROW_ID
 from sparkmice.plan import Plan, block_count, check_schema, resolve
-from sparkmice.progress import (
-    ProgressPrinter,
-    ProgressWriter,
-    describe,
-    ensure_logging,
-    read_reports,
-)
+from sparkmice.progress import ProgressPrinter, ProgressWriter, describe, ensure_logging
 from sparkmice.sampler import ChainTask, SweepReport
 from sparkmice.summaries import summarize_arrow
 
@@ -102,23 +99,33 @@ class MiceResult:
             return df.sort_values(
                 [c for c in (IMPUTATION, ROW_ID) if c in df], kind="stable"
             ).reset_index(drop=True)
-        from pyspark.sql import functions as F
-
-        df = self.spark.read.parquet(self.output)
-        if action != "long":
-            df = df.where(F.col(IMPUTATION) == action).drop(IMPUTATION)
-        return df
+        df = RunFolder(self.output).read(self.spark, None if action == "long" else action)
+        return df if action == "long" else df.drop(IMPUTATION)
 
     def write(self, path: str, overwrite: bool = False) -> str:
-        """Write the long table and the run's files to `path` (Parquet, `_imputation=k`)."""
-        root = _absolute(path)
-        _check_output(root, self.plan, overwrite, chains_only=False)
-        if self.long_table is not None:
-            store.write_long_table(self.long_table, root)
+        """Write the long table and the run's files to `path` (the run's format)."""
+        run = RunFolder(path)
+        _check_output_early(run, overwrite, adding=False, resume=False)
+        rid, config = _open_output(run, self.plan, self.engine, overwrite, False, False)
+        run.write_config(config)
+        source = None if self.long_table is not None else RunFolder(self.output)
+        if source is None:
+            chains = sorted(set(self.long_table.column(IMPUTATION).to_pylist()))
         else:
-            self.complete("long").write.mode("overwrite").partitionBy(IMPUTATION).parquet(root)
-        _write_meta(root, self.plan, self.engine, self.trace, self.logged_events, self.timings)
-        return root
+            chains = source.chains()
+        for k in chains:
+            if source is None:
+                rows = self.long_table.filter(pc.equal(self.long_table[IMPUTATION], k))
+                _commit_files(run, self.plan, k, rid, lambda a, t=rows: run.write_table(a, t))
+            elif run.output().writes_dataframes(self.spark):
+                _write_dataframe(run, self.plan, k, source.read(self.spark, k), self.spark)
+            else:
+                done = source.read(self.spark, k)
+                _commit_files(run, self.plan, k, rid, lambda a, d=done: run.stage_dataframe(a, d))
+        run.write_tables(
+            {"trace": self.trace, "events": self.logged_events, "timings": self.timings}
+        )
+        return run.root
 
 
 def mice(
@@ -199,14 +206,16 @@ def _mice_inprocess(
         summarize_arrow(table, cfg.max_levels, skip),
         cfg,
     )
-    root = _absolute(output) if output else None
-    if root:
-        _check_output(root, plan, overwrite, cfg.chains is not None, resume)
-    tasks = _chain_tasks(root, cfg, resume)
-    if root:
-        _write_meta(root, plan, "inprocess")
+    run = RunFolder(output) if output else None
+    if run:
+        adding = cfg.chains is not None
+        _check_output_early(run, overwrite, adding, resume)
+        rid, config = _open_output(run, plan, "inprocess", overwrite, adding, resume)
+    tasks = _chain_tasks(run, cfg, resume)
+    if run and config:
+        run.write_config(config)
     reports: list[SweepReport] = []
-    writer = ProgressWriter(store.meta_uri(root, "progress")) if root else None
+    writer = ProgressWriter(run.progress_uri) if run else None
 
     def on_sweep(report: SweepReport) -> None:
         log.info(describe(report))
@@ -218,22 +227,23 @@ def _mice_inprocess(
     tables = []
     for task in tasks:  # each chain written as soon as it is done
         done = inprocess.run_chain(blocks, plan, task, on_sweep)
-        if root:
-            store.write_long_table(done, root)
-            store.mark_done(root, task.chain, cfg.maxit)
+        if run:
+            _commit_files(run, plan, task.chain, rid, lambda a, t=done: run.write_table(a, t))
         tables.append(done)
     long_table = pa.concat_tables(tables) if tables else None
-    if not root:
-        run = store.tables_of([asdict(r) for r in reports])
+    if not run:
+        found = tables_of([asdict(r) for r in reports])
         return MiceResult(
-            plan, "inprocess", root, run["trace"], _events(plan, run), run["timings"], long_table
-        )
-    run = store.write_run_tables(root)
+            plan, "inprocess", None, found["trace"], _events(plan, found), found["timings"],
+            long_table,
+        )  # fmt: skip
+    found = run.write_tables()
     if len(tasks) < len(cfg.chain_numbers()):  # resumed: some chains were already done
-        long_table = pa.Table.from_pandas(store.read_imputed(root), preserve_index=False)
+        long_table = pa.Table.from_pandas(run.read(), preserve_index=False)
     return MiceResult(
-        plan, "inprocess", root, run["trace"], _events(plan, run), run["timings"], long_table
-    )
+        plan, "inprocess", run.root, found["trace"], _events(plan, found), found["timings"],
+        long_table,
+    )  # fmt: skip
 
 
 # -- Spark ------------------------------------------------------------------------------------
@@ -253,8 +263,10 @@ def _mice_spark(
 
     spark = df.sparkSession
     check_schema(arrow_schema(df.schema), cfg)  # before any Spark job
-    root = _absolute(output) if output else _temporary_output()
-    _check_output(root, None, overwrite, cfg.chains is not None, resume)
+    run = RunFolder(output or _temporary_output())
+    adding = cfg.chains is not None
+    check_apart(run.root, _input_files(df))
+    _check_output_early(run, overwrite, adding, resume)
 
     t0 = time.perf_counter()
     df, n_rows = with_row_id(df, cfg.id_column)
@@ -287,8 +299,8 @@ def _mice_spark(
         unpack = barrier.unpack_function(block_schema) if engine == "barrier" else None
         summaries = summarize_spark(prepared, cfg.max_levels, skip, unpack)
         plan = resolve(input_schema.remove(input_schema.get_field_index(ROW_ID)), summaries, cfg)
-        _check_output(root, plan, overwrite, cfg.chains is not None, resume)
-        chain_tasks = _chain_tasks(root, cfg, resume)
+        rid, config = _open_output(run, plan, engine, overwrite, adding, resume)
+        chain_tasks = _chain_tasks(run, cfg, resume)
     except Exception:
         prepared.unpersist()
         raise
@@ -299,26 +311,36 @@ def _mice_spark(
             + [pa.field(ROW_ID, pa.int64()), pa.field(IMPUTATION, pa.int32())]
         )
     )
-    progress = store.meta_uri(root, "progress")
-    _write_meta(root, plan, engine)
+    progress = run.progress_uri
+    if config:
+        run.write_config(config)
+    by_dataframe = run.output().writes_dataframes(spark)  # Spark's own Delta writer
 
     def run_one(task: ChainTask, solo: bool) -> None:
         k = task.chain
         _describe_job(spark, f"sparkmice chain {k} of {cfg.m} ({engine})")
         t = time.perf_counter()
-        if engine == "barrier" and cfg.format == "parquet":  # the tasks write the files
-            staged = store.staging_uri(root, k)
-            barrier.run_chain(
-                prepared, block_schema, plan, task, out_schema, progress, solo, staged
-            ).collect()
-            store.commit_chain(root, k, staged)
-        elif engine == "barrier":
-            out = barrier.run_chain(prepared, block_schema, plan, task, out_schema, progress, solo)
-            _write_chain(out, root, k, cfg.format, spark)
+        if engine == "barrier" and not by_dataframe:  # the tasks write the files
+
+            def write(attempt: Attempt) -> int:
+                counts = barrier.run_chain(
+                    prepared, block_schema, plan, task, out_schema, progress, solo,
+                    (run.root, attempt),
+                ).collect()  # fmt: skip
+                return sum(int(r["rows"]) for r in counts)
+
+            _commit_files(run, plan, k, rid, write)
         else:
-            out = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
-            _write_chain(out, root, k, cfg.format, spark)
-        store.mark_done(root, k, cfg.maxit)
+            if engine == "barrier":
+                out = barrier.run_chain(
+                    prepared, block_schema, plan, task, out_schema, progress, solo
+                )
+            else:
+                out = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
+            if by_dataframe:
+                _write_dataframe(run, plan, k, out, spark)
+            else:
+                _commit_files(run, plan, k, rid, lambda a: run.stage_dataframe(a, out))
         printer.poll()  # the chain's last sweeps before the line that it is written
         log.info(f"chain {k} written in {time.perf_counter() - t:.1f} s")
 
@@ -338,12 +360,13 @@ def _mice_spark(
             run_all(layout.spread, False, layout.spread_at_once)
     finally:
         prepared.unpersist()
-    tables = store.write_run_tables(root)
+    tables = run.write_tables()
     events = _events(plan, tables)
-    log.info(f"imputed table written to {root}")
+    log.info(f"imputed table written to {run.root}")
     return MiceResult(
-        plan, engine, root, tables["trace"], events, tables["timings"], spark=spark, notes=[reason]
-    )
+        plan, engine, run.root, tables["trace"], events, tables["timings"], spark=spark,
+        notes=[reason],
+    )  # fmt: skip
 
 
 def _events(plan: Plan, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -354,16 +377,16 @@ def _events(plan: Plan, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     )
 
 
-def _chain_tasks(root: str | None, cfg: MiceConfig, resume: bool) -> list[ChainTask]:
+def _chain_tasks(run: RunFolder | None, cfg: MiceConfig, resume: bool) -> list[ChainTask]:
     """The chains to run and from which sweep. Fresh chains forget their earlier progress
     and state; with `resume`, a chain continues after its last completed sweep (its last
     progress report), and a chain already written at this maxit is skipped."""
     tasks = []
-    state_uri = store.meta_uri(root, "state") if root else None
+    state_uri = run.state_uri if run else None
     for k in cfg.chain_numbers():
         start, report = 1, None
-        if root and resume:
-            reports = read_reports(store.meta_uri(root, "progress"), [k])
+        if run and resume:
+            reports = run.sweep_reports([k])
             if reports:
                 report = reports[-1]
                 start = report["iteration"] + 1
@@ -372,11 +395,11 @@ def _chain_tasks(root: str | None, cfg: MiceConfig, resume: bool) -> list[ChainT
                     f"chain {k} has already run {start - 1} iterations, more than maxit="
                     f"{cfg.maxit}; a run can be continued, not shortened: use overwrite."
                 )
-            if start == cfg.maxit + 1 and store.chain_done(root, k) == cfg.maxit:
+            if start == cfg.maxit + 1 and run.chain_done(k) == cfg.maxit:
                 log.info(f"chain {k} is complete at maxit={cfg.maxit}; skipped")
                 continue
-        if start == 1 and root:
-            store.clear_progress(root, k)
+        if start == 1 and run:
+            run.clear_progress(k)
             state.forget(state_uri, k)
         tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report))
     return tasks
@@ -453,82 +476,91 @@ def _describe_job(spark, text: str) -> None:
         spark.sparkContext.setJobDescription(text)
 
 
-def _write_chain(out, root: str, k: int, fmt: str, spark) -> None:
-    if fmt == "delta":
-        from sparkmice.io.delta import write_chain_delta
+def _commit_files(
+    run: RunFolder, plan: Plan, chain: int, rid: str, write: Callable[[Attempt], int | None]
+) -> None:
+    """Write chain `chain` as a new attempt (`write` writes its files and returns the rows
+    its tasks reported, or None) and commit it; a failed attempt removes its own files."""
+    attempt = run.new_attempt(chain)
+    try:
+        returned = write(attempt)
+        run.commit(
+            attempt, maxit=plan.config.maxit, n_rows=plan.n_rows, returned_rows=returned,
+            run_id=rid,
+        )  # fmt: skip
+    except BaseException:
+        run.discard(attempt)
+        raise
 
-        write_chain_delta(out, root, k, spark=spark)
-        return
-    (
-        out.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy(IMPUTATION)
-        .parquet(root)
-    )
+
+def _write_dataframe(run: RunFolder, plan: Plan, chain: int, out, spark) -> None:
+    """A chain written by the format from a DataFrame (Spark's Delta writer, atomic by its
+    log); its rows are checked after the write, then recorded."""
+    run.output().write_dataframe(run, chain, out, spark)
+    rows = run.read(spark, chain).count()
+    if rows != plan.n_rows:
+        raise ChainCommitError(
+            f"chain {chain}: the Delta table holds {rows} rows of it, but the input has "
+            f"{plan.n_rows}; rerun the chain (--chains {chain})."
+        )
+    run.record_dataframe_write(chain, plan.config.maxit, rows)
 
 
 # -- output checks and metadata ---------------------------------------------------------------
-def _absolute(path: str) -> str:
-    return path if "://" in path else os.path.abspath(path)
-
-
 def _temporary_output() -> str:
     import tempfile
 
     return tempfile.mkdtemp(prefix="sparkmice-")
 
 
-def _same_run(old: dict[str, Any], plan: Plan | None, resume: bool) -> bool:
-    if plan is None:
-        return True  # decided once the plan is known
-    new = plan.to_dict()
-    keys = ["m", "seed", "n_blocks", "variables", "predictor_matrix", "visit_sequence"]
-    if not resume:
-        keys.append("maxit")
-    return all(old.get(k) == new.get(k) for k in keys)
+def _input_files(df) -> list[str]:
+    """The files a Spark DataFrame reads (metadata only; none for tables in memory)."""
+    try:
+        return list(df.inputFiles())
+    except Exception:  # a source that cannot list its files
+        return []
 
 
-def _check_output(
-    root: str, plan: Plan | None, overwrite: bool, chains_only: bool, resume: bool = False
-) -> None:
-    """Refuse to write into a folder that holds something else, unless told to overwrite.
+def _check_output_early(run: RunFolder, overwrite: bool, adding: bool, resume: bool) -> None:
+    """Before any job: refuse an output that is a file, or an existing folder this run may
+    not write into (the same-run check follows once the plan is known)."""
+    if not run.entries() or adding or resume:
+        return
+    if not overwrite:
+        raise OutputExistsError(
+            f"output {run.root} already exists; pass overwrite=True (--overwrite) to replace "
+            "the run there, or choose another path."
+        )
+    run.wipe_check()
 
-    A run of some chains (`chains`) may add to a table written by the same run's other
-    chains (a fan-out), and a resumed run (`resume`, also to extend maxit) continues its
-    own: same plan and options."""
-    fs, path = pafs.FileSystem.from_uri(root)
-    info = fs.get_file_info(path)
-    if info.type == pafs.FileType.NotFound or (overwrite and not resume):
-        return
-    if info.type == pafs.FileType.File:
-        raise OutputExistsError(f"output {root} is a file; choose a folder path.")
-    entries = fs.get_file_info(pafs.FileSelector(path))
-    if not entries:
-        return
-    config = store.meta_uri(root, "config.json")
-    if (
-        (chains_only or resume)
-        and fs.get_file_info(pafs.FileSystem.from_uri(config)[1]).type == pafs.FileType.File
-        and _same_run(store.read_json(config), plan, resume)
-    ):
-        return
+
+def _open_output(
+    run: RunFolder, plan: Plan, engine: str, overwrite: bool, adding: bool, resume: bool
+) -> tuple[str, dict[str, Any] | None]:
+    """Make DIR ready for this run: the run's id, and the config.json to write once the
+    chains to run are known (None: DIR's stays). DIR may hold the same run when some chains
+    are added (`adding`: a fan-out task) or it is resumed (then maxit may grow); overwrite
+    removes a run there entirely first. Anything else is refused, naming what differs."""
+    identity = run_identity(plan)
+    rid = run_id(identity)
+    config = {**plan.to_dict(), "engine": engine, "identity": identity, "run_id": rid}
+    if not run.entries():
+        return rid, config
+    old = run.read_config()
+    diffs = differences(old.get("identity"), identity, resume) if old else None
+    if old is not None and not diffs and (adding or resume):
+        return rid, (config if old.get("maxit") != plan.config.maxit else None)
+    if overwrite and not resume:
+        run.wipe()
+        return rid, config
+    if old is None:
+        problem = "and is not the output of a sparkmice run"
+    elif diffs:
+        problem = f"and holds another run (differs in: {'; '.join(diffs)})"
+    else:
+        problem = "and holds this run: pass resume=True (--resume) to continue it, or chains"
+        problem += " (--chains) to rewrite some chains"
     raise OutputExistsError(
-        f"output {root} already exists; pass overwrite=True (--overwrite) to replace the "
-        f"chains this run writes, or choose another path."
+        f"output {run.root} already exists {problem}; pass overwrite=True (--overwrite) to "
+        "replace it, or choose another path."
     )
-
-
-def _write_meta(
-    root: str,
-    plan: Plan,
-    engine: str,
-    trace: pd.DataFrame | None = None,
-    events: pd.DataFrame | None = None,
-    timings: pd.DataFrame | None = None,
-) -> None:
-    store.write_json(store.meta_uri(root, "config.json"), {**plan.to_dict(), "engine": engine})
-    if trace is None:
-        store.write_run_tables(root)
-        return
-    for name, frame in (("trace", trace), ("events", events), ("timings", timings)):
-        store.write_csv(store.meta_uri(root, f"{name}.csv"), frame)

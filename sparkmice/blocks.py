@@ -14,11 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sparkmice.names import BLOCK, IMPUTATION, ROW_ID
 from sparkmice.plan import Plan, Variable
-
-ROW_ID = "_row_id"
-BLOCK = "_block"
-IMPUTATION = "_imputation"
 
 
 @dataclass

@@ -18,11 +18,17 @@ from typing import Any
 
 import yaml
 
+from sparkmice.io.run import FORMATS as OUTPUT_FORMATS
 from sparkmice.kernels import METHODS
 from sparkmice.kernels.logreg import SEPARATIONS
 
 ENGINES = ("auto", "barrier", "perstep", "inprocess")
-FORMATS = ("parquet", "delta")
+FORMATS = tuple(OUTPUT_FORMATS)
+# options that change only how fast or where a run's chains run, never the imputations: a
+# fan-out task or a resumed run may differ in these (sparkmice.identity compares the rest)
+SPEED_ONLY_OPTIONS = frozenset(
+    {"engine", "concurrency", "rows_per_task", "chains", "exchange_timeout"}
+)
 KINDS = ("continuous", "binary", "nominal", "ordered")
 
 

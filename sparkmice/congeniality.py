@@ -634,21 +634,17 @@ def _categorical_fix(j: str, term: _Term, run: _Run, goal: str) -> str:
 
 def read_run_config(directory: str) -> dict[str, Any]:
     """The run's `DIR/_sparkmice/config.json` (local path or filesystem URI)."""
-    import os
+    from sparkmice.io.run import RunFolder
 
-    from pyarrow import fs as pafs
-
-    from sparkmice.io.parquet import meta_uri, read_json
-
-    root = directory if "://" in directory else os.path.abspath(directory)
-    uri = meta_uri(root, "config.json")
-    fs, path = pafs.FileSystem.from_uri(uri)
-    if fs.get_file_info(path).type != pafs.FileType.File:
+    run = RunFolder(directory)
+    config = run.read_config()
+    if config is None:
         raise FileNotFoundError(
-            f"{uri} not found: {directory} is not the output directory of a sparkmice run "
-            "(pass the directory given to 'sparkmice impute --output')"
+            f"{run.meta('config.json').uri} not found: {directory} is not the output "
+            "directory of a sparkmice run (pass the directory given to 'sparkmice impute "
+            "--output')"
         )
-    return read_json(uri)
+    return config
 
 
 def check_congeniality_dir(directory: str, formula: str) -> CongenialityReport:

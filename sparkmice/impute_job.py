@@ -12,10 +12,13 @@ into the same table.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from sparkmice.api import OutputExistsError, mice
 from sparkmice.config import ConfigError, MiceConfig
+from sparkmice.io.paths import PathError, check_apart
+from sparkmice.io.run import ChainCommitError
 from sparkmice.plan import InputError
 
 
@@ -80,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
             config = MiceConfig.from_yaml(args.config, **overrides)
         else:
             config = MiceConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+        if os.path.exists(args.input) or "/" in args.input or ":" in args.input:
+            check_apart(args.output, [args.input])  # a path, not a catalog table
         spark = get_spark(master=args.master)
         df = read_input(spark, args.input)
         result = mice(
             df, config=config, output=args.output, overwrite=args.overwrite, resume=args.resume
         )
-    except (ConfigError, InputError, OutputExistsError) as e:
+    except (ConfigError, InputError, OutputExistsError, PathError, ChainCommitError) as e:
         print(f"sparkmice impute: error: {e}", file=sys.stderr)
         return 2
     chains = config.chain_numbers()
@@ -97,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if len(result.logged_events):
         print(f"logged events: {len(result.logged_events)} (see {result.output}/_sparkmice/)")
     print(
-        f"imputed table: {result.output}  (spark.read.parquet(DIR), or "
-        f"sparkmice.read_imputed(DIR) for pandas)"
+        f"imputed table: {result.output}  (read it with sparkmice.read_imputed(DIR), or "
+        f"sparkmice.read_imputed(DIR, spark) for Spark)"
     )
     return 0

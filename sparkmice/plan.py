@@ -17,8 +17,9 @@ import pyarrow as pa
 from sparkmice import privacy
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.kernels import DEFAULT_METHOD, METHODS
+from sparkmice.names import RESERVED_COLUMNS
 
-RESERVED = ("_imputation", "_row_id", "_block")
+RESERVED = RESERVED_COLUMNS
 
 
 class InputError(ValueError):

@@ -17,6 +17,8 @@ from typing import Any
 
 from pyarrow import fs as pafs
 
+from sparkmice.io.paths import resolve, write_atomic
+from sparkmice.io.run import read_reports
 from sparkmice.sampler import SweepReport
 
 log = logging.getLogger("sparkmice")
@@ -40,11 +42,12 @@ def describe(report: SweepReport) -> str:
 
 
 def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(uri)
+    location = resolve(uri)
+    return location.filesystem, location.path
 
 
 class ProgressWriter:
-    """Writes each sweep report as `chain_<k>_sweep_<t>.json` (atomically: write, rename)."""
+    """Writes each sweep report as `chain_<k>_sweep_<t>.json`, atomically."""
 
     def __init__(self, uri: str):
         self.fs, self.path = _filesystem(uri)
@@ -52,27 +55,7 @@ class ProgressWriter:
 
     def __call__(self, report: SweepReport) -> None:
         name = f"{self.path}/chain_{report.chain}_sweep_{report.iteration:05d}.json"
-        tmp = name + ".tmp"
-        with self.fs.open_output_stream(tmp) as f:
-            f.write(json.dumps(asdict(report), default=float).encode())
-        self.fs.move(tmp, name)
-
-
-def read_reports(uri: str, chains: list[int] | None = None) -> list[dict[str, Any]]:
-    """All sweep reports found under `uri` (optionally of some chains), in order."""
-    fs, path = _filesystem(uri)
-    try:
-        infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    except FileNotFoundError:
-        return []
-    reports = []
-    for info in infos:
-        if info.base_name.endswith(".json"):
-            with fs.open_input_stream(info.path) as f:
-                r = json.loads(f.read())
-            if chains is None or r["chain"] in chains:
-                reports.append(r)
-    return sorted(reports, key=lambda r: (r["chain"], r["iteration"]))
+        write_atomic(self.fs, name, json.dumps(asdict(report), default=float).encode())
 
 
 class ProgressPrinter:

@@ -15,6 +15,12 @@ import numpy as np
 from pyarrow import fs as pafs
 
 from sparkmice.blocks import Block
+from sparkmice.io.paths import resolve
+
+
+def _at(uri: str) -> tuple[pafs.FileSystem, str]:
+    location = resolve(uri)
+    return location.filesystem, location.path
 
 
 def _sweep_dir(uri: str, chain: int, iteration: int) -> str:
@@ -24,13 +30,13 @@ def _sweep_dir(uri: str, chain: int, iteration: int) -> str:
 def save_block(block: Block, uri: str, chain: int, iteration: int, js: list[int]) -> int:
     """Write the block's imputed cells after `iteration` and delete its file of two sweeps
     before (the previous sweep's stays until this one is marked complete); returns 1."""
-    fs, path = pafs.FileSystem.from_uri(_sweep_dir(uri, chain, iteration))
+    fs, path = _at(_sweep_dir(uri, chain, iteration))
     fs.create_dir(path, recursive=True)
     buffer = io.BytesIO()
     np.save(buffer, block.values[:, js][block.missing[:, js]])
     with fs.open_output_stream(f"{path}/block_{block.index}.npy") as f:
         f.write(buffer.getvalue())
-    old_file = f"{pafs.FileSystem.from_uri(_sweep_dir(uri, chain, iteration - 2))[1]}"
+    old_file = _at(_sweep_dir(uri, chain, iteration - 2))[1]
     old_file += f"/block_{block.index}.npy"
     if fs.get_file_info(old_file).type == pafs.FileType.File:
         fs.delete_file(old_file)
@@ -39,7 +45,7 @@ def save_block(block: Block, uri: str, chain: int, iteration: int, js: list[int]
 
 def load_block(block: Block, uri: str, chain: int, iteration: int, js: list[int]) -> None:
     """Put the imputed cells saved after `iteration` back into the block."""
-    fs, path = pafs.FileSystem.from_uri(_sweep_dir(uri, chain, iteration))
+    fs, path = _at(_sweep_dir(uri, chain, iteration))
     with fs.open_input_stream(f"{path}/block_{block.index}.npy") as f:
         cells = np.load(io.BytesIO(f.read()))
     values = block.values[:, js]
@@ -50,6 +56,6 @@ def load_block(block: Block, uri: str, chain: int, iteration: int, js: list[int]
 
 def forget(uri: str, chain: int) -> None:
     """Delete all saved state of a chain (before it starts afresh)."""
-    fs, path = pafs.FileSystem.from_uri(f"{uri.rstrip('/')}/chain_{chain}")
+    fs, path = _at(f"{uri.rstrip('/')}/chain_{chain}")
     if fs.get_file_info(path).type != pafs.FileType.NotFound:
         fs.delete_dir(path)

@@ -22,8 +22,9 @@ import pandas as pd
 from formulaic import Formula
 from scipy import stats
 
-from sparkmice.analysis.design import IMPUTATION, check_family, formula_variables
+from sparkmice.analysis.design import check_family, formula_variables
 from sparkmice.analysis.fit import AnalysisFits, fit_imputations
+from sparkmice.names import IMPUTATION
 from sparkmice.pooling.rubin import POOLED_COLUMNS
 
 

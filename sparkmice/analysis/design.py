@@ -30,9 +30,7 @@ from formulaic.model_spec import ModelSpecs
 
 from sparkmice.analysis.formula import check_formula
 from sparkmice.kernels.glm import FAMILIES
-
-IMPUTATION = "_imputation"
-ROW_ID = "_row_id"
+from sparkmice.names import IMPUTATION, ROW_ID
 
 
 def check_family(family: str) -> str:

@@ -20,7 +20,6 @@ import pandas as pd
 import statsmodels.api as sm
 
 from sparkmice.analysis.design import (
-    IMPUTATION,
     check_family,
     check_full_rank,
     design_arrays,
@@ -28,6 +27,7 @@ from sparkmice.analysis.design import (
     model_spec,
 )
 from sparkmice.kernels.glm import mean_and_variance
+from sparkmice.names import IMPUTATION
 
 _SM_FAMILY = {
     "gaussian": sm.families.Gaussian,

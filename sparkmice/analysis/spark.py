@@ -20,7 +20,6 @@ import pandas as pd
 import pyarrow as pa
 
 from sparkmice.analysis.design import (
-    IMPUTATION,
     categorical_variables,
     check_full_rank,
     design_arrays,
@@ -30,6 +29,7 @@ from sparkmice.analysis.design import (
 from sparkmice.analysis.fit import AnalysisFits, _check_long
 from sparkmice.analysis.irls import irls, null_start, offset_design, sums_for
 from sparkmice.kernels.glm import GlmSums, irls_sums
+from sparkmice.names import IMPUTATION
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

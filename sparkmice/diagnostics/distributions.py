@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from sparkmice.diagnostics.missingness import is_spark_frame
+from sparkmice.names import IMPUTATION
 
-IMPUTATION = "_imputation"
 DEFAULT_BINS = 64
 
 __all__ = ["DEFAULT_BINS", "bin_edges", "density_curves", "histograms", "level_counts"]

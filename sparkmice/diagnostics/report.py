@@ -14,19 +14,20 @@ import base64
 import html
 import io
 import json
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
 from sparkmice import privacy
 from sparkmice.diagnostics import distributions, missingness, plots
 from sparkmice.diagnostics.rhat import THRESHOLD, convergence_message, rhat_table
+from sparkmice.io.run import RunFolder
+from sparkmice.names import CONFIG_FILE
 
-META = "_sparkmice"
 MAX_TABLE_ROWS = 200
 SECTIONS = {
     "configuration": "Run configuration",
@@ -98,42 +99,23 @@ class Run:
         return int((self.config.get("config") or {}).get("min_cell_count") or 5)
 
 
-def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
-    """A CSV of the run, or an empty frame with ``columns`` when absent or empty."""
-    if not path.exists() or path.stat().st_size == 0:
-        return pd.DataFrame(columns=columns)
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
-
-
 def read_run(imputed_dir: str | Path) -> Run:
     """Read config.json, trace.csv, events.csv and timings.csv of an imputed run."""
-    meta = Path(imputed_dir) / META
-    config_path = meta / "config.json"
-    if not config_path.exists():
+    run = RunFolder(str(imputed_dir))
+    config = run.read_config()
+    if config is None:
         raise FileNotFoundError(
-            f"{config_path} not found: {imputed_dir} is not the output directory of a "
-            "sparkmice run (pass the directory given to 'sparkmice impute --output')."
+            f"{run.meta(CONFIG_FILE).uri} not found: {imputed_dir} is not the output "
+            "directory of a sparkmice run (pass the directory given to 'sparkmice impute "
+            "--output')."
         )
-    return Run(
-        config=json.loads(config_path.read_text()),
-        trace=_read_csv(meta / "trace.csv", ["chain", "iteration", "variable", "mean", "sd"]),
-        events=_read_csv(
-            meta / "events.csv", ["chain", "iteration", "variable", "event", "detail"]
-        ),
-        timings=_read_csv(meta / "timings.csv", ["chain", "iteration", "seconds"]),
-    )
+    tables = run.read_tables()
+    return Run(config, tables["trace"], tables["events"], tables["timings"])
 
 
 def read_imputed_pandas(imputed_dir: str | Path) -> pd.DataFrame:
-    """The long imputed table as pandas, with ``_imputation`` from the partition names."""
-    parts = []
-    for directory in sorted(Path(imputed_dir).glob(f"{distributions.IMPUTATION}=*")):
-        k = int(directory.name.split("=", 1)[1])
-        for path in sorted(directory.glob("*.parquet")):
-            parts.append(pq.read_table(path).to_pandas().assign(**{distributions.IMPUTATION: k}))
-    if not parts:
-        raise FileNotFoundError(f"No {distributions.IMPUTATION}=k/*.parquet under {imputed_dir}.")
-    return pd.concat(parts, ignore_index=True)
+    """The long imputed table as pandas: only the run's committed chains."""
+    return RunFolder(str(imputed_dir)).read()
 
 
 @dataclass
@@ -234,7 +216,7 @@ def _settings(config: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]
     return rows
 
 
-def _config_section(run: Run, imputed_dir: Path) -> str:
+def _config_section(run: Run, imputed_dir: str) -> str:
     shown = run.config.items()
     skip = {"variables", "predictor_matrix", "visit_sequence"}
     rows = [("output", str(imputed_dir)), *_settings({k: v for k, v in shown if k not in skip})]
@@ -438,17 +420,13 @@ def build_report(
     read with pyarrow into pandas. A run whose R-hat exceeds ``threshold`` is reported
     as not converged; that is a finding, not an error.
     """
-    imputed_dir = Path(imputed_dir)
+    imputed_dir = str(imputed_dir)
     run = read_run(imputed_dir)
     if spark is None and missingness.is_spark_frame(original):
         spark = original.sparkSession
     imputed = None
     if original is not None:
-        imputed = (
-            spark.read.parquet(str(imputed_dir))
-            if spark is not None
-            else read_imputed_pandas(imputed_dir)
-        )
+        imputed = RunFolder(imputed_dir).read(spark)
     figures: dict[str, Figure] = {}
     tables: dict[str, pd.DataFrame] = {}
     sections = {
@@ -461,7 +439,7 @@ def build_report(
         "missingness": _missingness_section(run, original, figures, tables),
         "pooled": _pooled_section(pooled),
     }
-    title = f"sparkmice imputation report: {imputed_dir.name}"
+    title = f"sparkmice imputation report: {posixpath.basename(imputed_dir.rstrip('/'))}"
     fragment = _page(title, sections)
     page = (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

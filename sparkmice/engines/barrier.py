@@ -2,9 +2,10 @@
 
 Every task loads its partition's blocks into numpy once and runs the whole chain (the same
 `sampler.Chain` as in-process), exchanging only sums with the other tasks at each step
-(`exchange`). At the end the tasks write the chain's completed rows as Parquet files for the
-driver to commit as the chain's `_imputation=k` partition (or, for Delta, return them to
-Spark's writer). README, "Performance", gives the measurements behind this choice.
+(`exchange`). At the end the tasks write the chain's completed rows as Parquet files of one
+attempt (`sparkmice.io.run`) for the driver to check and commit as chain k (or, for Spark's
+own Delta writer, return them as rows). README, "Performance", gives the measurements
+behind this choice.
 
 A chain may also run as one task over all partitions (`solo`): then nothing is exchanged,
 and no barrier is needed, so several such chains share the slots. Blocks, not tasks, define
@@ -23,11 +24,13 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from sparkmice.blocks import BLOCK, ROW_ID, block_of, completed_table, split_blocks
+from sparkmice.blocks import block_of, completed_table, split_blocks
 from sparkmice.engines.exchange import ExchangedBlocks, TaskExchange
 from sparkmice.engines.inprocess import LocalBlocks
 from sparkmice.io.parquet import write_part
+from sparkmice.io.run import Attempt
 from sparkmice.io.spark import spark_schema_of
+from sparkmice.names import BLOCK, ROW_ID
 from sparkmice.plan import Plan
 from sparkmice.progress import ProgressWriter
 from sparkmice.sampler import ChainTask
@@ -102,10 +105,11 @@ def chain_function(
     input_schema: pa.Schema,
     progress_uri: str,
     solo: bool,
-    write_to: str | None,
+    write_to: tuple[str, Attempt] | None,
 ):
-    """The mapInArrow function of one chain (a fresh authkey per job). With `write_to`, each
-    task writes its completed rows there as Parquet and returns only their count."""
+    """The mapInArrow function of one chain (a fresh authkey per job). With `write_to` (a
+    run folder and an attempt), each task writes its completed rows as that attempt's
+    Parquet file and returns only their count."""
     authkey = secrets.token_bytes(32)
     timeout = plan.config.exchange_timeout
     unpack = unpack_function(input_schema)
@@ -130,7 +134,8 @@ def chain_function(
             return
         from pyspark import TaskContext
 
-        rows = write_part(write_to, TaskContext.get().partitionId(), tables)
+        root, attempt = write_to
+        rows = write_part(root, attempt, TaskContext.get().partitionId(), tables)
         yield pa.RecordBatch.from_pydict({"rows": [rows]}, schema=WRITTEN_SCHEMA)
 
     return run
@@ -144,13 +149,13 @@ def run_chain(
     output_schema,
     progress_uri: str,
     solo: bool = False,
-    write_to: str | None = None,
+    write_to: tuple[str, Attempt] | None = None,
 ):
     """The lazy DataFrame of one chain: one barrier stage over the packed partitions
     (`input_schema`: the rows' columns and `_block`), or with `solo` one plain task over
     all of them. Its rows are the chain's completed rows (`output_schema`), or with
-    `write_to` the counts of the rows its tasks wrote there (Parquet files written by the
-    tasks themselves: twice as fast as handing the rows to Spark's writer)."""
+    `write_to` the counts of the rows its tasks wrote as the attempt's files (written by
+    the tasks themselves: twice as fast as handing the rows to Spark's writer)."""
     fn = chain_function(plan, task, input_schema, progress_uri, solo, write_to)
     schema = output_schema if write_to is None else spark_schema_of(WRITTEN_SCHEMA)
     if solo:

@@ -14,7 +14,8 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 
-from sparkmice.blocks import BLOCK, ROW_ID, Block, block_of, completed_table, split_blocks
+from sparkmice.blocks import Block, block_of, completed_table, split_blocks
+from sparkmice.names import BLOCK, ROW_ID
 from sparkmice.plan import Plan
 from sparkmice.sampler import ChainTask, SweepReport
 

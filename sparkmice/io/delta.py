@@ -1,9 +1,10 @@
 """Delta Lake output for the long imputed table, with or without Spark's Delta jars.
 
 Where Spark has a Delta writer (Databricks), a chain is one ``replaceWhere`` overwrite of its
-``_imputation`` partition. Elsewhere Spark writes the chain's Parquet files (distributed) into a
-fresh directory inside the table root, and the driver commits exactly those files with delta-rs
-as one transaction that replaces partition k. Readers see the old chain or the new one; a job
+``_imputation`` partition. Elsewhere the chain's Parquet files are written in parallel (by the
+barrier tasks as an attempt of the run folder, or by Spark's writer), and the driver commits
+exactly those files with delta-rs as one transaction that replaces partition k. Readers see
+the old chain or the new one, and read only the files the log lists (``read_delta``); a job
 that dies before the commit leaves only files the log never mentions (``vacuum`` removes them).
 """
 
@@ -17,8 +18,9 @@ import time
 import uuid
 from collections.abc import Callable
 from functools import reduce
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
@@ -30,11 +32,13 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from pyspark.sql.types import StructType
 
+from sparkmice.io.run import Attempt, DataFile, RunFolder
+from sparkmice.names import IMPUTATION, ROW_ID
+
 if TYPE_CHECKING:
-    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
-PARTITION_COLUMN = "_imputation"
+PARTITION_COLUMN = IMPUTATION
 COMMIT_ATTEMPTS = 6
 # Spark Delta's conflicts that a retry resolves: two chains creating the table at once.
 _SPARK_DELTA_CONFLICTS = (
@@ -129,14 +133,40 @@ def stage_chain_files(chain_df: DataFrame, root: str, imputation: int) -> str:
 
 
 def commit_chain_files(root: str, imputation: int, rel_dir: str, schema: pa.Schema) -> None:
-    """Commit the Parquet files under ``root/rel_dir`` as partition ``imputation``, atomically.
+    """Commit the Parquet files under ``root/rel_dir`` as partition ``imputation``, atomically
+    (see ``commit_files``)."""
+    fs, base = FileSystem.from_uri(root)
+    files = []
+    for info in fs.get_file_info(FileSelector(f"{base}/{rel_dir}", recursive=True)):
+        if not info.is_file or info.base_name.startswith(("_", ".")):
+            continue
+        with fs.open_input_file(info.path) as f:
+            rows = pq.ParquetFile(f).metadata.num_rows
+        mtime = int(info.mtime.timestamp() * 1000)
+        files.append(DataFile(posixpath.relpath(info.path, base), rows, info.size, mtime))
+    commit_files(root, imputation, files, schema)
+
+
+def commit_files(root: str, imputation: int, files: list[DataFile], schema: pa.Schema) -> None:
+    """Commit ``files`` (paths relative to ``root``) as partition ``imputation``, atomically.
 
     One Delta transaction adds the files and removes every file the partition held before
     (creating the table if needed). Commits race with other processes' chains; delta-rs
     rebases over commits that touch other partitions, and a lost race (a conflict, or another
     process creating the table first) is retried on a fresh snapshot with jittered backoff.
+    Two commits of the same partition leave the later one's files, whole.
     """
-    actions = _add_actions(root, rel_dir, imputation)
+    actions = [
+        AddAction(
+            path=d.path,
+            size=d.size,
+            partition_values={PARTITION_COLUMN: str(imputation)},
+            modification_time=d.mtime_ms,
+            data_change=True,
+            stats=json.dumps({"numRecords": d.rows}),
+        )
+        for d in files
+    ]
     delta_schema = DeltaSchema.from_arrow(schema)
     properties = CommitProperties(custom_metadata={"sparkmice.imputation": imputation})
 
@@ -168,27 +198,49 @@ def commit_chain_files(root: str, imputation: int, rel_dir: str, schema: pa.Sche
     _retry(commit, lost_race)
 
 
-def _add_actions(root: str, rel_dir: str, imputation: int) -> list[AddAction]:
-    """Add actions for the data files Spark left in ``rel_dir`` (not ``_SUCCESS`` or ``.crc``)."""
-    fs, base = FileSystem.from_uri(root)
-    infos = fs.get_file_info(FileSelector(f"{base}/{rel_dir}", recursive=True))
-    actions = []
-    for info in infos:
-        if not info.is_file or info.base_name.startswith(("_", ".")):
-            continue
-        with fs.open_input_file(info.path) as f:
-            num_records = pq.ParquetFile(f).metadata.num_rows
-        actions.append(
-            AddAction(
-                path=posixpath.relpath(info.path, base),
-                size=info.size,
-                partition_values={PARTITION_COLUMN: str(imputation)},
-                modification_time=int(info.mtime.timestamp() * 1000),
-                data_change=True,
-                stats=json.dumps({"numRecords": num_records}),
-            )
-        )
-    return actions
+class DeltaOutput:
+    """A chain is partition ``_imputation = k`` of the Delta table at DIR: an attempt's
+    files are committed by one log transaction, and readers read only the files the log
+    lists (replaced files stay on disk until ``vacuum``, for time travel)."""
+
+    name = "delta"
+
+    def commit(self, run: RunFolder, attempt: Attempt, files: list[DataFile]) -> dict[str, Any]:
+        root = run.location.delta_uri
+        with run.fs.open_input_file(run.at(files[0].path).path) as f:
+            schema = pq.ParquetFile(f).schema_arrow
+        schema = pa.schema(
+            [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
+             for f in schema]
+        ).append(pa.field(PARTITION_COLUMN, pa.int32()))  # fmt: skip
+        commit_files(root, attempt.chain, files, schema)
+        return {"delta_version": DeltaTable(root).version()}
+
+    def chains(self, run: RunFolder) -> list[int]:
+        root = run.location.delta_uri
+        if not DeltaTable.is_deltatable(root):
+            return []
+        return sorted({int(p[PARTITION_COLUMN]) for p in DeltaTable(root).partitions()})
+
+    def read(self, run: RunFolder, spark: Any, imputation: int | None) -> Any:
+        if not self.chains(run):
+            raise FileNotFoundError(f"{run.root} holds no committed imputation.")
+        df = read_delta(run.location.delta_uri, spark)
+        if spark is not None:
+            return df if imputation is None else df.where(F.col(PARTITION_COLUMN) == imputation)
+        df[PARTITION_COLUMN] = df[PARTITION_COLUMN].astype("int32")
+        if imputation is not None:
+            df = df[df[PARTITION_COLUMN] == imputation]
+        return df.sort_values([PARTITION_COLUMN, ROW_ID], kind="stable").reset_index(drop=True)
+
+    def writes_dataframes(self, spark: Any) -> bool:
+        return spark is not None and spark_has_delta(spark)
+
+    def write_dataframe(self, run: RunFolder, chain: int, df: Any, spark: Any) -> None:
+        write_chain_delta(df, run.location.delta_uri, chain, spark=spark)
+
+
+OUTPUT = DeltaOutput()
 
 
 def _write_with_spark_delta(chain_df: DataFrame, root: str, imputation: int) -> None:

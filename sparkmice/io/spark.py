@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sparkmice.blocks import ROW_ID
+from sparkmice.names import ROW_ID
 
 
 def arrow_schema(spark_schema) -> pa.Schema:

@@ -5,8 +5,11 @@ mean-imputation baselines of the original data.
     sparkmice pool --imputed DIR --formula "y ~ age + C(diet)" --family binomial \\
         --output pooled.csv [--compare cca,mean --original data.csv] [--dfcom N]
 
-It pools whatever imputations DIR holds (the fan-in of a fan-out of chains) and says how
-many it found.
+It pools the imputations of the run in DIR (the fan-in of a fan-out of chains), read through
+the run folder (only committed chains; Delta: only the files its log lists). m and the
+chains come from the run's config.json: a missing or extra chain is refused, naming it,
+unless `--allow-partial` (then it pools what is done and warns). A plain table partitioned
+by `_imputation` (no config.json) is pooled as found.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from typing import Any
 import pandas as pd
 
 from sparkmice.analysis import fit_complete_cases, fit_imputations, fit_mean_imputed
-from sparkmice.analysis.design import IMPUTATION, check_family
+from sparkmice.analysis.design import check_family
 from sparkmice.analysis.formula import check_formula
 from sparkmice.congeniality import warn_congeniality
+from sparkmice.io.run import RunFolder
 from sparkmice.kernels.glm import FAMILIES
+from sparkmice.names import IMPUTATION
 from sparkmice.pooling.rubin import pool
 from sparkmice.session import get_spark
 
@@ -59,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dfcom", type=float, default=None,
                         help="complete-data df (default n - p; inf: Rubin 1987)")  # fmt: skip
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="pool the chains that are done when some of the run's m are missing (warns)",
+    )
 
 
 def _read_table(spark: Any, path: str) -> Any:
@@ -87,24 +97,20 @@ def pool_directory(
     compare: list[str] | None = None,
     original: str | None = None,
     output: str = "pooled.csv",
+    allow_partial: bool = False,
 ) -> pd.DataFrame:
     """Read DIR, fit on every imputation, pool, add baselines; returns the table."""
     compare = compare or []
     _check_options(compare, original, output, family)
-    long_df = spark.read.parquet(imputed)
-    if IMPUTATION not in long_df.columns:
-        raise ValueError(
-            f"{imputed} has no {IMPUTATION!r} column (columns: {long_df.columns}); point "
-            "--imputed at the directory of sparkmice's imputations, partitioned as "
-            "_imputation=k"
-        )
-    found = sorted(int(r[0]) for r in long_df.select(IMPUTATION).distinct().collect())
+    run = RunFolder(imputed)
+    found = _chains_to_pool(run, imputed, allow_partial)
     print(f"found {len(found)} imputations in {imputed}: {found}", file=sys.stderr)
     if len(found) < 2:
         raise ValueError(
             f"{imputed} holds {len(found)} imputation(s); pooling needs m >= 2: run the "
             "remaining chains into the same table first"
         )
+    long_df = run.read(spark)
     table = pool(fit_imputations(long_df, formula, family, dfcom))
     if compare:
         original_df = _read_table(spark, original)
@@ -112,6 +118,44 @@ def pool_directory(
         parts += [BASELINES[c](original_df, formula, family, dfcom) for c in compare]
         table = pd.concat(parts, ignore_index=True)
     return table
+
+
+def _chains_to_pool(run: RunFolder, imputed: str, allow_partial: bool) -> list[int]:
+    """The committed chains, checked against the run's m: extra chains are refused, missing
+    ones too unless `allow_partial` (then a warning names them)."""
+    if not run.entries():
+        raise ValueError(f"--imputed {imputed} not found (or empty); give the --output DIR "
+                         "of 'sparkmice impute'")  # fmt: skip
+    found = run.chains()
+    if not found:
+        raise ValueError(
+            f"{imputed} holds no {IMPUTATION}=k folders (no {IMPUTATION!r} column); point "
+            "--imputed at the directory of sparkmice's imputations, partitioned as "
+            "_imputation=k"
+        )
+    config = run.read_config()
+    if config is None or "m" not in config:
+        return found
+    m = int(config["m"])
+    extra = [k for k in found if not 1 <= k <= m]
+    missing = [k for k in range(1, m + 1) if k not in found]
+    if extra:
+        raise ValueError(
+            f"{imputed} holds chain(s) {extra} beyond its run's m={m}: they belong to "
+            "another run; impute again with --overwrite (which removes the old run first)"
+        )
+    if missing and not allow_partial:
+        raise ValueError(
+            f"{imputed} lacks chain(s) {missing} of its run's m={m} (done: {found}); run "
+            "them into the same folder (--chains), or pass --allow-partial to pool what is done"
+        )
+    if missing:
+        print(
+            f"warning: pooling {len(found)} of m={m} imputations; chain(s) {missing} are "
+            "missing (--allow-partial): the pooled variance has fewer imputations than planned",
+            file=sys.stderr,
+        )
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         table = pool_directory(
             get_spark(), args.imputed, args.formula, args.family, args.dfcom, compare,
-            args.original, args.output,
+            args.original, args.output, args.allow_partial,
         )  # fmt: skip
     except ValueError as exc:
         print(f"sparkmice pool: error: {exc}", file=sys.stderr)
