@@ -155,8 +155,13 @@ class MiceConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> MiceConfig:
-        with open(path) as f:
-            options = yaml.safe_load(f) or {}
+        try:
+            with open(path, encoding="utf-8") as f:
+                options = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise ConfigError(f"config file {path} cannot be read ({e.strerror}).") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(e)}.") from None
         if not isinstance(options, dict):
             raise ConfigError(f"config file {path} must hold a mapping of options.")
         options.update({k: v for k, v in overrides.items() if v is not None})
@@ -171,3 +176,14 @@ def _positive_int(name: str, value: Any) -> None:
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {list(allowed)}; got {value!r}.")
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Where and what: `line L, column C: problem`; a tag (e.g. `!!python/object`) is named
+    as such, since options are plain values (the file is never executed)."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(error, "problem", None) or str(error)
+    if isinstance(error, yaml.constructor.ConstructorError) and "tag" in problem:
+        problem += "; options are plain YAML values (numbers, strings, lists, mappings), no tags"
+    return where + problem

@@ -12,11 +12,10 @@ into the same table.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from sparkmice.api import OutputExistsError, mice
-from sparkmice.config import ConfigError, MiceConfig
-from sparkmice.plan import InputError
+from sparkmice.api import mice
+from sparkmice.cli import error_exit
+from sparkmice.config import MiceConfig
 
 
 def _chains(text: str) -> list[int]:
@@ -65,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@error_exit("impute")
 def run(args: argparse.Namespace) -> int:
     from sparkmice.io.spark import read_input
     from sparkmice.session import get_spark
@@ -77,19 +77,15 @@ def run(args: argparse.Namespace) -> int:
         "engine": args.engine,
         "format": args.format,
     }
-    try:
-        if args.config:
-            config = MiceConfig.from_yaml(args.config, **overrides)
-        else:
-            config = MiceConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
-        spark = get_spark(master=args.master)
-        df = read_input(spark, args.input)
-        result = mice(
-            df, config=config, output=args.output, overwrite=args.overwrite, resume=args.resume
-        )
-    except (ConfigError, InputError, OutputExistsError) as e:
-        print(f"sparkmice impute: error: {e}", file=sys.stderr)
-        return 2
+    if args.config:
+        config = MiceConfig.from_yaml(args.config, **overrides)
+    else:
+        config = MiceConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+    spark = get_spark(master=args.master)
+    df = read_input(spark, args.input)
+    result = mice(
+        df, config=config, output=args.output, overwrite=args.overwrite, resume=args.resume
+    )
     chains = config.chain_numbers()
     print(
         f"imputed {result.plan.n_rows} rows of {args.input}: chains {chains} of m={config.m}, "

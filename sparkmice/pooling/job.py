@@ -20,6 +20,7 @@ import pandas as pd
 
 from sparkmice.analysis import fit_complete_cases, fit_imputations, fit_mean_imputed
 from sparkmice.analysis.design import IMPUTATION, check_family
+from sparkmice.cli import error_exit
 from sparkmice.congeniality import warn_congeniality
 from sparkmice.kernels.glm import FAMILIES
 from sparkmice.pooling.rubin import pool
@@ -113,18 +114,15 @@ def pool_directory(
     return table
 
 
+@error_exit("pool", ValueError)
 def run(args: argparse.Namespace) -> int:
     """Run the job; returns the exit code (2 on bad input, with the reason on stderr)."""
     compare = [c.strip() for c in args.compare.split(",") if c.strip()]
     warn_congeniality(args.imputed, args.formula)  # a run's config.json: findings to stderr
-    try:
-        table = pool_directory(
-            get_spark(), args.imputed, args.formula, args.family, args.dfcom, compare,
-            args.original, args.output,
-        )  # fmt: skip
-    except ValueError as exc:
-        print(f"sparkmice pool: error: {exc}", file=sys.stderr)
-        return 2
+    table = pool_directory(
+        get_spark(), args.imputed, args.formula, args.family, args.dfcom, compare,
+        args.original, args.output,
+    )  # fmt: skip
     if args.output.endswith(".csv"):
         table.to_csv(args.output, index=False)
     else:
