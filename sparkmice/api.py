@@ -242,6 +242,7 @@ def _mice_spark(
 ) -> MiceResult:
     from sparkmice.engines import barrier, perstep
     from sparkmice.io.spark import (
+        PositionalNames,
         arrow_schema,
         nan_to_null,
         partition_keys,
@@ -257,9 +258,12 @@ def _mice_spark(
     _check_output(root, None, overwrite, cfg.chains is not None, resume)
 
     t0 = time.perf_counter()
-    df, n_rows = with_row_id(df, cfg.id_column)
+    names = PositionalNames(tuple(df.columns))  # Spark sees positions; tasks, real names
+    df = names.spark_positional(df)
+    df, n_rows = with_row_id(df, names.of(cfg.id_column) if cfg.id_column else None)
     df = nan_to_null(df)
-    input_schema = arrow_schema(df.schema)
+    input_schema = arrow_schema(df.schema)  # positional
+    real_schema = names.real_schema(input_schema)
     n_blocks = block_count(cfg, n_rows)
     n_slots = slots(spark)
     engine, reason = _choose_engine(spark, cfg)
@@ -269,11 +273,13 @@ def _mice_spark(
     # the input read once: blocks go round-robin to the tasks (one shuffle, no sampling
     # job), cached, and the plan's column summaries are taken from that cache
     keys = np.array(partition_keys(spark, layout.partitions), dtype=np.int32)
-    block_schema = input_schema.append(pa.field(BLOCK, pa.int32()))
+    block_schema = real_schema.append(pa.field(BLOCK, pa.int32()))
     if engine == "barrier":
         records = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
         value_bytes = barrier.packed_value_bytes(int(records))
-        tag, tagged_schema = barrier.pack_function(input_schema, n_blocks, keys, value_bytes)
+        tag, tagged_schema = barrier.pack_function(
+            input_schema, n_blocks, keys, value_bytes, names
+        )
     else:
         tag, tagged_schema = perstep.tag_function(input_schema, n_blocks, keys)
     prepared = (
@@ -284,9 +290,12 @@ def _mice_spark(
     )
     try:
         skip = set(cfg.exclude) | {ROW_ID, BLOCK} | ({cfg.id_column} if cfg.id_column else set())
-        unpack = barrier.unpack_function(block_schema) if engine == "barrier" else None
+        if engine == "barrier":
+            unpack = barrier.unpack_function(block_schema)
+        else:
+            unpack = perstep.rows_function(input_schema.append(pa.field(BLOCK, pa.int32())), names)
         summaries = summarize_spark(prepared, cfg.max_levels, skip, unpack)
-        plan = resolve(input_schema.remove(input_schema.get_field_index(ROW_ID)), summaries, cfg)
+        plan = resolve(real_schema.remove(real_schema.get_field_index(ROW_ID)), summaries, cfg)
         _check_output(root, plan, overwrite, cfg.chains is not None, resume)
         chain_tasks = _chain_tasks(root, cfg, resume)
     except Exception:
@@ -309,15 +318,18 @@ def _mice_spark(
         if engine == "barrier" and cfg.format == "parquet":  # the tasks write the files
             staged = store.staging_uri(root, k)
             barrier.run_chain(
-                prepared, block_schema, plan, task, out_schema, progress, solo, staged
+                prepared, block_schema, plan, task, out_schema, progress, solo, staged, names
             ).collect()
             store.commit_chain(root, k, staged)
         elif engine == "barrier":
-            out = barrier.run_chain(prepared, block_schema, plan, task, out_schema, progress, solo)
-            _write_chain(out, root, k, cfg.format, spark)
+            out = barrier.run_chain(
+                prepared, block_schema, plan, task, out_schema, progress, solo, None, names
+            )
+            _write_chain(names.spark_real(out), root, k, cfg.format, spark)
         else:
-            out = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
-            _write_chain(out, root, k, cfg.format, spark)
+            writer = ProgressWriter(progress)
+            out = perstep.run_chain(prepared, plan, task, out_schema, writer, names)
+            _write_chain(names.spark_real(out), root, k, cfg.format, spark)
         store.mark_done(root, k, cfg.maxit)
         printer.poll()  # the chain's last sweeps before the line that it is written
         log.info(f"chain {k} written in {time.perf_counter() - t:.1f} s")

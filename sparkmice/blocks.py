@@ -112,7 +112,7 @@ def completed_table(block: Block, plan: Plan, chain: int) -> pa.Table:
     src = block.source
     columns, names = [], []
     for name in src.column_names:
-        if name in (ROW_ID, BLOCK) or name.startswith("__"):
+        if name in (ROW_ID, BLOCK):
             continue
         col = src.column(name)
         if name in plan.index:

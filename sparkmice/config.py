@@ -161,7 +161,8 @@ class MiceConfig:
         except OSError as e:
             raise ConfigError(f"config file {path} cannot be read ({e.strerror}).") from None
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(e)}.") from None
+            problem = _yaml_problem(e)
+            raise ConfigError(f"config file {path} is not valid YAML: {problem}.") from None
         if not isinstance(options, dict):
             raise ConfigError(f"config file {path} must hold a mapping of options.")
         options.update({k: v for k, v in overrides.items() if v is not None})

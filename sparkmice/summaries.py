@@ -81,7 +81,7 @@ def summarize_spark(
     batches a table of rows."""
     import pickle
 
-    from sparkmice.io.spark import arrow_schema
+    from sparkmice.io.spark import arrow_schema, column
 
     schema = arrow_schema(df.schema) if unpack is None else unpack(iter([])).schema
     names = [f.name for f in schema if f.name not in skip and supported_type(f.type)]
@@ -105,5 +105,5 @@ def summarize_spark(
         parts = (summarize_arrow(t, max_levels, set()) for t in tables)
         yield pa.RecordBatch.from_pydict({"s": [pickle.dumps(merge_all(parts))]})
 
-    rows = (df if unpack else df.select(*[f"`{n}`" for n in names])).mapInArrow(task, "s binary")
+    rows = (df if unpack else df.select(*[column(n) for n in names])).mapInArrow(task, "s binary")
     return merge_all(pickle.loads(r["s"]) for r in rows.collect())

@@ -2,11 +2,61 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from sparkmice.blocks import ROW_ID
+
+
+def column(name: str):
+    """A Spark column by its exact name, whatever it holds (dots, spaces, backticks)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+@dataclass(frozen=True)
+class PositionalNames:
+    """Inside the Spark engines the input's columns are named by position (`__c0`, ...):
+    pyspark cannot refer to every name (`mapInArrow` fails on a dot, as in R's `Solar.R`),
+    and a position never collides with an engine's own columns. The tasks' tables (what the
+    plan and the kernels see) and the written output carry the real names."""
+
+    names: tuple[str, ...]
+
+    @property
+    def positional(self) -> tuple[str, ...]:
+        return tuple(f"__c{i}" for i in range(len(self.names)))
+
+    def of(self, name: str) -> str:
+        return self.positional[self.names.index(name)]
+
+    def _rename(self, current: list[str], to_real: bool) -> list[str]:
+        pairs = zip(self.positional, self.names, strict=True)
+        mapping = {a: b for a, b in pairs} if to_real else {b: a for a, b in pairs}
+        return [mapping.get(n, n) for n in current]
+
+    def to_real(self, table: pa.Table) -> pa.Table:
+        return table.rename_columns(self._rename(table.column_names, True))
+
+    def to_positional(self, table: pa.Table) -> pa.Table:
+        return table.rename_columns(self._rename(table.column_names, False))
+
+    def real_schema(self, schema: pa.Schema) -> pa.Schema:
+        return pa.schema(
+            [f.with_name(n) for f, n in zip(schema, self._rename(schema.names, True), strict=True)]
+        )
+
+    def spark_positional(self, df):
+        return df.toDF(*self._rename(df.columns, False))
+
+    def spark_real(self, df):
+        return df.toDF(*self._rename(df.columns, True))
+
+
+AS_GIVEN = PositionalNames(())  # no renaming: tables whose columns carry their real names
 
 
 def arrow_schema(spark_schema) -> pa.Schema:
@@ -43,9 +93,9 @@ def read_input(spark, source: str):
         strings = [f.name for f in df.schema.fields if f.dataType.typeName() == "string"]
         return df.select(
             *[
-                F.when(F.col(f"`{c}`") == "", None).otherwise(F.col(f"`{c}`")).alias(c)
+                F.when(column(c) == "", None).otherwise(column(c)).alias(c)
                 if c in strings
-                else F.col(f"`{c}`")
+                else column(c)
                 for c in df.columns
             ]
         )
@@ -64,9 +114,9 @@ def nan_to_null(df):
         return df
     return df.select(
         *[
-            F.when(F.isnan(F.col(f"`{c}`")), None).otherwise(F.col(f"`{c}`")).alias(c)
+            F.when(F.isnan(column(c)), None).otherwise(column(c)).alias(c)
             if c in floats
-            else F.col(f"`{c}`")
+            else column(c)
             for c in df.columns
         ]
     )
