@@ -13,14 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyarrow import fs as pafs
 
 from sparkmice import state
-from sparkmice.blocks import BLOCK, IMPUTATION, ROW_ID, split_blocks
+from sparkmice.blocks import BLOCK, IMPUTATION, ROW_ID, key_row_ids, split_blocks
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines import inprocess
 from sparkmice.io import parquet as store
-from sparkmice.plan import Plan, block_count, check_schema, resolve
+from sparkmice.plan import Plan, block_count, check_id_counts, check_schema, resolve
 from sparkmice.progress import (
     ProgressPrinter,
     ProgressWriter,
@@ -178,15 +179,27 @@ def _arrow_input(data, cfg: MiceConfig) -> pa.Table:
     elif not isinstance(data, pa.Table):
         data = pa.Table.from_pandas(data.toPandas(), preserve_index=False)
     check_schema(data.schema, cfg)
+    if cfg.inf_as_missing:
+        data = _infinite_to_null(data, set(cfg.exclude) | {cfg.id_column})
     if cfg.id_column:
-        ids = data.column(cfg.id_column).to_numpy().astype(np.int64)
-        if len(np.unique(ids)) != len(ids):
-            raise ConfigError(
-                f"id_column {cfg.id_column!r} has repeated values; it must identify rows uniquely."
-            )
+        keys = data.column(cfg.id_column)
+        ids = np.zeros(len(keys), dtype=np.int64)
+        if not keys.null_count:
+            ids = key_row_ids(keys)
+        n_keys = len(pc.unique(keys.drop_null()))
+        check_id_counts(cfg.id_column, len(keys), keys.null_count, n_keys, len(np.unique(ids)))
     else:
         ids = np.arange(data.num_rows, dtype=np.int64)
     return data.append_column(ROW_ID, pa.array(ids))
+
+
+def _infinite_to_null(table: pa.Table, skip: set[str | None]) -> pa.Table:
+    """+inf and -inf in floating columns (but `skip`) become missing (`inf_as_missing`)."""
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if name not in skip and pa.types.is_floating(col.type):
+            table = table.set_column(i, name, pc.if_else(pc.is_inf(col), None, col))
+    return table
 
 
 def _mice_inprocess(
@@ -260,8 +273,8 @@ def _mice_spark(
     t0 = time.perf_counter()
     names = PositionalNames(tuple(df.columns))  # Spark sees positions; tasks, real names
     df = names.spark_positional(df)
-    df, n_rows = with_row_id(df, names.of(cfg.id_column) if cfg.id_column else None)
-    df = nan_to_null(df)
+    df, n_rows = with_row_id(df, names.of(cfg.id_column) if cfg.id_column else None, cfg.id_column)
+    df = nan_to_null(df, cfg.inf_as_missing)
     input_schema = arrow_schema(df.schema)  # positional
     real_schema = names.real_schema(input_schema)
     n_blocks = block_count(cfg, n_rows)

@@ -50,7 +50,9 @@ class MiceConfig:
     in memory (sets the tasks per chain; never changes the result). engine: "auto",
     "barrier", "perstep" or "inprocess". concurrency: chains run at once (default: as the
     cluster's slots allow).
-    format: "parquet" or "delta". id_column: a column that identifies rows (else one is made).
+    format: "parquet" or "delta". id_column: a column that identifies rows (else one is made):
+      unique, non-null, integer or string (a string key's row id is a hash of it).
+    inf_as_missing: treat +inf and -inf in numeric columns as missing (else they are refused).
     chains: run only these chains (1-based), e.g. for a fan-out of one task per imputation.
     """
 
@@ -77,6 +79,7 @@ class MiceConfig:
     id_column: str | None = None
     chains: list[int] | None = None
     exchange_timeout: float = 1800.0
+    inf_as_missing: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -96,6 +99,8 @@ class MiceConfig:
             _positive_int("concurrency", self.concurrency)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer; got {self.seed!r}.")
+        if not isinstance(self.inf_as_missing, bool):
+            raise ConfigError(f"inf_as_missing must be true or false; got {self.inf_as_missing!r}.")
         _choice("engine", self.engine, ENGINES)
         _choice("format", self.format, FORMATS)
         for name, method in self.method.items():

@@ -35,6 +35,7 @@ class ColumnSummary:
     n_distinct: int  # exact if `distinct` is not None, else a lower bound / estimate
     ordered: bool = False  # an ordered categorical; `distinct` is then in its order
     counts: tuple[int, ...] | None = None  # observed rows of each distinct value
+    n_infinite: int = 0  # cells holding +inf or -inf
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,13 @@ def check_schema(schema: pa.Schema, config: MiceConfig) -> None:
                     f"{option} names column {c!r}, which is not in the input; "
                     f"the columns are {names}."
                 )
+    if config.id_column:
+        t = schema.field(config.id_column).type
+        if not (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)):
+            raise InputError(
+                f"id_column {config.id_column!r} has type {t}; a row id must be an integer or "
+                f"string key: convert it, or drop id_column to number the rows by position."
+            )
     for f in schema:
         if f.name in config.exclude or f.name == config.id_column:
             continue
@@ -136,6 +144,26 @@ def check_schema(schema: pa.Schema, config: MiceConfig) -> None:
                 f"column {f.name!r} has type {f.type}, which sparkmice cannot impute or use "
                 f"as a predictor; convert it to a number or string, or list it under `exclude`."
             )
+
+
+def check_id_counts(name: str, n_rows: int, n_null: int, n_distinct: int, n_ids: int) -> None:
+    """Refuse an id column with missing or repeated keys (`n_distinct` distinct keys), or
+    string keys whose row ids collide (`n_ids` distinct row ids); one pass counted them."""
+    if n_null:
+        raise InputError(
+            f"id_column {name!r} is missing in {n_null} row(s); every row needs its id: fill "
+            f"them, or drop id_column to number the rows by position."
+        )
+    if n_distinct < n_rows:
+        raise InputError(
+            f"id_column {name!r} has repeated values ({n_rows - n_distinct} row(s) repeat an "
+            f"earlier id); it must identify rows uniquely."
+        )
+    if n_ids < n_distinct:
+        raise InputError(
+            f"id_column {name!r}: two string keys give the same 60-bit row id (a hash "
+            f"collision); use an integer key column instead."
+        )
 
 
 def supported_type(t: pa.DataType) -> bool:
@@ -252,6 +280,11 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
         if f.name in skip:
             continue
         s = by_name[f.name]
+        if s.n_infinite:
+            raise InputError(
+                f"column {f.name!r} holds {s.n_infinite} infinite value(s) (inf or -inf); "
+                f"replace them, or set inf_as_missing: true to impute them as missing."
+            )
         if s.n_missing == s.n:
             raise InputError(
                 f"column {f.name!r} has no observed value; drop it or list it under `exclude`."

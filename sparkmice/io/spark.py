@@ -104,8 +104,9 @@ def read_input(spark, source: str):
     return spark.table(source)
 
 
-def nan_to_null(df):
-    """NaN in floating columns becomes null: missing, as R's NA and pandas' NaN are."""
+def nan_to_null(df, infinite: bool = False):
+    """NaN in floating columns becomes null: missing, as R's NA and pandas' NaN are; with
+    `infinite`, so do +inf and -inf (the option `inf_as_missing`)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, FloatType
 
@@ -114,7 +115,7 @@ def nan_to_null(df):
         return df
     return df.select(
         *[
-            F.when(F.isnan(column(c)), None).otherwise(column(c)).alias(c)
+            F.when(_missing_float(column(c), infinite), None).otherwise(column(c)).alias(c)
             if c in floats
             else column(c)
             for c in df.columns
@@ -122,9 +123,20 @@ def nan_to_null(df):
     )
 
 
-def with_row_id(df, id_column: str | None = None) -> tuple[Any, int]:
-    """The DataFrame with `_row_id` (int64): the id column if given, else the row's
-    position; and its number of rows (counted by the same small job).
+def _missing_float(value, infinite: bool):
+    from pyspark.sql import functions as F
+
+    if not infinite:
+        return F.isnan(value)
+    return F.isnan(value) | (value == F.lit(float("inf"))) | (value == F.lit(float("-inf")))
+
+
+def with_row_id(
+    df, id_column: str | None = None, name: str | None = None
+) -> tuple[Any, int]:
+    """The DataFrame with `_row_id` (int64): from the id column if given (its keys checked:
+    unique, non-null; `name` is the column's name for messages), else the row's position;
+    and its number of rows (counted by the same small job).
 
     For Parquet files the position is (file order, row index in file), the same however
     Spark splits the files; otherwise it follows the input's partitions in order, which is
@@ -132,7 +144,8 @@ def with_row_id(df, id_column: str | None = None) -> tuple[Any, int]:
     from pyspark.sql import functions as F
 
     if id_column:
-        return df.withColumn(ROW_ID, F.col(f"`{id_column}`").cast("long")), df.count()
+        ided = df.withColumn(ROW_ID, key_row_id(df, id_column))
+        return ided, _checked_id_rows(ided, id_column, name or id_column)
     try:
         meta = df.select(
             "*",
@@ -155,6 +168,36 @@ def with_row_id(df, id_column: str | None = None) -> tuple[Any, int]:
     low = F.col("__mid").bitwiseAND(F.lit((1 << 33) - 1))
     ided = mid.withColumn(ROW_ID, (offset[part] + low).cast("long")).drop("__mid")
     return ided, sum(counts.values())
+
+
+def key_row_id(df, id_column: str):
+    """The row id of an id column (`blocks.key_row_ids`): an integer key as it is, a string
+    key's first 60 bits of SHA-256 (UTF-8), computed by Spark."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    key = column(id_column)
+    if isinstance(df.schema[id_column].dataType, StringType):
+        return F.conv(F.substring(F.sha2(key, 256), 1, 15), 16, 10).cast("long")
+    return key.cast("long")
+
+
+def _checked_id_rows(ided, id_column: str, name: str) -> int:
+    """The number of rows, counted with the id column's nulls and distinct keys and row
+    ids (one job); a bad key is refused (`check_id_counts`)."""
+    from pyspark.sql import functions as F
+
+    from sparkmice.plan import check_id_counts
+
+    key = column(id_column)
+    row = ided.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.count(key).alias("keys"),
+        F.countDistinct(key).alias("distinct"),
+        F.countDistinct(F.col(ROW_ID)).alias("ids"),
+    ).first()
+    check_id_counts(name, row["n"], row["n"] - row["keys"], row["distinct"], row["ids"])
+    return int(row["n"])
 
 
 def spark_schema_of(schema: pa.Schema):
