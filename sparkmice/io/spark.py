@@ -82,26 +82,84 @@ def _arrow_field(f) -> pa.Field:
 
 
 def read_input(spark, source: str):
-    """A Parquet or CSV path, or a catalog table name, as a Spark DataFrame.
+    """A Parquet or CSV path, or a catalog table name, as a Spark DataFrame; a source that
+    cannot be read is one InputError naming it and the fix.
 
-    CSV: header row, types inferred by Spark, `NA` and empty cells missing."""
-    from pyspark.sql import functions as F
+    CSV: header row, types inferred by Spark, `NA` and empty cells missing; every record is
+    parsed once here, so that a malformed one (another number of fields than the header, an
+    unclosed quote) is refused before any imputation."""
+    from sparkmice.plan import InputError
 
     lowered = source.lower().rstrip("/")
-    if lowered.endswith(".csv"):
-        df = spark.read.csv(source, header=True, inferSchema=True, nullValue="NA")
-        strings = [f.name for f in df.schema.fields if f.dataType.typeName() == "string"]
-        return df.select(
-            *[
-                F.when(column(c) == "", None).otherwise(column(c)).alias(c)
-                if c in strings
-                else column(c)
-                for c in df.columns
-            ]
-        )
-    if lowered.endswith(".parquet") or "/" in source or source.startswith("."):
-        return spark.read.parquet(source)
-    return spark.table(source)
+    try:
+        if lowered.endswith(".csv"):
+            return _read_csv(spark, source)
+        if lowered.endswith(".parquet") or "/" in source or source.startswith("."):
+            return spark.read.parquet(source)
+        return spark.table(source)
+    except InputError:
+        raise
+    except Exception as error:
+        text = str(error)
+        if "PATH_NOT_FOUND" in text or "TABLE_OR_VIEW_NOT_FOUND" in text:
+            raise InputError(
+                f"input {source} does not exist; give a Parquet or CSV path (.csv) or a "
+                f"catalog table name."
+            ) from None
+        if "TIMESTAMP(NANOS" in text:
+            raise InputError(_nanosecond_message(source)) from None
+        raise
+
+
+def _read_csv(spark, source: str):
+    from pyspark.sql import functions as F
+
+    from sparkmice.plan import InputError
+
+    df = spark.read.csv(source, header=True, inferSchema=True, nullValue="NA", mode="FAILFAST")
+    try:  # counting every column's values parses every record
+        df.agg(*[F.count(column(c)) for c in df.columns]).collect()
+    except Exception as error:
+        if "MALFORMED_CSV_RECORD" not in str(error) and "Malformed" not in str(error):
+            raise
+        raise InputError(
+            f"input {source} is not a well-formed CSV file: a record has another number of "
+            f"fields than the header, or an unclosed quote; fix the file (every row as many "
+            f"comma-separated fields as the header, quotes in pairs)."
+        ) from None
+    strings = [f.name for f in df.schema.fields if f.dataType.typeName() == "string"]
+    return df.select(
+        *[
+            F.when(column(c) == "", None).otherwise(column(c)).alias(c)
+            if c in strings
+            else column(c)
+            for c in df.columns
+        ]
+    )
+
+
+def _nanosecond_message(source: str) -> str:
+    """Which columns of a Parquet input hold nanosecond timestamps (read by pyarrow from
+    the files' footers, if it can reach them), and the two fixes."""
+    columns = ""
+    try:
+        import pyarrow.dataset as ds
+
+        schema = ds.dataset(source, format="parquet").schema
+        nanos = [
+            f.name
+            for f in schema
+            if pa.types.is_timestamp(f.type) and f.type.unit == "ns"
+        ]
+        columns = f"column(s) {nanos} " if nanos else ""
+    except Exception:  # not reachable from the driver: the message without the names
+        pass
+    return (
+        f"input {source}: {columns}stored as Parquet TIMESTAMP(NANOS) (pandas' default), "
+        f"which Spark cannot read; write the file with df.to_parquet(path, "
+        f"coerce_timestamps='us', allow_truncated_timestamps=True), or set the Spark option "
+        f"spark.sql.legacy.parquet.nanosAsLong=true to read them as integer nanoseconds."
+    )
 
 
 def nan_to_null(df, infinite: bool = False):
