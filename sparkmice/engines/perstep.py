@@ -52,7 +52,7 @@ def _blocks(
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # one core per task: BLAS threads would only contend
-    table = pa.Table.from_batches(list(batches), schema=schema)
+    table = _table(batches, schema)
     states = [_state_name(v.index) for v in plan.variables]
     stateful = bool(states) and states[0] in schema.names
     blocks = split_blocks(names.to_real(table.drop_columns(states) if stateful else table), plan)
@@ -82,9 +82,16 @@ def rows_function(schema: pa.Schema, names: PositionalNames):
     """A partition's batches -> its rows under their real names (for the column summaries)."""
 
     def rows(batches: Iterator[pa.RecordBatch]) -> pa.Table:
-        return names.to_real(pa.Table.from_batches(list(batches), schema=schema))
+        return names.to_real(_table(batches, schema))
 
     return rows
+
+
+def _table(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    """The batches as one table; `schema` only when there are none (a timestamp's time zone
+    as Spark hands it over can differ from the one its schema converts to)."""
+    batches = list(batches)
+    return pa.Table.from_batches(batches) if batches else schema.empty_table()
 
 
 class SparkBlocks:
