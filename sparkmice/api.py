@@ -215,7 +215,7 @@ def _mice_inprocess(
     root = _absolute(output) if output else None
     if root:
         _check_output(root, plan, overwrite, cfg.chains is not None, resume)
-    tasks = _chain_tasks(root, cfg, resume)
+    tasks = _chain_tasks(root, cfg, resume, plan)
     if root:
         _write_meta(root, plan, "inprocess")
     reports: list[SweepReport] = []
@@ -310,7 +310,7 @@ def _mice_spark(
         summaries = summarize_spark(prepared, cfg.max_levels, skip, unpack)
         plan = resolve(real_schema.remove(real_schema.get_field_index(ROW_ID)), summaries, cfg)
         _check_output(root, plan, overwrite, cfg.chains is not None, resume)
-        chain_tasks = _chain_tasks(root, cfg, resume)
+        chain_tasks = _chain_tasks(root, cfg, resume, plan)
     except Exception:
         prepared.unpersist()
         raise
@@ -379,16 +379,26 @@ def _events(plan: Plan, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     )
 
 
-def _chain_tasks(root: str | None, cfg: MiceConfig, resume: bool) -> list[ChainTask]:
+def _chain_tasks(
+    root: str | None, cfg: MiceConfig, resume: bool, plan: Plan
+) -> list[ChainTask]:
     """The chains to run and from which sweep. Fresh chains forget their earlier progress
     and state; with `resume`, a chain continues after its last completed sweep (its last
-    progress report), and a chain already written at this maxit is skipped."""
+    progress report, its saved state checked first), and a chain already written at this
+    maxit is skipped. Every chain is checked before anything is changed."""
     tasks = []
     state_uri = store.meta_uri(root, "state") if root else None
     for k in cfg.chain_numbers():
         start, report = 1, None
         if root and resume:
-            reports = read_reports(store.meta_uri(root, "progress"), [k])
+            try:
+                reports = read_reports(store.meta_uri(root, "progress"), [k])
+            except ValueError:
+                raise state.StateError(
+                    f"cannot resume chain {k}: a progress record in "
+                    f"{store.meta_uri(root, 'progress')} is damaged; rerun with overwrite "
+                    f"(--overwrite) instead of resume to start afresh."
+                ) from None
             if reports:
                 report = reports[-1]
                 start = report["iteration"] + 1
@@ -400,10 +410,13 @@ def _chain_tasks(root: str | None, cfg: MiceConfig, resume: bool) -> list[ChainT
             if start == cfg.maxit + 1 and store.chain_done(root, k) == cfg.maxit:
                 log.info(f"chain {k} is complete at maxit={cfg.maxit}; skipped")
                 continue
-        if start == 1 and root:
-            store.clear_progress(root, k)
-            state.forget(state_uri, k)
+            if start > 1:
+                state.check_resumable(state_uri, k, start - 1, plan)
         tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report))
+    for task in tasks:
+        if task.iterations.start == 1 and root:
+            store.clear_progress(root, task.chain)
+            state.start(state_uri, task.chain, plan)
     return tasks
 
 
