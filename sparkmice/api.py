@@ -274,7 +274,9 @@ def _mice_spark(
     names = PositionalNames(tuple(df.columns))  # Spark sees positions; tasks, real names
     df = names.spark_positional(df)
     df, n_rows = with_row_id(df, names.of(cfg.id_column) if cfg.id_column else None, cfg.id_column)
-    df = nan_to_null(df, cfg.inf_as_missing)
+    kept = set(cfg.exclude) | {cfg.id_column}  # carried through as they are
+    infinite = [names.of(c) for c in names.names if cfg.inf_as_missing and c not in kept]
+    df = nan_to_null(df, infinite)
     input_schema = arrow_schema(df.schema)  # positional
     real_schema = names.real_schema(input_schema)
     n_blocks = block_count(cfg, n_rows)

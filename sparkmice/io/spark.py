@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,9 +163,9 @@ def _nanosecond_message(source: str) -> str:
     )
 
 
-def nan_to_null(df, infinite: bool = False):
-    """NaN in floating columns becomes null: missing, as R's NA and pandas' NaN are; with
-    `infinite`, so do +inf and -inf (the option `inf_as_missing`)."""
+def nan_to_null(df, infinite: Collection[str] = ()):
+    """NaN in floating columns becomes null: missing, as R's NA and pandas' NaN are; in the
+    columns `infinite`, so do +inf and -inf (the option `inf_as_missing`)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, FloatType
 
@@ -173,7 +174,7 @@ def nan_to_null(df, infinite: bool = False):
         return df
     return df.select(
         *[
-            F.when(_missing_float(column(c), infinite), None).otherwise(column(c)).alias(c)
+            F.when(_missing_float(column(c), c in infinite), None).otherwise(column(c)).alias(c)
             if c in floats
             else column(c)
             for c in df.columns

@@ -82,9 +82,11 @@ def test_keys_big_ints_and_dates_on_spark(spark, tmp_path):
         seen=pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, N), "h"),
     )
     d.loc[::5, "seen"] = pd.NaT
+    d.loc[1, "x"] = -np.inf  # missing by inf_as_missing; in an excluded column, kept
+    d["raw"] = np.where(np.arange(N) % 2, np.inf, 1.0)
     source = write(tmp_path / "d.parquet", d, coerce_timestamps="us")
     conf = tmp_path / "c.yaml"
-    conf.write_text("id_column: pid\n")
+    conf.write_text("id_column: pid\ninf_as_missing: true\nexclude: [raw]\n")
     assert impute(source, tmp_path / "b", "--config", str(conf), "--engine", "barrier") == 0
     done = sparkmice.read_imputed(str(tmp_path / "b"), imputation=1).set_index("pid").loc[d.pid]
     sha = [int(hashlib.sha256(k.encode()).hexdigest()[:15], 16) for k in d.pid]
@@ -92,10 +94,16 @@ def test_keys_big_ints_and_dates_on_spark(spark, tmp_path):
     assert (done["ts"].to_numpy() == d["ts"].to_numpy()).all()
     assert list(done["born"]) == list(d["born"])
     assert done["seen"].isna().sum() == d["seen"].isna().sum()  # carried through, unimputed
+    assert (
+        np.isfinite(done["x"]).all()
+        and done["raw"].to_numpy().tobytes() == d.raw.to_numpy().tobytes()
+    )
     config = json.loads((tmp_path / "b" / "_sparkmice" / "config.json").read_text())
     assert {"born", "seen"} <= set(config["passthrough"])
 
-    conf.write_text("id_column: pid\nkind: {seen: continuous}\n")
+    conf.write_text(
+        "id_column: pid\ninf_as_missing: true\nexclude: [raw]\nkind: {seen: continuous}\n"
+    )
     assert impute(source, tmp_path / "p", "--config", str(conf), "--engine", "perstep") == 0
     done = sparkmice.read_imputed(str(tmp_path / "p"), imputation=1).set_index("pid").loc[d.pid]
     seen = done["seen"].dt.tz_localize(None) if done["seen"].dt.tz else done["seen"]
