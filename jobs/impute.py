@@ -4,12 +4,9 @@
         [--config conf/FILE.yaml] [--chains 3,4]
 """
 
-import argparse
 import sys
 
-from sparkmice.impute_job import add_arguments, run
+from sparkmice.cli import main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="impute.py", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    sys.exit(run(parser.parse_args()))
+    sys.exit(main(["impute", *sys.argv[1:]]))

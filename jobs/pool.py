@@ -6,12 +6,9 @@
 The same options and code as `sparkmice pool` (sparkmice.pooling.job).
 """
 
-import argparse
 import sys
 
-from sparkmice.pooling.job import add_arguments, run
+from sparkmice.cli import main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="pool.py", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    sys.exit(run(parser.parse_args()))
+    sys.exit(main(["pool", *sys.argv[1:]]))

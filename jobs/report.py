@@ -3,11 +3,9 @@
 spark-submit jobs/report.py --imputed DIR --output report.html [--original PATH]
 """
 
-import argparse
 import sys
 
-from sparkmice.diagnostics.job import add_arguments, run
+from sparkmice.cli import main
 
 if __name__ == "__main__":
-    parser = add_arguments(argparse.ArgumentParser(prog="jobs/report.py", description=__doc__))
-    sys.exit(run(parser.parse_args()))
+    sys.exit(main(["report", *sys.argv[1:]]))

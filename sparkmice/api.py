@@ -16,14 +16,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sparkmice import state
-from sparkmice.blocks import split_blocks
+from sparkmice.blocks import key_row_ids, split_blocks
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines import inprocess
 from sparkmice.identity import differences, run_id, run_identity
 from sparkmice.io.paths import check_apart
 from sparkmice.io.run import Attempt, ChainCommitError, RunFolder, tables_of
 from sparkmice.names import BLOCK, IMPUTATION, ROW_ID
-from sparkmice.plan import Plan, block_count, check_schema, resolve
+from sparkmice.plan import Plan, block_count, check_id_counts, check_schema, resolve
 from sparkmice.progress import ProgressPrinter, ProgressWriter, describe, ensure_logging
 from sparkmice.sampler import ChainTask, SweepReport
 from sparkmice.summaries import summarize_arrow
@@ -185,15 +185,27 @@ def _arrow_input(data, cfg: MiceConfig) -> pa.Table:
     elif not isinstance(data, pa.Table):
         data = pa.Table.from_pandas(data.toPandas(), preserve_index=False)
     check_schema(data.schema, cfg)
+    if cfg.inf_as_missing:
+        data = _infinite_to_null(data, set(cfg.exclude) | {cfg.id_column})
     if cfg.id_column:
-        ids = data.column(cfg.id_column).to_numpy().astype(np.int64)
-        if len(np.unique(ids)) != len(ids):
-            raise ConfigError(
-                f"id_column {cfg.id_column!r} has repeated values; it must identify rows uniquely."
-            )
+        keys = data.column(cfg.id_column)
+        ids = np.zeros(len(keys), dtype=np.int64)
+        if not keys.null_count:
+            ids = key_row_ids(keys)
+        n_keys = len(pc.unique(keys.drop_null()))
+        check_id_counts(cfg.id_column, len(keys), keys.null_count, n_keys, len(np.unique(ids)))
     else:
         ids = np.arange(data.num_rows, dtype=np.int64)
     return data.append_column(ROW_ID, pa.array(ids))
+
+
+def _infinite_to_null(table: pa.Table, skip: set[str | None]) -> pa.Table:
+    """+inf and -inf in floating columns (but `skip`) become missing (`inf_as_missing`)."""
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if name not in skip and pa.types.is_floating(col.type):
+            table = table.set_column(i, name, pc.if_else(pc.is_inf(col), None, col))
+    return table
 
 
 def _mice_inprocess(
@@ -211,7 +223,7 @@ def _mice_inprocess(
         adding = cfg.chains is not None
         _check_output_early(run, overwrite, adding, resume)
         rid, config = _open_output(run, plan, "inprocess", overwrite, adding, resume)
-    tasks = _chain_tasks(run, cfg, resume)
+    tasks = _chain_tasks(run, cfg, resume, plan)
     if run and config:
         run.write_config(config)
     reports: list[SweepReport] = []
@@ -252,6 +264,7 @@ def _mice_spark(
 ) -> MiceResult:
     from sparkmice.engines import barrier, perstep
     from sparkmice.io.spark import (
+        PositionalNames,
         arrow_schema,
         nan_to_null,
         partition_keys,
@@ -269,9 +282,14 @@ def _mice_spark(
     _check_output_early(run, overwrite, adding, resume)
 
     t0 = time.perf_counter()
-    df, n_rows = with_row_id(df, cfg.id_column)
-    df = nan_to_null(df)
-    input_schema = arrow_schema(df.schema)
+    names = PositionalNames(tuple(df.columns))  # Spark sees positions; tasks, real names
+    df = names.spark_positional(df)
+    df, n_rows = with_row_id(df, names.of(cfg.id_column) if cfg.id_column else None, cfg.id_column)
+    kept = set(cfg.exclude) | {cfg.id_column}  # carried through as they are
+    infinite = [names.of(c) for c in names.names if cfg.inf_as_missing and c not in kept]
+    df = nan_to_null(df, infinite)
+    input_schema = arrow_schema(df.schema)  # positional
+    real_schema = names.real_schema(input_schema)
     n_blocks = block_count(cfg, n_rows)
     n_slots = slots(spark)
     engine, reason = _choose_engine(spark, cfg)
@@ -281,11 +299,13 @@ def _mice_spark(
     # the input read once: blocks go round-robin to the tasks (one shuffle, no sampling
     # job), cached, and the plan's column summaries are taken from that cache
     keys = np.array(partition_keys(spark, layout.partitions), dtype=np.int32)
-    block_schema = input_schema.append(pa.field(BLOCK, pa.int32()))
+    block_schema = real_schema.append(pa.field(BLOCK, pa.int32()))
     if engine == "barrier":
         records = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
         value_bytes = barrier.packed_value_bytes(int(records))
-        tag, tagged_schema = barrier.pack_function(input_schema, n_blocks, keys, value_bytes)
+        tag, tagged_schema = barrier.pack_function(
+            input_schema, n_blocks, keys, value_bytes, names
+        )
     else:
         tag, tagged_schema = perstep.tag_function(input_schema, n_blocks, keys)
     prepared = (
@@ -296,11 +316,14 @@ def _mice_spark(
     )
     try:
         skip = set(cfg.exclude) | {ROW_ID, BLOCK} | ({cfg.id_column} if cfg.id_column else set())
-        unpack = barrier.unpack_function(block_schema) if engine == "barrier" else None
+        if engine == "barrier":
+            unpack = barrier.unpack_function(block_schema)
+        else:
+            unpack = perstep.rows_function(input_schema.append(pa.field(BLOCK, pa.int32())), names)
         summaries = summarize_spark(prepared, cfg.max_levels, skip, unpack)
-        plan = resolve(input_schema.remove(input_schema.get_field_index(ROW_ID)), summaries, cfg)
+        plan = resolve(real_schema.remove(real_schema.get_field_index(ROW_ID)), summaries, cfg)
         rid, config = _open_output(run, plan, engine, overwrite, adding, resume)
-        chain_tasks = _chain_tasks(run, cfg, resume)
+        chain_tasks = _chain_tasks(run, cfg, resume, plan)
     except Exception:
         prepared.unpersist()
         raise
@@ -325,7 +348,7 @@ def _mice_spark(
             def write(attempt: Attempt) -> int:
                 counts = barrier.run_chain(
                     prepared, block_schema, plan, task, out_schema, progress, solo,
-                    (run.root, attempt),
+                    (run.root, attempt), names,
                 ).collect()  # fmt: skip
                 return sum(int(r["rows"]) for r in counts)
 
@@ -333,10 +356,12 @@ def _mice_spark(
         else:
             if engine == "barrier":
                 out = barrier.run_chain(
-                    prepared, block_schema, plan, task, out_schema, progress, solo
+                    prepared, block_schema, plan, task, out_schema, progress, solo, None, names
                 )
             else:
-                out = perstep.run_chain(prepared, plan, task, out_schema, ProgressWriter(progress))
+                writer = ProgressWriter(progress)
+                out = perstep.run_chain(prepared, plan, task, out_schema, writer, names)
+            out = names.spark_real(out)
             if by_dataframe:
                 _write_dataframe(run, plan, k, out, spark)
             else:
@@ -377,16 +402,26 @@ def _events(plan: Plan, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     )
 
 
-def _chain_tasks(run: RunFolder | None, cfg: MiceConfig, resume: bool) -> list[ChainTask]:
+def _chain_tasks(
+    run: RunFolder | None, cfg: MiceConfig, resume: bool, plan: Plan
+) -> list[ChainTask]:
     """The chains to run and from which sweep. Fresh chains forget their earlier progress
     and state; with `resume`, a chain continues after its last completed sweep (its last
-    progress report), and a chain already written at this maxit is skipped."""
+    progress report, its saved state checked first), and a chain already written at this
+    maxit is skipped. Every chain is checked before anything is changed."""
     tasks = []
     state_uri = run.state_uri if run else None
     for k in cfg.chain_numbers():
         start, report = 1, None
         if run and resume:
-            reports = run.sweep_reports([k])
+            try:
+                reports = run.sweep_reports([k])
+            except ValueError:
+                raise state.StateError(
+                    f"cannot resume chain {k}: a progress record in {run.progress_uri} is "
+                    f"damaged; rerun with overwrite (--overwrite) instead of resume to start "
+                    f"afresh."
+                ) from None
             if reports:
                 report = reports[-1]
                 start = report["iteration"] + 1
@@ -398,10 +433,13 @@ def _chain_tasks(run: RunFolder | None, cfg: MiceConfig, resume: bool) -> list[C
             if start == cfg.maxit + 1 and run.chain_done(k) == cfg.maxit:
                 log.info(f"chain {k} is complete at maxit={cfg.maxit}; skipped")
                 continue
-        if start == 1 and run:
-            run.clear_progress(k)
-            state.forget(state_uri, k)
+            if start > 1:
+                state.check_resumable(state_uri, k, start - 1, plan)
         tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report))
+    for task in tasks:
+        if task.iterations.start == 1 and run:
+            run.clear_progress(task.chain)
+            state.start(state_uri, task.chain, plan)
     return tasks
 
 

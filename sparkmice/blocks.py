@@ -8,6 +8,7 @@ blocks, and with the seed the imputations, do not depend on how Spark partitions
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,18 @@ class Block:
     cache: dict = field(default_factory=dict)
 
 
+def key_row_ids(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Row ids of an id column: an integer key as it is; a string key hashed, the first 60
+    bits of the SHA-256 of its UTF-8 bytes (as `io.spark.key_row_id` computes it in Spark),
+    so that a row's id depends on its key alone, as an integer key's does."""
+    if pa.types.is_integer(keys.type):
+        return pc.cast(keys, pa.int64()).to_numpy(zero_copy_only=False)
+    return np.array(
+        [int(hashlib.sha256(k.encode("utf-8")).hexdigest()[:15], 16) for k in keys.to_pylist()],
+        dtype=np.int64,
+    )
+
+
 def block_of(row_id: np.ndarray, n_blocks: int) -> np.ndarray:
     """splitmix64(row_id) mod n_blocks: a well-mixed, platform-independent assignment."""
     z = row_id.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
@@ -38,10 +51,21 @@ def block_of(row_id: np.ndarray, n_blocks: int) -> np.ndarray:
     return (z % np.uint64(n_blocks)).astype(np.int32)
 
 
+def _ticks(t: pa.DataType) -> pa.DataType:
+    """The integer type under a date or timestamp (days or time units since the epoch)."""
+    return pa.int32() if pa.types.is_date32(t) else pa.int64()
+
+
 def encode_column(column: pa.ChunkedArray | pa.Array, var: Variable) -> np.ndarray:
-    """Codes of one column: floats for continuous, level index for categorical, NaN missing."""
+    """Codes of one column: floats for continuous, level index for categorical, NaN missing.
+
+    A date or timestamp imputed as a number is its days or time units since the epoch. An
+    integer beyond 2^53 becomes the nearest float: fine for a predictor, and observed
+    cells are never written back from codes (`decode_column`)."""
     if var.kind == "continuous":
-        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+        if pa.types.is_temporal(column.type):
+            column = pc.cast(column, _ticks(column.type))
+        return pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
     levels = pa.array(list(var.levels), type=column.type)
@@ -53,7 +77,10 @@ def decode_column(column: pa.ChunkedArray, codes: np.ndarray, var: Variable) -> 
     """The column with its missing cells filled from `codes`; observed cells untouched."""
     if column.null_count == 0:
         return column
-    if var.kind == "continuous":
+    if var.kind == "continuous" and pa.types.is_temporal(column.type):
+        ticks = pc.cast(pa.array(np.rint(codes)), _ticks(column.type))
+        imputed = pc.cast(ticks, column.type)  # a valid date / timestamp of the column's type
+    elif var.kind == "continuous":
         filled = codes
         if pa.types.is_integer(column.type):
             filled = np.rint(codes)
@@ -109,7 +136,7 @@ def completed_table(block: Block, plan: Plan, chain: int) -> pa.Table:
     src = block.source
     columns, names = [], []
     for name in src.column_names:
-        if name in (ROW_ID, BLOCK) or name.startswith("__"):
+        if name in (ROW_ID, BLOCK):
             continue
         col = src.column(name)
         if name in plan.index:

@@ -1,32 +1,87 @@
-"""The `sparkmice` command: impute, pool, report, check-congeniality."""
+"""The `sparkmice` command: impute, pool, report, check-congeniality.
+
+Every subcommand ends the same way on an error (`error_exit`): one line
+`sparkmice <cmd>: error: ...` on stderr and exit code 2; a traceback only with `--debug`.
+The spark-submit entries in jobs/ call `main` too."""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import sys
+from collections.abc import Callable
 
-from sparkmice import congeniality_job, impute_job
-from sparkmice.diagnostics import job as report_job
-from sparkmice.pooling import job as pool_job
-
+# command -> (module with add_arguments and run, help); imported when the command runs
 COMMANDS = {
-    "impute": (impute_job, "impute an incomplete table by chained equations"),
-    "pool": (pool_job, "fit a model on every imputation and pool by Rubin's rules"),
-    "report": (report_job, "write an HTML report of an imputed run"),
+    "impute": ("sparkmice.impute_job", "impute an incomplete table by chained equations"),
+    "pool": (
+        "sparkmice.pooling.job",
+        "fit a model on every imputation and pool by Rubin's rules",
+    ),
+    "report": ("sparkmice.diagnostics.job", "write an HTML report of an imputed run"),
     "check-congeniality": (
-        congeniality_job,
+        "sparkmice.congeniality_job",
         "say which terms of an analysis formula the imputation models leave out",
     ),
 }
+ERROR_EXIT = 2
+
+Run = Callable[[argparse.Namespace], int]
+
+
+def error_exit(command: str, *bad_input: type[Exception]) -> Callable[[Run], Run]:
+    """Decorate a command's `run`: the project's errors (ConfigError, InputError,
+    OutputExistsError, PathError, ChainCommitError) and the command's own bad-input errors
+    (`bad_input`) print their message as one line; any other exception prints one line
+    saying it is internal. Both return exit code 2; with `args.debug` the exception
+    propagates (full traceback)."""
+
+    def decorate(run: Run) -> Run:
+        @functools.wraps(run)
+        def wrapper(args: argparse.Namespace) -> int:
+            from sparkmice.api import OutputExistsError
+            from sparkmice.config import ConfigError
+            from sparkmice.io.paths import PathError
+            from sparkmice.io.run import ChainCommitError
+            from sparkmice.plan import InputError
+
+            project = (ConfigError, InputError, OutputExistsError, PathError, ChainCommitError)
+
+            try:
+                return run(args)
+            except Exception as error:
+                if getattr(args, "debug", False):
+                    raise
+                if isinstance(error, (*project, *bad_input)):
+                    line = " ".join(str(error).split()) or type(error).__name__
+                else:
+                    first = (str(error).strip().splitlines() or [""])[0]
+                    line = (
+                        f"internal error ({type(error).__name__}: {first}); rerun with "
+                        f"--debug for the traceback, and please report it"
+                    )
+                print(f"sparkmice {command}: error: {line}", file=sys.stderr)
+                return ERROR_EXIT
+
+        return wrapper
+
+    return decorate
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sparkmice", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sparkmice", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module, help_text) in COMMANDS.items():
-        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        modules[name] = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        modules[name].add_arguments(command)
+        command.add_argument(
+            "--debug", action="store_true", help="on an error, show the full traceback"
+        )
     args = parser.parse_args(argv)
-    return COMMANDS[args.command][0].run(args)
+    return modules[args.command].run(args)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ class MiceConfig:
     in memory (sets the tasks per chain; never changes the result). engine: "auto",
     "barrier", "perstep" or "inprocess". concurrency: chains run at once (default: as the
     cluster's slots allow).
-    format: "parquet" or "delta". id_column: a column that identifies rows (else one is made).
+    format: "parquet" or "delta". id_column: a column that identifies rows (else one is made):
+      unique, non-null, integer or string (a string key's row id is a hash of it).
+    inf_as_missing: treat +inf and -inf in numeric columns as missing (else they are refused).
     chains: run only these chains (1-based), e.g. for a fan-out of one task per imputation.
     private: columns whose levels never appear in config.json, events or reports (codes
       and counts instead). private_levels_above: a nominal column with more levels than
@@ -96,6 +98,7 @@ class MiceConfig:
     private: list[str] = field(default_factory=list)
     private_levels_above: int | None = 50
     min_cell_count: int = 5
+    inf_as_missing: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -147,8 +150,14 @@ class MiceConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> MiceConfig:
-        with open(path) as f:
-            options = yaml.safe_load(f) or {}
+        try:
+            with open(path, encoding="utf-8") as f:
+                options = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise ConfigError(f"config file {path} cannot be read ({e.strerror}).") from None
+        except yaml.YAMLError as e:
+            problem = _yaml_problem(e)
+            raise ConfigError(f"config file {path} is not valid YAML: {problem}.") from None
         if not isinstance(options, dict):
             raise ConfigError(f"config file {path} must hold a mapping of options.")
         options.update({k: v for k, v in overrides.items() if v is not None})
@@ -273,4 +282,16 @@ RULES: dict[str, Rule] = {
     "private": names(),
     "private_levels_above": optional(integer(1)),
     "min_cell_count": integer(1),
+    "inf_as_missing": Rule("true or false", lambda v, _: isinstance(v, bool)),
 }
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Where and what: `line L, column C: problem`; a tag (e.g. `!!python/object`) is named
+    as such, since options are plain values (the file is never executed)."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(error, "problem", None) or str(error)
+    if isinstance(error, yaml.constructor.ConstructorError) and "tag" in problem:
+        problem += "; options are plain YAML values (numbers, strings, lists, mappings), no tags"
+    return where + problem

@@ -12,8 +12,8 @@ unparsable formula or a column the data do not have.
 from __future__ import annotations
 
 import argparse
-import sys
 
+from sparkmice.cli import error_exit
 from sparkmice.congeniality import check_congeniality_dir
 
 
@@ -32,12 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@error_exit("check-congeniality", OSError, ValueError)
 def run(args: argparse.Namespace) -> int:
     """Print the report; returns the exit code (2 on bad input, with the reason on stderr)."""
-    try:
-        report = check_congeniality_dir(args.imputed, args.formula)
-    except (OSError, ValueError) as exc:
-        print(f"sparkmice check-congeniality: error: {exc}", file=sys.stderr)
-        return 2
-    print(report)
+    print(check_congeniality_dir(args.imputed, args.formula))
     return 0

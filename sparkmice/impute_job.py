@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from sparkmice.api import OutputExistsError, mice
-from sparkmice.config import ConfigError, MiceConfig
-from sparkmice.io.paths import PathError, check_apart
-from sparkmice.io.run import ChainCommitError
-from sparkmice.plan import InputError
+from sparkmice.api import mice
+from sparkmice.cli import error_exit
+from sparkmice.config import MiceConfig
+from sparkmice.io.paths import check_apart
 
 
 def _chains(text: str) -> list[int]:
@@ -66,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@error_exit("impute")
 def run(args: argparse.Namespace) -> int:
     from sparkmice.io.spark import read_input
     from sparkmice.session import get_spark
@@ -78,21 +77,17 @@ def run(args: argparse.Namespace) -> int:
         "engine": args.engine,
         "format": args.format,
     }
-    try:
-        if args.config:
-            config = MiceConfig.from_yaml(args.config, **overrides)
-        else:
-            config = MiceConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
-        if os.path.exists(args.input) or "/" in args.input or ":" in args.input:
-            check_apart(args.output, [args.input])  # a path, not a catalog table
-        spark = get_spark(master=args.master)
-        df = read_input(spark, args.input)
-        result = mice(
-            df, config=config, output=args.output, overwrite=args.overwrite, resume=args.resume
-        )
-    except (ConfigError, InputError, OutputExistsError, PathError, ChainCommitError) as e:
-        print(f"sparkmice impute: error: {e}", file=sys.stderr)
-        return 2
+    if args.config:
+        config = MiceConfig.from_yaml(args.config, **overrides)
+    else:
+        config = MiceConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+    if os.path.exists(args.input) or "/" in args.input or ":" in args.input:
+        check_apart(args.output, [args.input])  # a path, not a catalog table
+    spark = get_spark(master=args.master)
+    df = read_input(spark, args.input)
+    result = mice(
+        df, config=config, output=args.output, overwrite=args.overwrite, resume=args.resume
+    )
     chains = config.chain_numbers()
     print(
         f"imputed {result.plan.n_rows} rows of {args.input}: chains {chains} of m={config.m}, "

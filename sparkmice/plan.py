@@ -38,6 +38,7 @@ class ColumnSummary:
     n_distinct: int  # exact if `distinct` is not None, else a lower bound / estimate
     ordered: bool = False  # an ordered categorical; `distinct` is then in its order
     counts: tuple[int, ...] | None = None  # observed rows of each distinct value
+    n_infinite: int = 0  # cells holding +inf or -inf
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,13 @@ def check_schema(schema: pa.Schema, config: MiceConfig) -> None:
                     f"{option} names column {c!r}, which is not in the input; "
                     f"the columns are {names}."
                 )
+    if config.id_column:
+        t = schema.field(config.id_column).type
+        if not (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)):
+            raise InputError(
+                f"id_column {config.id_column!r} has type {t}; a row id must be an integer or "
+                f"string key: convert it, or drop id_column to number the rows by position."
+            )
     for f in schema:
         if f.name in config.exclude or f.name == config.id_column:
             continue
@@ -176,9 +184,35 @@ def check_schema(schema: pa.Schema, config: MiceConfig) -> None:
             )
 
 
+def check_id_counts(name: str, n_rows: int, n_null: int, n_distinct: int, n_ids: int) -> None:
+    """Refuse an id column with missing or repeated keys (`n_distinct` distinct keys), or
+    string keys whose row ids collide (`n_ids` distinct row ids); one pass counted them."""
+    if n_null:
+        raise InputError(
+            f"id_column {name!r} is missing in {n_null} row(s); every row needs its id: fill "
+            f"them, or drop id_column to number the rows by position."
+        )
+    if n_distinct < n_rows:
+        raise InputError(
+            f"id_column {name!r} has repeated values ({n_rows - n_distinct} row(s) repeat an "
+            f"earlier id); it must identify rows uniquely."
+        )
+    if n_ids < n_distinct:
+        raise InputError(
+            f"id_column {name!r}: two string keys give the same 60-bit row id (a hash "
+            f"collision); use an integer key column instead."
+        )
+
+
+def is_temporal(t: pa.DataType) -> bool:
+    """A date or timestamp: carried through, or imputed as a number with kind 'continuous'."""
+    return pa.types.is_date(t) or pa.types.is_timestamp(t)
+
+
 def supported_type(t: pa.DataType) -> bool:
     return (
-        pa.types.is_integer(t)
+        is_temporal(t)
+        or pa.types.is_integer(t)
         or pa.types.is_floating(t)
         or pa.types.is_decimal(t)
         or pa.types.is_boolean(t)
@@ -286,6 +320,26 @@ def _passive_variables(
     return closure
 
 
+def _carry_temporal(f: pa.Field, config: MiceConfig, events: list) -> None:
+    """A date or timestamp column not declared continuous: carried through unimputed and
+    not a predictor, logged; another declared kind is refused."""
+    if f.name in config.kind:
+        raise ConfigError(
+            f"kind for column {f.name!r} is {config.kind[f.name]!r} but it holds "
+            f"{f.type} values; a date or timestamp is imputed as 'continuous' only."
+        )
+    events.append(
+        {
+            "chain": 0,
+            "iteration": 0,
+            "variable": f.name,
+            "event": "carried through",
+            "detail": f"{f.type}: not imputed, not a predictor; set kind {f.name}: "
+            f"continuous to impute it as a number",
+        }
+    )
+
+
 def block_count(config: MiceConfig, n_rows: int) -> int:
     """How many row blocks (which with the seed define the result): `blocks`, or one per
     `rows_per_block` rows."""
@@ -302,14 +356,24 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
     for f in schema:
         if f.name in skip:
             continue
+        if is_temporal(f.type) and config.kind.get(f.name) != "continuous":
+            _carry_temporal(f, config, events)
+            skip.add(f.name)
+            continue
         s = by_name[f.name]
+        if s.n_infinite:
+            raise InputError(
+                f"column {f.name!r} holds {s.n_infinite} infinite value(s) (inf or -inf); "
+                f"replace them, or set inf_as_missing: true to impute them as missing."
+            )
         if s.n_missing == s.n:
             raise InputError(
                 f"column {f.name!r} has no observed value; drop it or list it under `exclude`."
             )
         kind = config.kind.get(f.name) or _detect_kind(s)
         if kind == "continuous" and not (
-            pa.types.is_integer(f.type)
+            is_temporal(f.type)
+            or pa.types.is_integer(f.type)
             or pa.types.is_floating(f.type)
             or pa.types.is_decimal(f.type)
         ):
@@ -319,11 +383,22 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
             )
         levels = None
         if kind != "continuous":
+            observed = s.n - s.n_missing
+            per_row = s.n_distinct >= observed > 2  # a level per observed row
+            if per_row:
+                hint = "; it looks like an identifier: list it under `exclude`, or set id_column"
+            else:
+                hint = " (an identifier? list it under `exclude`, or set id_column)"
             if s.distinct is None or len(s.distinct) > config.max_levels:
                 raise InputError(
                     f"column {f.name!r} has {s.n_distinct} or more levels, more than "
                     f"max_levels={config.max_levels}; raise max_levels, declare its kind "
-                    f"'continuous', or list it under `exclude`."
+                    f"'continuous', or list it under `exclude`{hint}."
+                )
+            if per_row:
+                raise InputError(
+                    f"column {f.name!r} has a different value in each of its {observed} "
+                    f"observed rows{hint}."
                 )
             levels = tuple(s.distinct)
             if f.name in config.levels:

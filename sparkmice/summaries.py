@@ -41,9 +41,18 @@ def summarize_arrow(table: pa.Table, max_levels: int, skip: set[str]) -> list[Co
             )
             counts = tuple(found.get(v, 0) for v in levels)
         field = table.schema.field(name)
+        infinite = (pc.sum(pc.is_inf(col)).as_py() or 0) if pa.types.is_floating(col.type) else 0
         out.append(
             ColumnSummary(
-                name, field.type, len(col), col.null_count, levels, n_distinct, ordered, counts
+                name,
+                field.type,
+                len(col),
+                col.null_count,
+                levels,
+                n_distinct,
+                ordered,
+                counts,
+                infinite,
             )
         )
     return out
@@ -65,7 +74,15 @@ def merge_summaries(a: ColumnSummary, b: ColumnSummary, max_levels: int) -> Colu
         len(levels) if levels is not None else max(a.n_distinct, b.n_distinct, max_levels + 1)
     )
     return ColumnSummary(
-        a.name, a.type, a.n + b.n, a.n_missing + b.n_missing, levels, n_distinct, False, counts
+        a.name,
+        a.type,
+        a.n + b.n,
+        a.n_missing + b.n_missing,
+        levels,
+        n_distinct,
+        False,
+        counts,
+        a.n_infinite + b.n_infinite,
     )
 
 
@@ -81,7 +98,7 @@ def summarize_spark(
     batches a table of rows."""
     import pickle
 
-    from sparkmice.io.spark import arrow_schema
+    from sparkmice.io.spark import arrow_schema, column
 
     schema = arrow_schema(df.schema) if unpack is None else unpack(iter([])).schema
     names = [f.name for f in schema if f.name not in skip and supported_type(f.type)]
@@ -105,5 +122,5 @@ def summarize_spark(
         parts = (summarize_arrow(t, max_levels, set()) for t in tables)
         yield pa.RecordBatch.from_pydict({"s": [pickle.dumps(merge_all(parts))]})
 
-    rows = (df if unpack else df.select(*[f"`{n}`" for n in names])).mapInArrow(task, "s binary")
+    rows = (df if unpack else df.select(*[column(n) for n in names])).mapInArrow(task, "s binary")
     return merge_all(pickle.loads(r["s"]) for r in rows.collect())

@@ -63,6 +63,7 @@ BAD = [
     ("private", [3], "The 'private' option must be a list of column names; got [3]."),
     ("private_levels_above", 0, "The 'private_levels_above' option must be an integer >= 1 or"),
     ("min_cell_count", 0, "The 'min_cell_count' option must be an integer >= 1; got 0."),
+    ("inf_as_missing", "yes", "The 'inf_as_missing' option must be true or false; got 'yes'."),
 ]
 
 

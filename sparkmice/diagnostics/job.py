@@ -9,10 +9,10 @@ aggregations); the convergence part needs only the files under ``DIR/_sparkmice`
 from __future__ import annotations
 
 import argparse
-import sys
 
 import pandas as pd
 
+from sparkmice.cli import error_exit
 from sparkmice.diagnostics.distributions import DEFAULT_BINS
 from sparkmice.diagnostics.report import build_report
 from sparkmice.diagnostics.rhat import THRESHOLD, convergence_message
@@ -60,28 +60,25 @@ def _read_pooled(path: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+@error_exit("report", FileNotFoundError, ValueError)
 def run(args: argparse.Namespace) -> int:
     """Build and write the report; 0 on success, 2 when an input is missing or wrong."""
-    try:
-        original, spark = None, None
-        if args.original:
-            from sparkmice.io.spark import read_input
-            from sparkmice.session import get_spark
+    original, spark = None, None
+    if args.original:
+        from sparkmice.io.spark import read_input
+        from sparkmice.session import get_spark
 
-            spark = get_spark()
-            original = read_input(spark, args.original)
-        pooled = _read_pooled(args.pooled) if args.pooled else None
-        report = build_report(
-            args.imputed,
-            original=original,
-            pooled=pooled,
-            spark=spark,
-            threshold=args.threshold,
-            bins=args.bins,
-        )
-    except (FileNotFoundError, ValueError) as error:
-        print(f"sparkmice report: {error}", file=sys.stderr)
-        return 2
+        spark = get_spark()
+        original = read_input(spark, args.original)
+    pooled = _read_pooled(args.pooled) if args.pooled else None
+    report = build_report(
+        args.imputed,
+        original=original,
+        pooled=pooled,
+        spark=spark,
+        threshold=args.threshold,
+        bins=args.bins,
+    )
     path = report.write(args.output)
     print(f"Wrote {path.resolve()}")
     if "rhat" in report.tables:

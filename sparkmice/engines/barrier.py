@@ -29,7 +29,7 @@ from sparkmice.engines.exchange import ExchangedBlocks, TaskExchange
 from sparkmice.engines.inprocess import LocalBlocks
 from sparkmice.io.parquet import write_part
 from sparkmice.io.run import Attempt
-from sparkmice.io.spark import spark_schema_of
+from sparkmice.io.spark import AS_GIVEN, PositionalNames, spark_schema_of
 from sparkmice.names import BLOCK, ROW_ID
 from sparkmice.plan import Plan
 from sparkmice.progress import ProgressWriter
@@ -48,14 +48,19 @@ def packed_value_bytes(records_per_batch: int) -> int:
 
 
 def pack_function(
-    input_schema: pa.Schema, n_blocks: int, task_keys: np.ndarray, value_bytes: int
+    input_schema: pa.Schema,
+    n_blocks: int,
+    task_keys: np.ndarray,
+    value_bytes: int,
+    names: PositionalNames = AS_GIVEN,
 ):
     """The mapInArrow function that packs an input partition, and its output schema: its
-    rows of each block (with `_block`) as Arrow IPC streams of about `value_bytes` each,
-    keyed (`__task`) for the task of the block: blocks go round-robin to the tasks."""
+    rows of each block (with `_block`, the columns under their real `names`) as Arrow IPC
+    streams of about `value_bytes` each, keyed (`__task`) for the task of the block: blocks
+    go round-robin to the tasks."""
 
     def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        table = pa.Table.from_batches(list(batches), schema=input_schema)
+        table = names.to_real(pa.Table.from_batches(list(batches), schema=input_schema))
         if table.num_rows == 0:
             return
         block = block_of(table.column(ROW_ID).to_numpy(), n_blocks)
@@ -106,10 +111,12 @@ def chain_function(
     progress_uri: str,
     solo: bool,
     write_to: tuple[str, Attempt] | None,
+    names: PositionalNames,
 ):
     """The mapInArrow function of one chain (a fresh authkey per job). With `write_to` (a
     run folder and an attempt), each task writes its completed rows as that attempt's
-    Parquet file and returns only their count."""
+    Parquet file and returns only their count; else it returns them, the columns named by
+    position (`names`)."""
     authkey = secrets.token_bytes(32)
     timeout = plan.config.exchange_timeout
     unpack = unpack_function(input_schema)
@@ -130,7 +137,7 @@ def chain_function(
         tables = [completed_table(b, plan, task.chain) for b in blocks]
         if write_to is None:
             for t in tables:
-                yield from t.to_batches()
+                yield from names.to_positional(t).to_batches()
             return
         from pyspark import TaskContext
 
@@ -150,13 +157,14 @@ def run_chain(
     progress_uri: str,
     solo: bool = False,
     write_to: tuple[str, Attempt] | None = None,
+    names: PositionalNames = AS_GIVEN,
 ):
     """The lazy DataFrame of one chain: one barrier stage over the packed partitions
     (`input_schema`: the rows' columns and `_block`), or with `solo` one plain task over
     all of them. Its rows are the chain's completed rows (`output_schema`), or with
     `write_to` the counts of the rows its tasks wrote as the attempt's files (written by
     the tasks themselves: twice as fast as handing the rows to Spark's writer)."""
-    fn = chain_function(plan, task, input_schema, progress_uri, solo, write_to)
+    fn = chain_function(plan, task, input_schema, progress_uri, solo, write_to, names)
     schema = output_schema if write_to is None else spark_schema_of(WRITTEN_SCHEMA)
     if solo:
         return prepared.coalesce(1).mapInArrow(fn, schema)

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from sparkmice.blocks import Block, block_of, completed_table, split_blocks
+from sparkmice.io.spark import AS_GIVEN, PositionalNames
 from sparkmice.names import BLOCK, ROW_ID
 from sparkmice.plan import Plan
 from sparkmice.sampler import ChainTask, SweepReport
@@ -44,47 +45,73 @@ def _state_name(i: int) -> str:
     return f"__v{i}"
 
 
-def _blocks(batches: Iterator[pa.RecordBatch], schema: pa.Schema, plan: Plan) -> list[Block]:
-    """This partition's blocks, with the current values from the state columns if present."""
+def _blocks(
+    batches: Iterator[pa.RecordBatch], schema: pa.Schema, plan: Plan, names: PositionalNames
+) -> list[Block]:
+    """This partition's blocks (columns under their real `names`), with the current values
+    from the state columns if present."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # one core per task: BLAS threads would only contend
-    table = pa.Table.from_batches(list(batches), schema=schema)
-    blocks = split_blocks(table, plan)
-    if _state_name(0) in schema.names and plan.variables:
+    table = _table(batches, schema)
+    states = [_state_name(v.index) for v in plan.variables]
+    stateful = bool(states) and states[0] in schema.names
+    blocks = split_blocks(names.to_real(table.drop_columns(states) if stateful else table), plan)
+    if stateful:
+        by_row = table.select([ROW_ID, BLOCK, *states])  # the rows in split_blocks' order
+        order = np.lexsort((by_row.column(ROW_ID).to_numpy(), by_row.column(BLOCK).to_numpy()))
+        by_row = by_row.take(pa.array(order))
+        start = 0
         for b in blocks:
+            rows = by_row.slice(start, len(b.row_id))
+            start += len(b.row_id)
             b.values = np.asfortranarray(
-                np.column_stack(
-                    [b.source.column(_state_name(v.index)).to_numpy() for v in plan.variables]
-                )
+                np.column_stack([rows.column(n).to_numpy() for n in states])
             )
     return blocks
 
 
-def _with_state(b: Block, plan: Plan) -> pa.Table:
-    src = b.source.select([n for n in b.source.column_names if not n.startswith("__v")])
+def _with_state(b: Block, plan: Plan, names: PositionalNames) -> pa.Table:
+    """The block's rows (columns named by position) and its current values."""
+    src = names.to_positional(b.source)
     for v in plan.variables:
         src = src.append_column(_state_name(v.index), pa.array(b.values[:, v.index]))
     return src
 
 
+def rows_function(schema: pa.Schema, names: PositionalNames):
+    """A partition's batches -> its rows under their real names (for the column summaries)."""
+
+    def rows(batches: Iterator[pa.RecordBatch]) -> pa.Table:
+        return names.to_real(_table(batches, schema))
+
+    return rows
+
+
+def _table(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    """The batches as one table; `schema` only when there are none (a timestamp's time zone
+    as Spark hands it over can differ from the one its schema converts to)."""
+    batches = list(batches)
+    return pa.Table.from_batches(batches) if batches else schema.empty_table()
+
+
 class SparkBlocks:
     """A BlockSet whose blocks live in a cached Spark DataFrame, one job per reduce."""
 
-    def __init__(self, prepared, plan: Plan):
+    def __init__(self, prepared, plan: Plan, names: PositionalNames):
         from sparkmice.io.spark import arrow_schema
 
-        self.plan = plan
+        self.plan, self.names = plan, names
         self.prepared = prepared  # shared by the chains: cached and released by the caller
         self.state = prepared
         self.schema = arrow_schema(prepared.schema)
         self.previous = []  # states this set cached, released once their successor exists
 
     def reduce(self, fn: Callable[[Block], T], merge: Callable[[T, T], T]) -> T:
-        plan, schema = self.plan, self.schema
+        plan, schema, names = self.plan, self.schema, self.names
 
         def task(batches):
-            for b in _blocks(batches, schema, plan):
+            for b in _blocks(batches, schema, plan, names):
                 yield pa.RecordBatch.from_pydict(
                     {"block": [b.index], "payload": [pickle.dumps(fn(b))]},
                     schema=pa.schema([("block", pa.int32()), ("payload", pa.binary())]),
@@ -100,16 +127,16 @@ class SparkBlocks:
     def update(self, fn: Callable[[Block], None]) -> None:
         from sparkmice.io.spark import spark_schema_of
 
-        plan, schema = self.plan, self.schema
+        plan, schema, names = self.plan, self.schema, self.names
 
         def task(batches):
-            for b in _blocks(batches, schema, plan):
+            for b in _blocks(batches, schema, plan, names):
                 fn(b)
-                yield from _with_state(b, plan).to_batches()
+                yield from _with_state(b, plan, names).to_batches()
 
-        names = [n for n in schema.names if not n.startswith("__v")]
+        kept = [n for n in schema.names if not n.startswith("__v")]
         out_schema = pa.schema(
-            [schema.field(n) for n in names]
+            [schema.field(n) for n in kept]
             + [pa.field(_state_name(v.index), pa.float64()) for v in plan.variables]
         )
         self._retire(self.state)
@@ -129,11 +156,11 @@ class SparkBlocks:
             self.previous.append(df)
 
     def completed(self, chain: int):
-        plan, schema = self.plan, self.schema
+        plan, schema, names = self.plan, self.schema, self.names
 
         def task(batches):
-            for b in _blocks(batches, schema, plan):
-                yield from completed_table(b, plan, chain).to_batches()
+            for b in _blocks(batches, schema, plan, names):
+                yield from names.to_positional(completed_table(b, plan, chain)).to_batches()
 
         return task
 
@@ -144,9 +171,11 @@ def run_chain(
     task: ChainTask,
     output_schema,
     on_sweep: Callable[[SweepReport], None] | None = None,
+    names: PositionalNames = AS_GIVEN,
 ):
-    """Run one chain with the driver in charge; returns the completed rows' DataFrame."""
-    blocks = SparkBlocks(prepared, plan)
+    """Run one chain with the driver in charge; returns the completed rows' DataFrame
+    (columns named by position, `names`)."""
+    blocks = SparkBlocks(prepared, plan, names)
 
     def after_sweep(report: SweepReport) -> None:
         blocks.checkpoint()

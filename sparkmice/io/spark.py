@@ -2,11 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from sparkmice.names import ROW_ID
+
+
+def column(name: str):
+    """A Spark column by its exact name, whatever it holds (dots, spaces, backticks)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+@dataclass(frozen=True)
+class PositionalNames:
+    """Inside the Spark engines the input's columns are named by position (`__c0`, ...):
+    pyspark cannot refer to every name (`mapInArrow` fails on a dot, as in R's `Solar.R`),
+    and a position never collides with an engine's own columns. The tasks' tables (what the
+    plan and the kernels see) and the written output carry the real names."""
+
+    names: tuple[str, ...]
+
+    @property
+    def positional(self) -> tuple[str, ...]:
+        return tuple(f"__c{i}" for i in range(len(self.names)))
+
+    def of(self, name: str) -> str:
+        return self.positional[self.names.index(name)]
+
+    def _rename(self, current: list[str], to_real: bool) -> list[str]:
+        pairs = zip(self.positional, self.names, strict=True)
+        mapping = {a: b for a, b in pairs} if to_real else {b: a for a, b in pairs}
+        return [mapping.get(n, n) for n in current]
+
+    def to_real(self, table: pa.Table) -> pa.Table:
+        return table.rename_columns(self._rename(table.column_names, True))
+
+    def to_positional(self, table: pa.Table) -> pa.Table:
+        return table.rename_columns(self._rename(table.column_names, False))
+
+    def real_schema(self, schema: pa.Schema) -> pa.Schema:
+        return pa.schema(
+            [f.with_name(n) for f, n in zip(schema, self._rename(schema.names, True), strict=True)]
+        )
+
+    def spark_positional(self, df):
+        return df.toDF(*self._rename(df.columns, False))
+
+    def spark_real(self, df):
+        return df.toDF(*self._rename(df.columns, True))
+
+
+AS_GIVEN = PositionalNames(())  # no renaming: tables whose columns carry their real names
 
 
 def arrow_schema(spark_schema) -> pa.Schema:
@@ -32,30 +83,89 @@ def _arrow_field(f) -> pa.Field:
 
 
 def read_input(spark, source: str):
-    """A Parquet or CSV path, or a catalog table name, as a Spark DataFrame.
+    """A Parquet or CSV path, or a catalog table name, as a Spark DataFrame; a source that
+    cannot be read is one InputError naming it and the fix.
 
-    CSV: header row, types inferred by Spark, `NA` and empty cells missing."""
-    from pyspark.sql import functions as F
+    CSV: header row, types inferred by Spark, `NA` and empty cells missing; every record is
+    parsed once here, so that a malformed one (another number of fields than the header, an
+    unclosed quote) is refused before any imputation."""
+    from sparkmice.plan import InputError
 
     lowered = source.lower().rstrip("/")
-    if lowered.endswith(".csv"):
-        df = spark.read.csv(source, header=True, inferSchema=True, nullValue="NA")
-        strings = [f.name for f in df.schema.fields if f.dataType.typeName() == "string"]
-        return df.select(
-            *[
-                F.when(F.col(f"`{c}`") == "", None).otherwise(F.col(f"`{c}`")).alias(c)
-                if c in strings
-                else F.col(f"`{c}`")
-                for c in df.columns
-            ]
-        )
-    if lowered.endswith(".parquet") or "/" in source or source.startswith("."):
-        return spark.read.parquet(source)
-    return spark.table(source)
+    try:
+        if lowered.endswith(".csv"):
+            return _read_csv(spark, source)
+        if lowered.endswith(".parquet") or "/" in source or source.startswith("."):
+            return spark.read.parquet(source)
+        return spark.table(source)
+    except InputError:
+        raise
+    except Exception as error:
+        text = str(error)
+        if "PATH_NOT_FOUND" in text or "TABLE_OR_VIEW_NOT_FOUND" in text:
+            raise InputError(
+                f"input {source} does not exist; give a Parquet or CSV path (.csv) or a "
+                f"catalog table name."
+            ) from None
+        if "TIMESTAMP(NANOS" in text:
+            raise InputError(_nanosecond_message(source)) from None
+        raise
 
 
-def nan_to_null(df):
-    """NaN in floating columns becomes null: missing, as R's NA and pandas' NaN are."""
+def _read_csv(spark, source: str):
+    from pyspark.sql import functions as F
+
+    from sparkmice.plan import InputError
+
+    df = spark.read.csv(source, header=True, inferSchema=True, nullValue="NA", mode="FAILFAST")
+    try:  # counting every column's values parses every record
+        df.agg(*[F.count(column(c)) for c in df.columns]).collect()
+    except Exception as error:
+        if "MALFORMED_CSV_RECORD" not in str(error) and "Malformed" not in str(error):
+            raise
+        raise InputError(
+            f"input {source} is not a well-formed CSV file: a record has another number of "
+            f"fields than the header, or an unclosed quote; fix the file (every row as many "
+            f"comma-separated fields as the header, quotes in pairs)."
+        ) from None
+    strings = [f.name for f in df.schema.fields if f.dataType.typeName() == "string"]
+    return df.select(
+        *[
+            F.when(column(c) == "", None).otherwise(column(c)).alias(c)
+            if c in strings
+            else column(c)
+            for c in df.columns
+        ]
+    )
+
+
+def _nanosecond_message(source: str) -> str:
+    """Which columns of a Parquet input hold nanosecond timestamps (read by pyarrow from
+    the files' footers, if it can reach them), and the two fixes."""
+    columns = ""
+    try:
+        import pyarrow.dataset as ds
+
+        schema = ds.dataset(source, format="parquet").schema
+        nanos = [
+            f.name
+            for f in schema
+            if pa.types.is_timestamp(f.type) and f.type.unit == "ns"
+        ]
+        columns = f"column(s) {nanos} " if nanos else ""
+    except Exception:  # not reachable from the driver: the message without the names
+        pass
+    return (
+        f"input {source}: {columns}stored as Parquet TIMESTAMP(NANOS) (pandas' default), "
+        f"which Spark cannot read; write the file with df.to_parquet(path, "
+        f"coerce_timestamps='us', allow_truncated_timestamps=True), or set the Spark option "
+        f"spark.sql.legacy.parquet.nanosAsLong=true to read them as integer nanoseconds."
+    )
+
+
+def nan_to_null(df, infinite: Collection[str] = ()):
+    """NaN in floating columns becomes null: missing, as R's NA and pandas' NaN are; in the
+    columns `infinite`, so do +inf and -inf (the option `inf_as_missing`)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, FloatType
 
@@ -64,17 +174,28 @@ def nan_to_null(df):
         return df
     return df.select(
         *[
-            F.when(F.isnan(F.col(f"`{c}`")), None).otherwise(F.col(f"`{c}`")).alias(c)
+            F.when(_missing_float(column(c), c in infinite), None).otherwise(column(c)).alias(c)
             if c in floats
-            else F.col(f"`{c}`")
+            else column(c)
             for c in df.columns
         ]
     )
 
 
-def with_row_id(df, id_column: str | None = None) -> tuple[Any, int]:
-    """The DataFrame with `_row_id` (int64): the id column if given, else the row's
-    position; and its number of rows (counted by the same small job).
+def _missing_float(value, infinite: bool):
+    from pyspark.sql import functions as F
+
+    if not infinite:
+        return F.isnan(value)
+    return F.isnan(value) | (value == F.lit(float("inf"))) | (value == F.lit(float("-inf")))
+
+
+def with_row_id(
+    df, id_column: str | None = None, name: str | None = None
+) -> tuple[Any, int]:
+    """The DataFrame with `_row_id` (int64): from the id column if given (its keys checked:
+    unique, non-null; `name` is the column's name for messages), else the row's position;
+    and its number of rows (counted by the same small job).
 
     For Parquet files the position is (file order, row index in file), the same however
     Spark splits the files; otherwise it follows the input's partitions in order, which is
@@ -82,7 +203,8 @@ def with_row_id(df, id_column: str | None = None) -> tuple[Any, int]:
     from pyspark.sql import functions as F
 
     if id_column:
-        return df.withColumn(ROW_ID, F.col(f"`{id_column}`").cast("long")), df.count()
+        ided = df.withColumn(ROW_ID, key_row_id(df, id_column))
+        return ided, _checked_id_rows(ided, id_column, name or id_column)
     try:
         meta = df.select(
             "*",
@@ -105,6 +227,36 @@ def with_row_id(df, id_column: str | None = None) -> tuple[Any, int]:
     low = F.col("__mid").bitwiseAND(F.lit((1 << 33) - 1))
     ided = mid.withColumn(ROW_ID, (offset[part] + low).cast("long")).drop("__mid")
     return ided, sum(counts.values())
+
+
+def key_row_id(df, id_column: str):
+    """The row id of an id column (`blocks.key_row_ids`): an integer key as it is, a string
+    key's first 60 bits of SHA-256 (UTF-8), computed by Spark."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    key = column(id_column)
+    if isinstance(df.schema[id_column].dataType, StringType):
+        return F.conv(F.substring(F.sha2(key, 256), 1, 15), 16, 10).cast("long")
+    return key.cast("long")
+
+
+def _checked_id_rows(ided, id_column: str, name: str) -> int:
+    """The number of rows, counted with the id column's nulls and distinct keys and row
+    ids (one job); a bad key is refused (`check_id_counts`)."""
+    from pyspark.sql import functions as F
+
+    from sparkmice.plan import check_id_counts
+
+    key = column(id_column)
+    row = ided.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.count(key).alias("keys"),
+        F.countDistinct(key).alias("distinct"),
+        F.countDistinct(F.col(ROW_ID)).alias("ids"),
+    ).first()
+    check_id_counts(name, row["n"], row["n"] - row["keys"], row["distinct"], row["ids"])
+    return int(row["n"])
 
 
 def spark_schema_of(schema: pa.Schema):

@@ -24,6 +24,7 @@ import pandas as pd
 from sparkmice.analysis import fit_complete_cases, fit_imputations, fit_mean_imputed
 from sparkmice.analysis.design import check_family
 from sparkmice.analysis.formula import check_formula
+from sparkmice.cli import error_exit
 from sparkmice.congeniality import warn_congeniality
 from sparkmice.io.run import RunFolder
 from sparkmice.kernels.glm import FAMILIES
@@ -158,23 +159,16 @@ def _chains_to_pool(run: RunFolder, imputed: str, allow_partial: bool) -> list[i
     return found
 
 
+@error_exit("pool", ValueError)
 def run(args: argparse.Namespace) -> int:
     """Run the job; returns the exit code (2 on bad input, with the reason on stderr)."""
     compare = [c.strip() for c in args.compare.split(",") if c.strip()]
-    try:
-        check_formula(args.formula)  # before Spark starts and before formulaic sees it
-    except ValueError as exc:
-        print(f"sparkmice pool: error: {exc}", file=sys.stderr)
-        return 2
+    check_formula(args.formula)  # before Spark starts and before formulaic sees it
     warn_congeniality(args.imputed, args.formula)  # a run's config.json: findings to stderr
-    try:
-        table = pool_directory(
-            get_spark(), args.imputed, args.formula, args.family, args.dfcom, compare,
-            args.original, args.output, args.allow_partial,
-        )  # fmt: skip
-    except ValueError as exc:
-        print(f"sparkmice pool: error: {exc}", file=sys.stderr)
-        return 2
+    table = pool_directory(
+        get_spark(), args.imputed, args.formula, args.family, args.dfcom, compare,
+        args.original, args.output, args.allow_partial,
+    )  # fmt: skip
     if args.output.endswith(".csv"):
         table.to_csv(args.output, index=False)
     else:
