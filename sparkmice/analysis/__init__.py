@@ -1,6 +1,7 @@
 """Fitting the analysis model on every imputation (pandas: statsmodels; Spark: IRLS)."""
 
 from sparkmice.analysis.baselines import fit_complete_cases, fit_mean_imputed
-from sparkmice.analysis.fit import AnalysisFits, fit_imputations
+from sparkmice.analysis.fit import fit_imputations
+from sparkmice.analysis.fits import AnalysisFits
 
 __all__ = ["AnalysisFits", "fit_complete_cases", "fit_imputations", "fit_mean_imputed"]

@@ -23,7 +23,8 @@ from formulaic import Formula
 from scipy import stats
 
 from sparkmice.analysis.design import check_family, formula_variables
-from sparkmice.analysis.fit import AnalysisFits, fit_imputations
+from sparkmice.analysis.fit import fit_imputations
+from sparkmice.analysis.fits import AnalysisFits
 from sparkmice.names import IMPUTATION
 from sparkmice.pooling.rubin import POOLED_COLUMNS
 

@@ -26,7 +26,7 @@ from sparkmice.analysis.design import (
     formula_variables,
     model_spec,
 )
-from sparkmice.analysis.fit import AnalysisFits, _check_long
+from sparkmice.analysis.fits import AnalysisFits, check_long
 from sparkmice.analysis.irls import irls, null_start, offset_design, sums_for
 from sparkmice.kernels.glm import GlmSums, irls_sums
 from sparkmice.names import IMPUTATION
@@ -161,7 +161,7 @@ def _restricted_deviance(
 
 def fit_spark(sdf: DataFrame, formula: str, family: str, dfcom: float | None) -> AnalysisFits:
     """Fit on every imputation of a Spark long table; see the module docstring."""
-    _check_long(list(sdf.columns))
+    check_long(list(sdf.columns))
     variables = formula_variables(formula, sdf.columns)
     data = sdf.select(IMPUTATION, *variables)
     spec = _spark_model_spec(data, formula, variables)
