@@ -18,7 +18,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                  "diagnostics.rhat", "diagnostics.missingness", "diagnostics.plots")),
     ("storage", ("io",)),
     ("options", ("config",)),
-    ("plan", ("plan", "design", "blocks", "summaries", "state", "identity", "analysis.formula")),
+    # io.spark reads the input into Spark and checks it as the plan does (InputError, keys)
+    ("plan", ("plan", "design", "blocks", "summaries", "state", "identity", "analysis.formula",
+              "io.spark")),
     ("sampler", ("sampler", "progress")),
     ("engines", ("engines",)),
     ("analysis", ("analysis", "diagnostics", "congeniality", "pooling")),
