@@ -104,9 +104,10 @@ def chain_function(
     solo: bool,
     write_to: str | None,
 ):
-    """The mapInArrow function of one chain (a fresh authkey per job). With `write_to`, each
-    task writes its completed rows there as Parquet and returns only their count."""
-    authkey = secrets.token_bytes(32)
+    """The mapInArrow function of one chain (a fresh exchange key per job, reaching the
+    tasks inside this function over Spark's own channel). With `write_to`, each task writes
+    its completed rows there as Parquet and returns only their count."""
+    job_key = secrets.token_bytes(32)
     timeout = plan.config.exchange_timeout
     unpack = unpack_function(input_schema)
 
@@ -120,7 +121,7 @@ def chain_function(
         else:
             from pyspark import BarrierTaskContext
 
-            with TaskExchange(BarrierTaskContext.get(), authkey, timeout) as exchange:
+            with TaskExchange(BarrierTaskContext.get(), job_key, timeout) as exchange:
                 reporter = ProgressWriter(progress_uri) if exchange.rank == 0 else None
                 task.run(plan, ExchangedBlocks(blocks, exchange), reporter)
         tables = [completed_table(b, plan, task.chain) for b in blocks]
