@@ -91,10 +91,11 @@ def _remaining(deadline: float, what: str) -> float:
     return left
 
 
-def _read(sock: socket.socket, n: int, deadline: float, peer: str) -> bytes:
-    """Exactly `n` bytes from `sock` before `deadline` (memory grows only as bytes arrive)."""
+def _read(sock: socket.socket, n: int, deadline: float, peer: str, bound: str) -> bytes:
+    """Exactly `n` bytes from `sock` before `deadline` (memory grows only as bytes arrive);
+    `bound` says what the deadline is, for the error."""
     buffer = bytearray()
-    late = f"{peer} sent nothing within the exchange timeout"
+    late = f"{peer} sent nothing {bound}"
     while len(buffer) < n:
         sock.settimeout(_remaining(deadline, late))
         try:
@@ -109,8 +110,8 @@ def _read(sock: socket.socket, n: int, deadline: float, peer: str) -> bytes:
     return bytes(buffer)
 
 
-def _write(sock: socket.socket, data: bytes, deadline: float, peer: str) -> None:
-    late = f"{peer} took no message within the exchange timeout"
+def _write(sock: socket.socket, data: bytes, deadline: float, peer: str, bound: str) -> None:
+    late = f"{peer} took no message {bound}"
     sock.settimeout(_remaining(deadline, late))
     try:
         sock.sendall(data)
@@ -140,17 +141,19 @@ class Channel:
             _nonce(self.me, seq), wire.encode(value), _associated(self.me, self.peer, seq)
         )
         frame = FRAME.pack(seq, len(body)) + body
-        _write(self.sock, frame, time.monotonic() + self.timeout, _task(self.peer))
+        deadline = time.monotonic() + self.timeout
+        _write(self.sock, frame, deadline, _task(self.peer), f"within {self.timeout} s")
 
     def recv(self) -> Any:
         peer = _task(self.peer)
         deadline = time.monotonic() + self.timeout
-        seq, n = FRAME.unpack(_read(self.sock, FRAME.size, deadline, peer))
+        bound = f"within {self.timeout} s"
+        seq, n = FRAME.unpack(_read(self.sock, FRAME.size, deadline, peer, bound))
         if seq != self.received:
             raise ExchangeError(
                 f"{peer} sent message {seq} where {self.received} was due (replayed or reordered)"
             )
-        body = _read(self.sock, n, deadline, peer)
+        body = _read(self.sock, n, deadline, peer, bound)
         try:
             plain = self.cipher.decrypt(
                 _nonce(self.peer, seq), body, _associated(self.peer, self.me, seq)
@@ -173,31 +176,32 @@ def _associated(sender: int, receiver: int, seq: int) -> bytes:
 def _answer_handshake(sock: socket.socket, job_key: bytes, size: int, deadline: float):
     """The root's side of the handshake on a new connection: the member's rank and the
     connection's key. Raises OSError (ExchangeError, ExchangeTimeout) if it fails."""
-    peer = "a connecting task"
+    peer, bound = "a connecting task", "in time for the handshake"
     ours = secrets.token_bytes(NONCE_BYTES)
-    _write(sock, MAGIC + ours, deadline, peer)
-    reply = _read(sock, 4 + NONCE_BYTES + PROOF_BYTES, deadline, peer)
+    _write(sock, MAGIC + ours, deadline, peer, bound)
+    reply = _read(sock, 4 + NONCE_BYTES + PROOF_BYTES, deadline, peer, bound)
     rank, theirs = int.from_bytes(reply[:4], "big"), reply[4 : 4 + NONCE_BYTES]
     expected = _proof(job_key, b"member", ours, theirs, rank)
     if not hmac.compare_digest(reply[4 + NONCE_BYTES :], expected):
         raise ExchangeError("it failed authentication")
     if not ROOT < rank < size:
         raise ExchangeError(f"it claimed rank {rank} of a {size}-task job")
-    _write(sock, _proof(job_key, b"root", ours, theirs, rank), deadline, peer)
+    _write(sock, _proof(job_key, b"root", ours, theirs, rank), deadline, peer, bound)
     return rank, _session_key(job_key, ours, theirs, rank)
 
 
 def _make_handshake(sock: socket.socket, job_key: bytes, rank: int, deadline: float) -> bytes:
     """A member's side of the handshake with the root: the connection's key."""
-    root = _task(ROOT)
-    greeting = _read(sock, len(MAGIC) + NONCE_BYTES, deadline, root)
+    root, bound = _task(ROOT), "in time for the handshake"
+    greeting = _read(sock, len(MAGIC) + NONCE_BYTES, deadline, root, bound)
     if not greeting.startswith(MAGIC):
         raise ExchangeError(f"{root}'s address answered with something else than the exchange")
     theirs, ours = greeting[len(MAGIC) :], secrets.token_bytes(NONCE_BYTES)
     proof = _proof(job_key, b"member", theirs, ours, rank)
-    _write(sock, rank.to_bytes(4, "big") + ours + proof, deadline, root)
+    _write(sock, rank.to_bytes(4, "big") + ours + proof, deadline, root, bound)
     if not hmac.compare_digest(
-        _read(sock, PROOF_BYTES, deadline, root), _proof(job_key, b"root", theirs, ours, rank)
+        _read(sock, PROOF_BYTES, deadline, root, bound),
+        _proof(job_key, b"root", theirs, ours, rank),
     ):
         raise ExchangeError(f"{root} failed authentication")
     return _session_key(job_key, theirs, ours, rank)
