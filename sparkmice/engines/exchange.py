@@ -74,13 +74,14 @@ def _derive(job_key: bytes, purpose: bytes, salt: bytes | None = None) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt, b"sparkmice exchange " + purpose).derive(job_key)
 
 
-def _proof(job_key: bytes, role: bytes, root_nonce: bytes, member_nonce: bytes, rank: int):
+def _proof(job_key: bytes, role: bytes, root_nonce: bytes, member_nonce: bytes, rank: int) -> bytes:
     """What one side sends to prove it holds the job key, bound to this handshake."""
     message = MAGIC + role + root_nonce + member_nonce + rank.to_bytes(4, "big")
     return hmac.new(_derive(job_key, b"handshake"), message, hashlib.sha256).digest()
 
 
 def _session_key(job_key: bytes, root_nonce: bytes, member_nonce: bytes, rank: int) -> bytes:
+    """The AES-256-GCM key of one connection: fresh for every handshake."""
     return _derive(job_key, b"aes-256-gcm " + str(rank).encode(), root_nonce + member_nonce)
 
 
@@ -95,8 +96,8 @@ def _read(sock: socket.socket, n: int, deadline: float, peer: str, bound: str) -
     """Exactly `n` bytes from `sock` before `deadline` (memory grows only as bytes arrive);
     `bound` says what the deadline is, for the error."""
     buffer = bytearray()
-    late = f"{peer} sent nothing {bound}"
     while len(buffer) < n:
+        late = f"{peer} sent {'an incomplete message' if buffer else 'nothing'} {bound}"
         sock.settimeout(_remaining(deadline, late))
         try:
             chunk = sock.recv(min(n - len(buffer), 1 << 20))
