@@ -113,11 +113,11 @@ def chain_function(
     write_to: tuple[str, Attempt] | None,
     names: PositionalNames,
 ):
-    """The mapInArrow function of one chain (a fresh authkey per job). With `write_to` (a
-    run folder and an attempt), each task writes its completed rows as that attempt's
-    Parquet file and returns only their count; else it returns them, the columns named by
-    position (`names`)."""
-    authkey = secrets.token_bytes(32)
+    """The mapInArrow function of one chain (a fresh exchange key per job, reaching the
+    tasks inside this function over Spark's own channel). With `write_to` (a run folder and
+    an attempt), each task writes its completed rows as that attempt's Parquet file and
+    returns only their count; else it returns them, the columns named by position (`names`)."""
+    job_key = secrets.token_bytes(32)
     timeout = plan.config.exchange_timeout
     unpack = unpack_function(input_schema)
 
@@ -131,7 +131,7 @@ def chain_function(
         else:
             from pyspark import BarrierTaskContext
 
-            with TaskExchange(BarrierTaskContext.get(), authkey, timeout) as exchange:
+            with TaskExchange(BarrierTaskContext.get(), job_key, timeout) as exchange:
                 reporter = ProgressWriter(progress_uri) if exchange.rank == 0 else None
                 task.run(plan, ExchangedBlocks(blocks, exchange), reporter)
         tables = [completed_table(b, plan, task.chain) for b in blocks]
