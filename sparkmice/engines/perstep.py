@@ -2,12 +2,12 @@
 slots than partitions). The sampler runs on the driver; every reduce is one Spark job that
 sums per block (`mapInArrow`), every update a new cached state DataFrame. Same kernels,
 same blocks, same random streams and merge order as the barrier engine, so the same
-imputations; slower, because each exchange is a Spark job."""
+imputations; slower, because each exchange is a Spark job. Block sums reach the driver through
+the typed codec of the exchange (`wire`), never as pickles."""
 
 from __future__ import annotations
 
 import functools
-import pickle
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from sparkmice.blocks import Block, block_of, completed_table, split_blocks
+from sparkmice.engines import wire
 from sparkmice.io.spark import AS_GIVEN, PositionalNames
 from sparkmice.names import BLOCK, ROW_ID
 from sparkmice.plan import Plan
@@ -113,7 +114,7 @@ class SparkBlocks:
         def task(batches):
             for b in _blocks(batches, schema, plan, names):
                 yield pa.RecordBatch.from_pydict(
-                    {"block": [b.index], "payload": [pickle.dumps(fn(b))]},
+                    {"block": [b.index], "payload": [wire.encode(fn(b))]},
                     schema=pa.schema([("block", pa.int32()), ("payload", pa.binary())]),
                 )
 
@@ -121,7 +122,7 @@ class SparkBlocks:
         for df in self.previous:
             df.unpersist()
         self.previous = []
-        parts = sorted((r["block"], pickle.loads(r["payload"])) for r in rows)
+        parts = sorted((r["block"], wire.decode(r["payload"])) for r in rows)
         return functools.reduce(merge, (v for _, v in parts))
 
     def update(self, fn: Callable[[Block], None]) -> None:
