@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from sparkmice.blocks import Block, completed_table
-from sparkmice.plan import Plan
+from sparkmice.blocks import Block, completed_table, key_row_ids, split_blocks
+from sparkmice.config import MiceConfig
+from sparkmice.io.run import ChainSink
+from sparkmice.names import ROW_ID
+from sparkmice.plan import Plan, check_id_counts, check_schema, resolve
+from sparkmice.progress import ProgressWriter, describe
 from sparkmice.sampler import ChainTask, SweepReport
+from sparkmice.summaries import summarize_arrow
+
+log = logging.getLogger("sparkmice")
 
 T = TypeVar("T")
 
@@ -44,3 +55,84 @@ def run_chain(
         b.values, b.cache = b.values.copy(order="F"), {}
     task.run(plan, LocalBlocks(blocks), on_sweep)
     return pa.concat_tables(completed_table(b, plan, task.chain) for b in blocks)
+
+
+class InProcessEngine:
+    """The engine for a pandas DataFrame or Arrow table (or, with engine 'inprocess', a
+    Spark DataFrame collected to the driver): every chain runs here, one after another,
+    and is written as soon as it is done."""
+
+    name = "inprocess"
+
+    def __init__(self, data: Any, cfg: MiceConfig):
+        self.cfg = cfg
+        self.table = _arrow_input(data, cfg)
+        self.notes: list[str] = []
+        self.reports: list[SweepReport] = []
+
+    def input_files(self) -> list[str]:
+        return []
+
+    def prepare(self) -> Plan:
+        cfg, table = self.cfg, self.table
+        skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
+        self.plan = resolve(
+            table.schema.remove(table.schema.get_field_index(ROW_ID)),
+            summarize_arrow(table, cfg.max_levels, skip),
+            cfg,
+        )
+        return self.plan
+
+    def run(
+        self, tasks: list[ChainTask], sink: ChainSink | None, progress_uri: str | None
+    ) -> list[pa.Table]:
+        writer = ProgressWriter(progress_uri) if progress_uri else None
+
+        def on_sweep(report: SweepReport) -> None:
+            log.info(describe(report))
+            self.reports.append(report)
+            if writer is not None:
+                writer(report)
+
+        blocks = split_blocks(self.table, self.plan)
+        tables = []
+        for task in tasks:  # each chain written as soon as it is done
+            done = run_chain(blocks, self.plan, task, on_sweep)
+            if sink is not None:
+                sink.write_table(task.chain, done)
+            tables.append(done)
+        return tables
+
+    def close(self) -> None:
+        pass
+
+
+def _arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
+    """The input as an Arrow table with `_row_id` (the id column's keys, or positions),
+    checked as the plan requires (schema, keys)."""
+    if isinstance(data, pd.DataFrame):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    elif not isinstance(data, pa.Table):
+        data = pa.Table.from_pandas(data.toPandas(), preserve_index=False)
+    check_schema(data.schema, cfg)
+    if cfg.inf_as_missing:
+        data = _infinite_to_null(data, set(cfg.exclude) | {cfg.id_column})
+    if cfg.id_column:
+        keys = data.column(cfg.id_column)
+        ids = np.zeros(len(keys), dtype=np.int64)
+        if not keys.null_count:
+            ids = key_row_ids(keys)
+        n_keys = len(pc.unique(keys.drop_null()))
+        check_id_counts(cfg.id_column, len(keys), keys.null_count, n_keys, len(np.unique(ids)))
+    else:
+        ids = np.arange(data.num_rows, dtype=np.int64)
+    return data.append_column(ROW_ID, pa.array(ids))
+
+
+def _infinite_to_null(table: pa.Table, skip: set[str | None]) -> pa.Table:
+    """+inf and -inf in floating columns (but `skip`) become missing (`inf_as_missing`)."""
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if name not in skip and pa.types.is_floating(col.type):
+            table = table.set_column(i, name, pc.if_else(pc.is_inf(col), None, col))
+    return table

@@ -34,6 +34,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any, Protocol
@@ -439,6 +440,56 @@ class RunFolder:
         if not self.entries():
             raise FileNotFoundError(f"{self.root} not found (or empty): no imputed table there.")
         return self.output().read(self, spark, imputation)
+
+
+@dataclass(frozen=True)
+class ChainSink:
+    """Where an engine hands each finished chain of one run: every write is a new attempt,
+    checked (rows: the input's `n_rows` and what the tasks reported) and committed all or
+    nothing; a failed attempt removes only its own files. Engines call the one write that
+    fits what they hold: files their tasks write, an Arrow table, or a Spark DataFrame."""
+
+    run: RunFolder
+    n_rows: int
+    maxit: int
+    run_id: str
+
+    def write_files(self, chain: int, write: Callable[[Attempt], int | None]) -> None:
+        """`write(attempt)` writes the attempt's files and returns the rows its tasks
+        reported (or None); then the attempt is committed as chain `chain`."""
+        attempt = self.run.new_attempt(chain)
+        try:
+            returned = write(attempt)
+            self.run.commit(
+                attempt, maxit=self.maxit, n_rows=self.n_rows, returned_rows=returned,
+                run_id=self.run_id,
+            )  # fmt: skip
+        except BaseException:
+            self.run.discard(attempt)
+            raise
+
+    def write_table(self, chain: int, table: pa.Table) -> None:
+        self.write_files(chain, lambda attempt: self.run.write_table(attempt, table))
+
+    def writes_dataframes(self, spark: Any) -> bool:
+        """Whether the format writes DataFrames itself (Spark's own Delta writer): then
+        the engine hands over rows, not files."""
+        return self.run.output().writes_dataframes(spark)
+
+    def write_dataframe(self, chain: int, df: Any, spark: Any) -> None:
+        """A chain as a Spark DataFrame: the format's own writer (atomic by its log; rows
+        checked after the write) or Spark-written attempt files."""
+        if not self.writes_dataframes(spark):
+            self.write_files(chain, lambda attempt: self.run.stage_dataframe(attempt, df))
+            return
+        self.run.output().write_dataframe(self.run, chain, df, spark)
+        rows = self.run.read(spark, chain).count()
+        if rows != self.n_rows:
+            raise ChainCommitError(
+                f"chain {chain}: the Delta table holds {rows} rows of it, but the input has "
+                f"{self.n_rows}; rerun the chain (--chains {chain})."
+            )
+        self.run.record_dataframe_write(chain, self.maxit, rows)
 
 
 def read_imputed(root: str, spark: Any = None, *, imputation: int | None = None) -> Any:

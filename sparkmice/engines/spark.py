@@ -1,0 +1,243 @@
+"""Spark runs: read the input once, choose the barrier or per-step engine, lay the chains
+out on the slots and run them, each chain handed to the run folder's sink.
+
+The input is read once: row ids (with the row count) first, then one shuffle that sends
+each block to its task (packed for the barrier engine), cached; the plan's column
+summaries come from that cache. Inside Spark the columns are named by position
+(`PositionalNames`); the tasks, the plan and the output use the real names.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from sparkmice.config import ConfigError, MiceConfig
+from sparkmice.engines import barrier, perstep
+from sparkmice.io.run import Attempt, ChainSink
+from sparkmice.io.spark import (
+    PositionalNames,
+    arrow_schema,
+    nan_to_null,
+    partition_keys,
+    spark_schema_of,
+    with_row_id,
+)
+from sparkmice.names import BLOCK, IMPUTATION, ROW_ID
+from sparkmice.plan import Plan, block_count, check_schema, resolve
+from sparkmice.progress import ProgressPrinter, ProgressWriter
+from sparkmice.sampler import ChainTask, SweepReport
+from sparkmice.summaries import summarize_spark
+
+log = logging.getLogger("sparkmice")
+
+
+class SparkEngine:
+    """The barrier engine (default) or the per-step one where barrier jobs cannot run."""
+
+    def __init__(self, df: Any, cfg: MiceConfig):
+        check_schema(arrow_schema(df.schema), cfg)  # before any Spark job
+        self.df, self.cfg, self.spark = df, cfg, df.sparkSession
+        self.name, reason = choose_engine(self.spark, cfg)
+        self.notes = [reason]
+        self.reports: list[SweepReport] = []  # Spark runs keep them in the run folder
+        self.prepared = None
+
+    def input_files(self) -> list[str]:
+        """The files the DataFrame reads (metadata only; none for tables in memory)."""
+        try:
+            return list(self.df.inputFiles())
+        except Exception:  # a source that cannot list its files
+            return []
+
+    def prepare(self) -> Plan:
+        from sparkmice.session import slots
+
+        cfg, spark = self.cfg, self.spark
+        t0 = time.perf_counter()
+        names = PositionalNames(tuple(self.df.columns))  # Spark sees positions; tasks, names
+        df = names.spark_positional(self.df)
+        id_column = names.of(cfg.id_column) if cfg.id_column else None
+        df, n_rows = with_row_id(df, id_column, cfg.id_column)
+        kept = set(cfg.exclude) | {cfg.id_column}  # carried through as they are
+        infinite = [names.of(c) for c in names.names if cfg.inf_as_missing and c not in kept]
+        df = nan_to_null(df, infinite)
+        input_schema = arrow_schema(df.schema)  # positional
+        real_schema = names.real_schema(input_schema)
+        n_blocks = block_count(cfg, n_rows)
+        self.layout = layout_chains(
+            cfg, n_rows, n_blocks, slots(spark), cfg.chain_numbers(), self.name
+        )
+        log.info(
+            f"{n_rows} rows, {n_blocks} blocks, engine {self.name} ({self.notes[0]}), "
+            f"{self.layout}"
+        )
+        # blocks go round-robin to the tasks (one shuffle, no sampling job), cached
+        keys = np.array(partition_keys(spark, self.layout.partitions), dtype=np.int32)
+        self.block_schema = real_schema.append(pa.field(BLOCK, pa.int32()))
+        if self.name == "barrier":
+            records = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+            value_bytes = barrier.packed_value_bytes(int(records))
+            tag, tagged_schema = barrier.pack_function(
+                input_schema, n_blocks, keys, value_bytes, names
+            )
+            unpack = barrier.unpack_function(self.block_schema)
+        else:
+            tag, tagged_schema = perstep.tag_function(input_schema, n_blocks, keys)
+            unpack = perstep.rows_function(input_schema.append(pa.field(BLOCK, pa.int32())), names)
+        self.prepared = (
+            df.mapInArrow(tag, spark_schema_of(tagged_schema))
+            .repartition(self.layout.partitions, "__task")
+            .drop("__task")
+            .cache()
+        )
+        skip = set(cfg.exclude) | {ROW_ID, BLOCK} | ({cfg.id_column} if cfg.id_column else set())
+        summaries = summarize_spark(self.prepared, cfg.max_levels, skip, unpack)
+        self.plan = resolve(real_schema.remove(real_schema.get_field_index(ROW_ID)), summaries, cfg)
+        self.names = names
+        self.out_schema = spark_schema_of(
+            pa.schema(
+                [f for f in input_schema if f.name != ROW_ID]
+                + [pa.field(ROW_ID, pa.int64()), pa.field(IMPUTATION, pa.int32())]
+            )
+        )
+        log.info(f"input read and plan resolved in {time.perf_counter() - t0:.1f} s")
+        return self.plan
+
+    def run(
+        self, tasks: list[ChainTask], sink: ChainSink | None, progress_uri: str | None
+    ) -> list[pa.Table]:
+        if sink is None or progress_uri is None:
+            raise ValueError("Spark runs write their chains: give a sink and a progress folder")
+        layout = self.layout
+        printer = ProgressPrinter(progress_uri, [t.chain for t in tasks])
+        by_dataframe = sink.writes_dataframes(self.spark)  # Spark's own Delta writer
+
+        def run_one(task: ChainTask, solo: bool) -> None:
+            t = time.perf_counter()
+            self._run_chain(task, solo, sink, progress_uri, by_dataframe)
+            printer.poll()  # the chain's last sweeps before the line that it is written
+            log.info(f"chain {task.chain} written in {time.perf_counter() - t:.1f} s")
+
+        def run_all(chains: tuple[int, ...], solo: bool, at_once: int) -> None:
+            group = [t for t in tasks if t.chain in chains]
+            if at_once > 1 and len(group) > 1:
+                with ThreadPoolExecutor(max_workers=min(at_once, len(group))) as pool:
+                    list(pool.map(lambda t: run_one(t, solo), group))
+            else:
+                for task in group:
+                    run_one(task, solo)
+
+        with printer:
+            run_all(layout.solo, True, layout.solo_at_once)
+            run_all(layout.spread, False, layout.spread_at_once)
+        return []
+
+    def _run_chain(
+        self, task: ChainTask, solo: bool, sink: ChainSink, progress: str, by_dataframe: bool
+    ) -> None:
+        """One chain as one Spark job: barrier tasks write its files themselves, unless the
+        format takes rows (Spark's Delta writer); the per-step engine hands Spark its rows."""
+        k, plan, names = task.chain, self.plan, self.names
+        describe_job(self.spark, f"sparkmice chain {k} of {self.cfg.m} ({self.name})")
+        chain_args = (self.prepared, self.block_schema, plan, task, self.out_schema, progress)
+        if self.name == "barrier" and not by_dataframe:
+
+            def write(attempt: Attempt) -> int:
+                counts = barrier.run_chain(
+                    *chain_args, solo, (sink.run.root, attempt), names
+                ).collect()
+                return sum(int(r["rows"]) for r in counts)
+
+            sink.write_files(k, write)
+        else:
+            if self.name == "barrier":
+                out = barrier.run_chain(*chain_args, solo, None, names)
+            else:
+                out = perstep.run_chain(
+                    self.prepared, plan, task, self.out_schema, ProgressWriter(progress), names
+                )
+            sink.write_dataframe(k, names.spark_real(out), self.spark)
+
+    def close(self) -> None:
+        if self.prepared is not None:
+            self.prepared.unpersist()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the chains share the slots. The prepared input has `partitions` partitions; the
+    `solo` chains run first, as one task each (no exchange, no waiting on peers),
+    `solo_at_once` at a time; then the `spread` chains, one task per partition,
+    `spread_at_once` at a time. Never changes the imputations, only the speed."""
+
+    partitions: int
+    solo: tuple[int, ...]
+    spread: tuple[int, ...]
+    solo_at_once: int
+    spread_at_once: int
+
+    def __str__(self) -> str:
+        parts = []
+        if self.solo:
+            parts.append(f"{len(self.solo)} chain(s) of 1 task, {self.solo_at_once} at once")
+        if self.spread:
+            parts.append(
+                f"{len(self.spread)} chain(s) of {self.partitions} task(s), "
+                f"{self.spread_at_once} at once"
+            )
+        return "; then ".join(parts) or "no chain to run"
+
+
+def layout_chains(
+    cfg: MiceConfig, n_rows: int, n_blocks: int, n_slots: int, chains: list[int], engine: str
+) -> Layout:
+    """By default (barrier engine, every task may hold all rows): waves of one-task chains
+    fill the slots, and the chains left over run one after another with a task on every
+    slot, so that no slot idles while the last chain runs. A task holds at most
+    `rows_per_task` rows; never more tasks than blocks or slots. An explicit `concurrency`
+    sets the chains at once, and the tasks per chain follow from it."""
+    need = math.ceil(n_rows / cfg.rows_per_task)
+    if cfg.concurrency is None and engine == "barrier" and need <= 1:
+        partitions = max(1, min(n_blocks, n_slots))
+        solo = len(chains) // n_slots * n_slots if partitions > 1 else len(chains)
+        return Layout(partitions, tuple(chains[:solo]), tuple(chains[solo:]), n_slots, 1)
+    at_once = cfg.concurrency or max(1, min(len(chains), n_slots))
+    tasks = max(1, min(n_blocks, n_slots, max(need, n_slots // at_once)))
+    if cfg.concurrency is None:
+        at_once = max(1, min(len(chains), n_slots // tasks))
+    if tasks == 1 and engine == "barrier":
+        return Layout(1, tuple(chains), (), at_once, at_once)
+    return Layout(tasks, (), tuple(chains), at_once, at_once)
+
+
+def choose_engine(spark: Any, cfg: MiceConfig) -> tuple[str, str]:
+    """Barrier unless the cluster cannot run it; the reason is logged."""
+    if cfg.engine == "perstep":
+        return "perstep", "requested"
+    dynamic = (spark.conf.get("spark.dynamicAllocation.enabled", "false") or "").lower()
+    problem = None
+    if dynamic == "true":
+        problem = "dynamic allocation is on, which barrier jobs do not support"
+    if problem is None:
+        return "barrier", "requested" if cfg.engine == "barrier" else "default"
+    if cfg.engine == "barrier":
+        raise ConfigError(f"engine 'barrier' cannot run here: {problem}; use engine 'perstep'.")
+    return "perstep", problem
+
+
+def describe_job(spark: Any, text: str) -> None:
+    """Name the chain's job in the Spark UI (a tag over Spark Connect)."""
+    from sparkmice.session import is_connect
+
+    if is_connect(spark):
+        spark.addTag(text.replace(" ", "-"))
+    else:
+        spark.sparkContext.setJobDescription(text)
