@@ -23,10 +23,12 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/ruff check sparkmice jobs tests benchmarks
+	$(VENV)/bin/mypy sparkmice
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: setup
 	$(VENV)/bin/ruff check sparkmice jobs tests benchmarks
+	$(VENV)/bin/mypy sparkmice
 
 bench: setup
 	$(PY) benchmarks/run.py

@@ -62,6 +62,12 @@ class MiceResult:
             raise ValueError("the report reads the run's files: impute with output=DIR.")
         return build_report(self.output, original=original, pooled=pooled, spark=self.spark)
 
+    def _stored(self) -> RunFolder:
+        """The run folder holding the completed data of a run not kept in memory."""
+        if self.output is None:
+            raise ValueError("this result holds no completed data: impute with output=DIR.")
+        return RunFolder(self.output)
+
     @property
     def method(self) -> dict[str, str]:
         return dict(self.plan.method)
@@ -93,7 +99,8 @@ class MiceResult:
             return df.sort_values(
                 [c for c in (IMPUTATION, ROW_ID) if c in df], kind="stable"
             ).reset_index(drop=True)
-        df = RunFolder(self.output).read(self.spark, None if action == "long" else action)
+        chain = action if isinstance(action, int) else None  # None: "long", every chain
+        df = self._stored().read(self.spark, chain)
         return df if action == "long" else df.drop(IMPUTATION)
 
     def write(self, path: str, overwrite: bool = False) -> str:
@@ -101,6 +108,8 @@ class MiceResult:
         run = RunFolder(path)
         _check_output_early(run, overwrite, adding=False, resume=False)
         rid, config = _open_output(run, self.plan, self.engine, overwrite, False, False)
+        if config is None:  # only a run that is added to or resumed keeps its config.json
+            raise RuntimeError(f"no config.json to write for {path}")
         run.write_config(config)
         sink = ChainSink(run, self.plan.n_rows, self.plan.config.maxit, rid)
         if self.long_table is not None:
@@ -108,7 +117,7 @@ class MiceResult:
             for k in sorted(set(table.column(IMPUTATION).to_pylist())):
                 sink.write_table(k, table.filter(pc.equal(table[IMPUTATION], k)))
         else:
-            source = RunFolder(self.output)
+            source = self._stored()
             for k in source.chains():
                 sink.write_dataframe(k, source.read(self.spark, k), self.spark)
         run.write_tables(
@@ -242,12 +251,12 @@ def _chain_tasks(
                 log.info(f"chain {k} is complete at maxit={cfg.maxit}; skipped")
                 continue
             if start > 1:
-                state.check_resumable(state_uri, k, start - 1, plan)
+                state.check_resumable(run.state_uri, k, start - 1, plan)
         tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report))
     for task in tasks:
         if task.iterations.start == 1 and run:
             run.clear_progress(task.chain)
-            state.start(state_uri, task.chain, plan)
+            state.start(run.state_uri, task.chain, plan)
     return tasks
 
 

@@ -68,7 +68,7 @@ def encode_column(column: pa.ChunkedArray | pa.Array, var: Variable) -> np.ndarr
         return pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
-    levels = pa.array(list(var.levels), type=column.type)
+    levels = pa.array(list(var.known_levels()), type=column.type)
     idx = pc.index_in(column, value_set=levels)
     return pc.cast(idx, pa.float64()).to_numpy(zero_copy_only=False)
 
@@ -88,13 +88,13 @@ def decode_column(column: pa.ChunkedArray, codes: np.ndarray, var: Variable) -> 
     elif pa.types.is_dictionary(column.type):
         # a categorical keeps its levels in their order (an ordered one its meaning): every
         # cell is re-indexed into the levels, observed cells to the level they hold
-        levels = pa.array(list(var.levels), type=column.type.value_type)
+        levels = pa.array(list(var.known_levels()), type=column.type.value_type)
         indices = pc.cast(pa.array(codes.astype(np.int64)), column.type.index_type)
         return pa.chunked_array(
             [pa.DictionaryArray.from_arrays(indices, levels, ordered=column.type.ordered)]
         )
     else:
-        levels = pa.array(list(var.levels), type=column.type)
+        levels = pa.array(list(var.known_levels()), type=column.type)
         imputed = levels.take(pa.array(codes.astype(np.int64)))
     return pc.if_else(pc.is_null(column), imputed, column)
 
@@ -117,7 +117,9 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
         # a derived passive column is computed by the sampler
         values[:, i] = np.nan if v.derived else encode_column(table.column(v.name), v)
     missing = np.isnan(values)
-    starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else []
+    starts: np.ndarray | list[int] = (
+        np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else []
+    )
     bounds = list(starts) + [len(block)]
     return [
         Block(
@@ -134,6 +136,8 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
 def completed_table(block: Block, plan: Plan, chain: int) -> pa.Table:
     """The block's original rows with missing cells filled, plus `_imputation` and `_row_id`."""
     src = block.source
+    if src is None:
+        raise ValueError(f"block {block.index} has no source columns to complete")
     columns, names = [], []
     for name in src.column_names:
         if name in (ROW_ID, BLOCK):

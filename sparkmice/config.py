@@ -211,8 +211,9 @@ def integer(minimum: int) -> Rule:
 def seconds() -> Rule:
     return Rule(
         "a number of seconds > 0",
+        # the ignore: typeshed's numbers.Real declares __lt__ and __le__ but not __gt__
         lambda v, _: (
-            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0  # type: ignore[operator]
         ),
     )
 

@@ -35,7 +35,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -373,6 +373,11 @@ def _passive_expr(f: _Factor, run: _Run) -> str | None:
     return text if set(used) <= set(run.kind) else None
 
 
+def _all_written(exprs: list[str | None]) -> TypeGuard[list[str]]:
+    """Whether every factor could be written in `passive` syntax (`_passive_expr`)."""
+    return all(exprs)
+
+
 def _product_expr(parts: list[str]) -> str:
     if len(parts) == 1:
         return parts[0]
@@ -540,7 +545,7 @@ def _check_term(
             + ("no interaction)" if interaction else "a linear relation)")
         )
         exprs = [_passive_expr(f, run) for f in term.factors]
-        if all(exprs):
+        if _all_written(exprs):
             fix = fixes.add_passive_predictor(j, _product_expr(exprs))
         else:
             fix = _categorical_fix(j, term, run, f"add {term.name} to the model of {j}")
@@ -566,7 +571,7 @@ def _check_term(
         if exprs[0] is None and len(outcome.variables) == 1:
             v = next(iter(outcome.variables))
             exprs[0] = v if run.kind.get(v) == "binary" else None
-        if all(exprs):
+        if _all_written(exprs):
             fix = fixes.add_passive_predictor(j, _product_expr(exprs))
             strata = _strata(rest, run)
             if strata:
@@ -579,7 +584,7 @@ def _check_term(
     expr = _passive_expr(term.factors[0], run) if len(term.factors) == 1 else None
     if expr is None:
         exprs = [_passive_expr(f, run) for f in term.factors]
-        expr = _product_expr(exprs) if all(exprs) else None
+        expr = _product_expr(exprs) if _all_written(exprs) else None
     name = _column_name(expr) if expr else f"a column equal to {term.name}"
     problem = (
         f"the term {term.name} is nonlinear in the imputed {j}: no predictor of {j} can "

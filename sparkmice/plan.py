@@ -62,6 +62,12 @@ class Variable:
     def n_levels(self) -> int:
         return len(self.levels) if self.levels is not None else 0
 
+    def known_levels(self) -> tuple[Any, ...]:
+        """The levels of a categorical variable; asking a continuous one is a bug."""
+        if self.levels is None:
+            raise TypeError(f"column {self.name!r} is {self.kind} and has no levels")
+        return self.levels
+
     @property
     def categorical(self) -> bool:
         return self.kind != "continuous"
@@ -104,7 +110,7 @@ class Plan:
         """Level `index` of `v` as events name it: its value, or its code when private."""
         if v.name in self.private:
             return privacy.level_code(index, v.n_levels)
-        return str(v.levels[index])
+        return str(v.known_levels()[index])
 
     def _levels_entry(self, v: Variable) -> dict[str, Any]:
         """What config.json says of v's levels: the list, or for a private column only its
@@ -242,13 +248,13 @@ def _collapse(
     name: str,
     levels: tuple,
     counts: tuple[int, ...],
+    below: int,
     config: MiceConfig,
     events: list,
 ) -> tuple[int, ...] | None:
-    """Model category of each level: levels seen in fewer than `collapse_below` rows share
-    one (placed where the first of them is). None when fewer than two levels are rare. The
-    event names private levels by code and small counts as "<min_cell_count"."""
-    below = config.collapse_below
+    """Model category of each level: levels seen in fewer than `below` (collapse_below)
+    rows share one (placed where the first of them is). None when fewer than two levels are
+    rare. The event names private levels by code and small counts as "<min_cell_count"."""
     rare = [i for i, c in enumerate(counts) if c < below]
     if len(rare) < 2 or len(rare) == len(levels):
         return None
@@ -381,7 +387,9 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
                 f"kind for column {f.name!r} is 'continuous' but its type is {f.type}; "
                 f"declare it 'nominal' or convert it to numbers."
             )
-        levels = None
+        levels: tuple[Any, ...] | None = None
+        counts: tuple[int, ...] | None = None
+        groups: tuple[int, ...] | None = None
         if kind != "continuous":
             observed = s.n - s.n_missing
             per_row = s.n_distinct >= observed > 2  # a level per observed row
@@ -415,10 +423,9 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
                     f"kind for column {f.name!r} is 'binary' but it has {len(levels)} levels; "
                     f"declare it 'nominal'."
                 )
-        counts = _level_counts(levels, s) if levels is not None else None
-        groups = None
-        if kind == "nominal" and config.collapse_below is not None:
-            groups = _collapse(f.name, levels, counts, config, events)
+            counts = _level_counts(levels, s)
+            if kind == "nominal" and config.collapse_below is not None:
+                groups = _collapse(f.name, levels, counts, config.collapse_below, config, events)
         variables.append(
             Variable(
                 f.name, len(variables), kind, f.type, levels, s.n_missing, False, counts, groups

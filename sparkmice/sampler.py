@@ -345,9 +345,9 @@ def draw_parameters(
     sample = METHODS["sample"]
     fit_options = {o: options[o] for o in method.fit_options if o in options}
     if method.uses_predictors and step_for([]).moments.n < MIN_OBSERVED:
-        reason = f"fewer than {MIN_OBSERVED} observed values"
-        return Drawn(sample, [], sample.parameters(step_for([]), rng()), "sample", reason)
-    attempts = [(keep, None)]
+        few = f"fewer than {MIN_OBSERVED} observed values"
+        return Drawn(sample, [], sample.parameters(step_for([]), rng()), "sample", few)
+    attempts: list[tuple[list[int], str | None]] = [(keep, None)]
     if keep and method.uses_predictors:
         attempts.append(([], "the intercept-only model"))
     reason = None

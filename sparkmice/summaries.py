@@ -67,6 +67,8 @@ def merge_summaries(a: ColumnSummary, b: ColumnSummary, max_levels: int) -> Colu
             levels = tuple(sorted(union))
             tally = dict.fromkeys(levels, 0)
             for s in (a, b):
+                if s.distinct is None or s.counts is None:  # summaries carry both or neither
+                    raise ValueError(f"summary of column {s.name!r} has no level counts")
                 for v, c in zip(s.distinct, s.counts, strict=True):
                     tally[v] += c
             counts = tuple(tally[v] for v in levels)

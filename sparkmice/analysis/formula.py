@@ -121,7 +121,7 @@ def _check_term(node: ast.AST, refuse) -> None:
     if name in TRANSFORMS:
         options = TRANSFORMS[name]
         for keyword in node.keywords:
-            kind = options.get(keyword.arg)
+            kind = options.get(keyword.arg) if keyword.arg is not None else None  # None: **x
             value = keyword.value
             if kind is None or not (isinstance(value, ast.Constant) and type(value.value) is kind):
                 raise refuse(node, f"takes only {sorted(options) or 'no'} options, as constants")

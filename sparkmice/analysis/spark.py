@@ -116,7 +116,10 @@ def _partition_sums(
             x = x_all[rows] if transform is None else transform(x_all[rows])
             s = irls_sums(x, y_all[rows], betas[k], family)
             acc[k] = acc[k] + s if k in acc else s
-    pid = TaskContext.get().partitionId()
+    context = TaskContext.get()
+    if context is None:
+        raise RuntimeError("the GLM sums are computed only inside a Spark task")
+    pid = context.partitionId()
     ks = sorted(acc)
     yield pa.RecordBatch.from_pydict(
         {

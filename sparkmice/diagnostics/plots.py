@@ -127,7 +127,7 @@ def proportion_plot(
         observed = rows[rows["imputation"] == 0]
         x = np.arange(len(observed))
         ax.bar(x, observed["proportion"], color=OBSERVED, alpha=0.35, label="observed")
-        for i in np.flatnonzero(observed["small"].to_numpy()):
+        for i in np.flatnonzero(observed["small"].to_numpy()).tolist():
             ax.text(x[i], 0, f"<{min_count}", ha="center", va="bottom", fontsize=7)
         imputed = [g for k, g in rows.groupby("imputation") if k != 0]
         for i, group in enumerate(imputed):

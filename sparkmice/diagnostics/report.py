@@ -15,6 +15,7 @@ import html
 import io
 import json
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,7 @@ def _table(frame: pd.DataFrame, index: bool = False, limit: int = MAX_TABLE_ROWS
 
 
 def _small_cells(
-    frame: pd.DataFrame, min_count: int, columns: list[str], rows: list[Any] = ()
+    frame: pd.DataFrame, min_count: int, columns: list[str], rows: Sequence[Any] = ()
 ) -> pd.DataFrame:
     """A copy for display with the counts of `columns` (and of every cell of `rows`) below
     `min_count` written "<min_count"."""

@@ -140,6 +140,7 @@ def rhat_table(trace: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFram
         values = {stat: rhat(a) for stat, a in arrays.items()}
         reasons = {stat: _undefined_reason(a) for stat, a in arrays.items()}
         worst = max(values.values(), key=lambda v: -np.inf if np.isnan(v) else v)
+        converged: bool | pd.api.typing.NAType
         if reasons["mean"] is not None and reasons["sd"] is not None:
             converged, message = pd.NA, f"R-hat undefined: {reasons['mean']}"
         elif worst > threshold:

@@ -142,7 +142,10 @@ def chain_function(
         from pyspark import TaskContext
 
         root, attempt = write_to
-        rows = write_part(root, attempt, TaskContext.get().partitionId(), tables)
+        context = TaskContext.get()
+        if context is None:
+            raise RuntimeError("chain parts are written only inside a Spark task")
+        rows = write_part(root, attempt, context.partitionId(), tables)
         yield pa.RecordBatch.from_pydict({"rows": [rows]}, schema=WRITTEN_SCHEMA)
 
     return run

@@ -294,6 +294,8 @@ class TaskExchange:
 
     def _accept_members(self) -> None:
         """Accept until every member has authenticated; strays are dropped and logged."""
+        if self.listener is None:
+            raise RuntimeError("the root accepts members only once it listens")
         deadline = time.monotonic() + self.timeout
         channels: dict[int, Channel] = {}
         while len(channels) < self.size - 1:
@@ -344,6 +346,8 @@ class TaskExchange:
             for c in self.peers:
                 c.send(total)
             return total
+        if self.root is None:
+            raise RuntimeError(f"barrier task {self.rank} is not connected to the root")
         self.root.send(parts)
         return self.root.recv()
 

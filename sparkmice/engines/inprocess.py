@@ -116,7 +116,7 @@ def _arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
         data = pa.Table.from_pandas(data.toPandas(), preserve_index=False)
     check_schema(data.schema, cfg)
     if cfg.inf_as_missing:
-        data = _infinite_to_null(data, set(cfg.exclude) | {cfg.id_column})
+        data = _infinite_to_null(data, {*cfg.exclude, cfg.id_column})
     if cfg.id_column:
         keys = data.column(cfg.id_column)
         ids = np.zeros(len(keys), dtype=np.int64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -92,8 +92,8 @@ def rows_function(schema: pa.Schema, names: PositionalNames):
 def _table(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
     """The batches as one table; `schema` only when there are none (a timestamp's time zone
     as Spark hands it over can differ from the one its schema converts to)."""
-    batches = list(batches)
-    return pa.Table.from_batches(batches) if batches else schema.empty_table()
+    collected = list(batches)
+    return pa.Table.from_batches(collected) if collected else schema.empty_table()
 
 
 class SparkBlocks:
@@ -106,7 +106,8 @@ class SparkBlocks:
         self.prepared = prepared  # shared by the chains: cached and released by the caller
         self.state = prepared
         self.schema = arrow_schema(prepared.schema)
-        self.previous = []  # states this set cached, released once their successor exists
+        # states this set cached, released once their successor exists
+        self.previous: list[Any] = []
 
     def reduce(self, fn: Callable[[Block], T], merge: Callable[[T, T], T]) -> T:
         plan, schema, names = self.plan, self.schema, self.names

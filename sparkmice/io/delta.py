@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from functools import reduce
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import pandas as pd
 import pyarrow as pa
@@ -86,6 +86,10 @@ def write_chain_delta(
     commit_chain_files(root, imputation, staged, to_arrow_schema(chain_df.schema))
 
 
+@overload
+def read_delta(root: str, spark: None = None) -> pd.DataFrame: ...
+@overload
+def read_delta(root: str, spark: SparkSession) -> DataFrame: ...
 def read_delta(root: str, spark: SparkSession | None = None) -> pd.DataFrame | DataFrame:
     """The table's current rows: pandas via delta-rs, or a Spark DataFrame if ``spark`` is given.
 
@@ -173,7 +177,8 @@ def commit_files(root: str, imputation: int, files: list[DataFile], schema: pa.S
     def commit() -> None:
         if DeltaTable.is_deltatable(root):
             DeltaTable(root).create_write_transaction(
-                actions,
+                # deltalake types this list[AddAction | RemoveAction] (invariant), not Sequence
+                actions,  # type: ignore[arg-type]
                 mode="overwrite",
                 schema=delta_schema,
                 partition_by=[PARTITION_COLUMN],
@@ -225,9 +230,11 @@ class DeltaOutput:
     def read(self, run: RunFolder, spark: Any, imputation: int | None) -> Any:
         if not self.chains(run):
             raise FileNotFoundError(f"{run.root} holds no committed imputation.")
-        df = read_delta(run.location.delta_uri, spark)
+        root = run.location.delta_uri
         if spark is not None:
-            return df if imputation is None else df.where(F.col(PARTITION_COLUMN) == imputation)
+            rows = read_delta(root, spark)
+            return rows if imputation is None else rows.where(F.col(PARTITION_COLUMN) == imputation)
+        df = read_delta(root)
         df[PARTITION_COLUMN] = df[PARTITION_COLUMN].astype("int32")
         if imputation is not None:
             df = df[df[PARTITION_COLUMN] == imputation]

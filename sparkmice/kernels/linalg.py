@@ -73,7 +73,7 @@ def collinear_predictors(m: Moments) -> list[tuple[int, str]]:
             dropped.append((i, "constant"))
     sd = np.sqrt(np.maximum(var, 0.0))
     if var[k] > 0:
-        for i in np.flatnonzero(keep):
+        for i in np.flatnonzero(keep).tolist():
             r = m.cross[i, k] / (m.n - 1.0) / (sd[i] * sd[k])
             if abs(r) >= MAXCOR:
                 keep[i] = False

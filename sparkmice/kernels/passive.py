@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Mapping
+from typing import cast
 
 import numpy as np
 
@@ -68,8 +69,10 @@ def evaluate(expression: str, columns: Mapping[str, np.ndarray]) -> np.ndarray:
     """The formula's value for every row, from the named columns' arrays."""
 
     def ev(node: ast.expr):
+        # parse() admitted only numbers, columns, arithmetic and FUNCTIONS(one argument),
+        # so a constant is a number and anything else is a call of an undotted name.
         if isinstance(node, ast.Constant):
-            return float(node.value)
+            return float(cast(float, node.value))
         if isinstance(node, ast.Name):
             return columns[node.id]
         if isinstance(node, ast.UnaryOp):
@@ -77,7 +80,8 @@ def evaluate(expression: str, columns: Mapping[str, np.ndarray]) -> np.ndarray:
             return -value if isinstance(node.op, ast.USub) else value
         if isinstance(node, ast.BinOp):
             return _BINARY[type(node.op)](ev(node.left), ev(node.right))
-        return FUNCTIONS[node.func.id](ev(node.args[0]))
+        call = cast(ast.Call, node)
+        return FUNCTIONS[cast(ast.Name, call.func).id](ev(call.args[0]))
 
     with np.errstate(all="ignore"):
         return np.asarray(ev(parse(expression)), dtype=float)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -114,7 +114,7 @@ def pool_directory(
     long_df = run.read(spark)
     table = pool(fit_imputations(long_df, formula, family, dfcom))
     if compare:
-        original_df = _read_table(spark, original)
+        original_df = _read_table(spark, cast(str, original))  # _check_options: compare needs it
         parts = [table.assign(method="mice")]
         parts += [BASELINES[c](original_df, formula, family, dfcom) for c in compare]
         table = pd.concat(parts, ignore_index=True)

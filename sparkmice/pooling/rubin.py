@@ -33,12 +33,17 @@ LAMBDA_FLOOR = 1e-4  # R mice's barnard.rubin() floors lambda here, so df stays 
 
 
 class PoolableFits(Protocol):
-    """What `pool` needs from the analyses of m imputations (see sparkmice.analysis)."""
+    """What `pool` needs from the analyses of m imputations (see sparkmice.analysis).
+    Read-only, so that frozen dataclasses such as AnalysisFits provide it."""
 
-    terms: tuple[str, ...]
-    estimates: np.ndarray  # (m, p)
-    covariances: np.ndarray  # (m, p, p)
-    dfcom: float
+    @property
+    def terms(self) -> tuple[str, ...]: ...
+    @property
+    def estimates(self) -> np.ndarray: ...  # (m, p)
+    @property
+    def covariances(self) -> np.ndarray: ...  # (m, p, p)
+    @property
+    def dfcom(self) -> float: ...
 
 
 @dataclass(frozen=True)

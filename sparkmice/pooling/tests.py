@@ -27,7 +27,8 @@ from sparkmice.pooling.rubin import PoolableFits, _check_m
 class LikelihoodFits(PoolableFits, Protocol):
     """Fits that can give -2 log-likelihood per imputation, as fitted and at given betas."""
 
-    minus2_loglik: np.ndarray  # (m,)
+    @property
+    def minus2_loglik(self) -> np.ndarray: ...  # (m,)
 
     def minus2_loglik_at(self, beta: np.ndarray) -> np.ndarray:
         """-2 log-likelihood of each imputation's data with the coefficients fixed at beta."""

@@ -63,8 +63,8 @@ def test_spark_equals_inprocess(spark, mar, reference, tmp_path, options):
 def test_default_layout_equals_inprocess(spark, mar, tmp_path):
     """m = 3 on 2 slots: chains 1 and 2 run as one task each, at once, and chain 3 as a
     two-task barrier job; all three equal the in-process chains."""
-    from sparkmice.engines.spark import layout_chains
     from sparkmice.config import MiceConfig
+    from sparkmice.engines.spark import layout_chains
 
     layout = layout_chains(MiceConfig(m=3), 1500, 3, 2, [1, 2, 3], "barrier")
     assert (layout.solo, layout.spread, layout.partitions) == ((1, 2), (3,), 2)
