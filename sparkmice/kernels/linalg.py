@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 RIDGE = 1e-5  # R mice's `ridge` default (estimice fallback)
+QR_TOL = 1e-7  # R's glm.fit / lm.fit rank tolerance
 LINDEP_EPS = 1e-4  # R mice's `eps` in remove.lindep
 MAXCOR = 0.99  # R mice's `maxcor`
 
@@ -57,7 +58,9 @@ class Moments:
 def collinear_predictors(m: Moments) -> list[tuple[int, str]]:
     """Predictors (columns 0..k-2 of [x, y]) that R mice's remove.lindep would drop.
 
-    Returns (index, reason) pairs: near-constant (variance < 1e-4), nearly identical to y
+    Returns (index, reason) pairs: near-constant (variance < 1e-4), constant relative to its
+    size (sd < 1e-7 * sqrt(mean^2 + sd^2): collinear with the intercept by the rank
+    tolerance of R's glm.fit/lm.fit QR, e.g. ids near 2^60), nearly identical to y
     (|r| >= 0.99), or linearly dependent (smallest/largest eigenvalue of cor(x) < 1e-4;
     drops the column loading most on the smallest eigenvector, repeatedly).
     """
@@ -72,6 +75,10 @@ def collinear_predictors(m: Moments) -> list[tuple[int, str]]:
             keep[i] = False
             dropped.append((i, "constant"))
     sd = np.sqrt(np.maximum(var, 0.0))
+    for i in np.flatnonzero(keep).tolist():
+        if sd[i] < QR_TOL * np.hypot(m.mean[i], sd[i]):
+            keep[i] = False
+            dropped.append((i, "collinear with the intercept"))
     if var[k] > 0:
         for i in np.flatnonzero(keep).tolist():
             r = m.cross[i, k] / (m.n - 1.0) / (sd[i] * sd[k])

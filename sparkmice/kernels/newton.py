@@ -88,21 +88,37 @@ def newton(
 
 
 def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a^-1 b for a full matrix, or per block for a (blocks, p, p) block-diagonal stack."""
+    """a^-1 b for a full matrix, or per block for a (blocks, p, p) block-diagonal stack.
+
+    Solved on the equilibrated system (unit diagonal): a predictor of size 1e18 (an id,
+    epoch nanoseconds) next to one of size 1 leaves it exactly as solvable as the same
+    predictors in standard units, where pivoting on the raw matrix would lose it."""
     if a.ndim == 3:
         parts = np.split(b, len(a))
         return np.concatenate([solve(blk, part) for blk, part in zip(a, parts, strict=True)])
+    s = _equilibration(a)
+    scaled = a * s[:, None] * s[None, :]
     try:
-        return np.linalg.solve(a, b)
+        return s * np.linalg.solve(scaled, s * b)
     except np.linalg.LinAlgError:
-        return np.linalg.lstsq(a, b, rcond=None)[0]
+        return s * np.linalg.lstsq(scaled, s * b, rcond=None)[0]
 
 
 def inverse(a: np.ndarray) -> np.ndarray:
-    """Inverse of a full matrix, or per block of a block-diagonal stack."""
+    """Inverse of a full matrix, or per block of a block-diagonal stack (equilibrated as
+    in `solve`)."""
     if a.ndim == 3:
         return np.stack([inverse(blk) for blk in a])
+    s = _equilibration(a)
+    scaled = a * s[:, None] * s[None, :]
     try:
-        return np.linalg.inv(a)
+        inv = np.linalg.inv(scaled)
     except np.linalg.LinAlgError:
-        return np.linalg.pinv(a)
+        inv = np.linalg.pinv(scaled)
+    return inv * s[:, None] * s[None, :]
+
+
+def _equilibration(a: np.ndarray) -> np.ndarray:
+    """1 / sqrt of a's diagonal (1 where it is not positive): D a D has a unit diagonal."""
+    d = np.diag(a)
+    return np.where(d > 0, 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 1.0)

@@ -93,6 +93,17 @@ def test_int64_beyond_2_53_is_carried_bitwise():
     assert set(done["hashed"][~seen]) <= set(d["hashed"][seen])
 
 
+def test_an_id_near_2_60_as_predictor_is_dropped_not_a_numerical_failure():
+    """Ids 2^60 + 1e6·i are the intercept to working precision (R's QR tolerance): every
+    model drops them with a logged event, and no step falls back to a simpler model."""
+    d = frame()
+    d["pid"] = np.int64(2**60) + np.arange(N, dtype=np.int64) * 1_000_000
+    events = sparkmice.mice(d, m=1, maxit=2).logged_events
+    assert "numerical fallback" not in set(events["event"])
+    dropped = events[events["event"] == "predictor dropped"]["detail"]
+    assert (dropped == "pid: collinear with the intercept").any()
+
+
 def test_infinite_values_are_refused_or_missing():
     d = frame()
     d.loc[1, "x"], d.loc[2, "x"] = np.inf, -np.inf

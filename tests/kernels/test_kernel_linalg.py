@@ -171,6 +171,17 @@ def test_no_predictor_dropped_on_well_conditioned_data(xy):
     assert _dropped(*xy) == {}
 
 
+def test_predictor_constant_relative_to_its_size_is_dropped(xy):
+    """Ids near 2^60 spaced 1e6 apart: sd / size ~ 1e-12 < R's QR tolerance 1e-7, so the
+    column is the intercept to working precision; the same spacing near 0 is kept."""
+    x, y = xy
+    spacing = 1e6 * np.arange(len(y), dtype=float)
+    assert _dropped(np.column_stack([x, 2.0**60 + spacing]), y) == {
+        2: "collinear with the intercept"
+    }
+    assert _dropped(np.column_stack([x, spacing]), y) == {}
+
+
 def test_constant_predictor_dropped(xy):
     """Variance 1e-6 < eps = 1e-4, and an exactly constant column: both 'constant'."""
     x, y = xy
@@ -258,3 +269,19 @@ def test_symmetric_cholesky_jitters_a_singular_covariance():
     low = symmetric_cholesky(v)
     assert np.all(np.isfinite(low))
     np.testing.assert_allclose(low @ low.T, v, atol=1e-8 * np.max(np.diag(v)))
+
+
+def test_newton_solve_and_inverse_do_not_depend_on_units():
+    """Rescaling the predictors by D (1e-9..1e9) rescales a^-1 b and a^-1 by D^-1 exactly
+    in exact arithmetic; equilibrated, in floating point to 1e-10 relative."""
+    from sparkmice.kernels.newton import inverse, solve
+
+    rng = np.random.default_rng(16)
+    z = rng.normal(size=(200, 4))
+    a, b = z.T @ z, rng.normal(size=4)
+    d = np.array([1e-9, 1.0, 1e4, 1e9])
+    scaled_a, scaled_b = a * np.outer(d, d), b * d
+    np.testing.assert_allclose(solve(scaled_a, scaled_b) * d, solve(a, b), rtol=1e-10)
+    np.testing.assert_allclose(
+        inverse(scaled_a) * np.outer(d, d), inverse(a), rtol=1e-10, atol=0
+    )
