@@ -168,14 +168,17 @@ def mice(
         tables = engine.run(tasks, sink, run.progress_uri if run else None)
     finally:
         engine.close()
-    found = run.write_tables() if run else tables_of([asdict(r) for r in engine.reports])
+    found = run.run_tables() if run else tables_of([asdict(r) for r in engine.reports])
+    found["events"] = _events(plan, found)  # the plan's events, then the sweeps'
+    if run:
+        run.write_tables(found)
     long_table = pa.concat_tables(tables) if tables else None
     if in_memory and run and len(tasks) < len(cfg.chain_numbers()):  # resumed: some done
         long_table = pa.Table.from_pandas(run.read(), preserve_index=False)
     if run:
         log.info(f"imputed table written to {run.root}")
     result = MiceResult(
-        plan, engine.name, run.root if run else None, found["trace"], _events(plan, found),
+        plan, engine.name, run.root if run else None, found["trace"], found["events"],
         found["timings"], long_table, spark=None if in_memory else data.sparkSession,
         notes=engine.notes,
     )  # fmt: skip

@@ -138,6 +138,15 @@ def test_dates_are_carried_through_and_logged():
     assert imp.predictor_matrix.columns.tolist() == ["x", "y"]
 
 
+def test_the_plans_events_are_in_events_csv(tmp_path):
+    """events.csv holds what imp.logged_events holds: the plan's events (a date carried
+    through) before the sweeps' (before, only the sweeps' were written)."""
+    imp = sparkmice.mice(dated(), m=1, maxit=1, output=str(tmp_path / "out"))
+    written = pd.read_csv(tmp_path / "out" / "_sparkmice" / "events.csv")
+    assert set(written.loc[written.event == "carried through", "variable"]) == {"seen", "born"}
+    assert len(written) == len(imp.logged_events)
+
+
 def test_dates_imputed_as_numbers_when_asked():
     d = dated()
     imp = sparkmice.mice(d, m=1, maxit=2, kind={"seen": "continuous", "born": "continuous"})
