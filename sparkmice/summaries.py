@@ -97,9 +97,8 @@ def summarize_spark(
     """One pass: every partition summarises its rows as `summarize_arrow` does and the
     driver merges the partitions' summaries (a single job, no wide SQL aggregation).
     `unpack`: for a DataFrame of packed rows, the function that makes a partition's
-    batches a table of rows."""
-    import pickle
-
+    batches a table of rows. The tasks' summaries reach the driver as Arrow IPC (typed
+    values; nothing received is unpickled)."""
     from sparkmice.io.spark import arrow_schema, column
 
     schema = arrow_schema(df.schema) if unpack is None else unpack(iter([])).schema
@@ -122,7 +121,72 @@ def summarize_spark(
         else:
             tables = iter([unpack(batches).select(names)])
         parts = (summarize_arrow(t, max_levels, set()) for t in tables)
-        yield pa.RecordBatch.from_pydict({"s": [pickle.dumps(merge_all(parts))]})
+        yield pa.RecordBatch.from_pydict({"s": [encode_summaries(merge_all(parts))]})
 
     rows = (df if unpack else df.select(*[column(n) for n in names])).mapInArrow(task, "s binary")
-    return merge_all(pickle.loads(r["s"]) for r in rows.collect())
+    return merge_all(decode_summaries(r["s"], sub) for r in rows.collect())
+
+
+_SUMMARY_SCHEMA = pa.schema(
+    [
+        ("name", pa.string()),
+        ("n", pa.int64()),
+        ("n_missing", pa.int64()),
+        ("n_distinct", pa.int64()),
+        ("ordered", pa.bool_()),
+        ("n_infinite", pa.int64()),
+        ("distinct", pa.binary()),  # Arrow IPC of the values in the column's type, or null
+        ("counts", pa.list_(pa.int64())),
+    ]
+)
+
+
+def _value_type(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def encode_summaries(summaries: list[ColumnSummary]) -> bytes:
+    """Summaries as one Arrow IPC stream (the distinct values typed as their column)."""
+    rows = [
+        {
+            "name": s.name, "n": s.n, "n_missing": s.n_missing, "n_distinct": s.n_distinct,
+            "ordered": s.ordered, "n_infinite": s.n_infinite,
+            "distinct": None if s.distinct is None else _ipc(
+                pa.table({"v": pa.array(list(s.distinct), _value_type(s.type))})
+            ),
+            "counts": None if s.counts is None else list(s.counts),
+        }
+        for s in summaries
+    ]  # fmt: skip
+    return _ipc(pa.Table.from_pylist(rows, schema=_SUMMARY_SCHEMA))
+
+
+def decode_summaries(data: bytes, schema: pa.Schema) -> list[ColumnSummary]:
+    """The inverse of `encode_summaries`; column types come from `schema` (the driver's)."""
+    table = pa.ipc.open_stream(data).read_all()
+    if not table.schema.equals(_SUMMARY_SCHEMA):
+        raise ValueError("a task's column summaries are not in the expected layout")
+    out = []
+    for row in table.to_pylist():
+        field = schema.field(row["name"])
+        distinct = None
+        if row["distinct"] is not None:
+            values = pa.ipc.open_stream(row["distinct"]).read_all().column("v")
+            if not values.type.equals(_value_type(field.type)):
+                raise ValueError(f"summary of column {row['name']!r} has values of another type")
+            distinct = tuple(values.to_pylist())
+        counts = None if row["counts"] is None else tuple(row["counts"])
+        out.append(
+            ColumnSummary(
+                row["name"], field.type, row["n"], row["n_missing"], distinct,
+                row["n_distinct"], row["ordered"], counts, row["n_infinite"],
+            )  # fmt: skip
+        )
+    return out
