@@ -205,15 +205,14 @@ def with_row_id(
     if id_column:
         ided = df.withColumn(ROW_ID, key_row_id(df, id_column))
         return ided, _checked_id_rows(ided, id_column, name or id_column)
-    try:
+    meta, counts = None, {}
+    if _has_row_index(df):
         meta = df.select(
             "*",
             F.col("_metadata.file_path").alias("__file"),
             F.col("_metadata.row_index").alias("__pos"),
         )
         counts = dict(meta.groupBy("__file").count().collect())
-    except Exception:  # not a file source with row indexes (CSV, tables, in-memory data)
-        meta, counts = None, {}
     if meta is not None and counts:
         offset = _offset_map(counts)
         ided = meta.withColumn(ROW_ID, (offset[F.col("__file")] + F.col("__pos")).cast("long"))
@@ -227,6 +226,19 @@ def with_row_id(
     low = F.col("__mid").bitwiseAND(F.lit((1 << 33) - 1))
     ided = mid.withColumn(ROW_ID, (offset[part] + low).cast("long")).drop("__mid")
     return ided, sum(counts.values())
+
+
+def _has_row_index(df) -> bool:
+    """Whether the rows come from files whose metadata has a row index (Parquet). Asked
+    without a failing query: Spark 4 logs a failed analysis as an ERROR with a stack trace
+    even when the caller handles it (CSV files have no row index, in-memory data no files)."""
+    try:
+        if not df.inputFiles():
+            return False
+        fields = df.select("_metadata").schema["_metadata"].dataType.names
+    except Exception:  # a source without file metadata
+        return False
+    return "row_index" in fields and "file_path" in fields
 
 
 def key_row_id(df, id_column: str):
