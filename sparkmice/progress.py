@@ -15,9 +15,7 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
-from pyarrow import fs as pafs
-
-from sparkmice.io.paths import resolve, write_atomic
+from sparkmice.io.paths import filesystem_path, write_atomic
 from sparkmice.io.run import read_reports
 from sparkmice.sampler import SweepReport
 
@@ -41,16 +39,11 @@ def describe(report: SweepReport) -> str:
     )
 
 
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    location = resolve(uri)
-    return location.filesystem, location.path
-
-
 class ProgressWriter:
     """Writes each sweep report as `chain_<k>_sweep_<t>.json`, atomically."""
 
     def __init__(self, uri: str):
-        self.fs, self.path = _filesystem(uri)
+        self.fs, self.path = filesystem_path(uri)
         self.fs.create_dir(self.path, recursive=True)
 
     def __call__(self, report: SweepReport) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from pyarrow import fs as pafs
 
 from sparkmice.blocks import Block
-from sparkmice.io.paths import resolve
+from sparkmice.io.paths import filesystem_path
 from sparkmice.plan import InputError, Plan
 
 FORMAT = 1  # the layout of the saved state; another value is another sparkmice version's
@@ -32,11 +32,6 @@ class StateError(InputError):
     """A chain cannot resume from its saved state; the message says why and what to do."""
 
 
-def _at(uri: str) -> tuple[pafs.FileSystem, str]:
-    location = resolve(uri)
-    return location.filesystem, location.path
-
-
 def _sweep_dir(uri: str, chain: int, iteration: int) -> str:
     return f"{uri.rstrip('/')}/chain_{chain}/sweep_{iteration:05d}"
 
@@ -44,13 +39,13 @@ def _sweep_dir(uri: str, chain: int, iteration: int) -> str:
 def save_block(block: Block, uri: str, chain: int, iteration: int, js: list[int]) -> int:
     """Write the block's imputed cells after `iteration` and delete its file of two sweeps
     before (the previous sweep's stays until this one is marked complete); returns 1."""
-    fs, path = _at(_sweep_dir(uri, chain, iteration))
+    fs, path = filesystem_path(_sweep_dir(uri, chain, iteration))
     fs.create_dir(path, recursive=True)
     buffer = io.BytesIO()
     np.save(buffer, block.values[:, js][block.missing[:, js]])
     with fs.open_output_stream(f"{path}/block_{block.index}.npy") as f:
         f.write(buffer.getvalue())
-    old_file = _at(_sweep_dir(uri, chain, iteration - 2))[1]
+    old_file = filesystem_path(_sweep_dir(uri, chain, iteration - 2))[1]
     old_file += f"/block_{block.index}.npy"
     if fs.get_file_info(old_file).type == pafs.FileType.File:
         fs.delete_file(old_file)
@@ -59,7 +54,7 @@ def save_block(block: Block, uri: str, chain: int, iteration: int, js: list[int]
 
 def load_block(block: Block, uri: str, chain: int, iteration: int, js: list[int]) -> None:
     """Put the imputed cells saved after `iteration` back into the block."""
-    fs, path = _at(_sweep_dir(uri, chain, iteration))
+    fs, path = filesystem_path(_sweep_dir(uri, chain, iteration))
     with fs.open_input_stream(f"{path}/block_{block.index}.npy") as f:
         cells = np.load(io.BytesIO(f.read()))
     values = block.values[:, js]
@@ -70,7 +65,7 @@ def load_block(block: Block, uri: str, chain: int, iteration: int, js: list[int]
 
 def forget(uri: str, chain: int) -> None:
     """Delete all saved state of a chain (before it starts afresh)."""
-    fs, path = _at(f"{uri.rstrip('/')}/chain_{chain}")
+    fs, path = filesystem_path(f"{uri.rstrip('/')}/chain_{chain}")
     if fs.get_file_info(path).type != pafs.FileType.NotFound:
         fs.delete_dir(path)
 
@@ -89,7 +84,7 @@ def _record(plan: Plan) -> dict[str, Any]:
 def start(uri: str, chain: int, plan: Plan) -> None:
     """Forget a chain's saved state and record what its new state will belong to."""
     forget(uri, chain)
-    fs, path = _at(f"{uri.rstrip('/')}/chain_{chain}")
+    fs, path = filesystem_path(f"{uri.rstrip('/')}/chain_{chain}")
     fs.create_dir(path, recursive=True)
     with fs.open_output_stream(f"{path}/format.json") as f:
         f.write(json.dumps(_record(plan)).encode())
@@ -99,8 +94,8 @@ def check_resumable(uri: str, chain: int, iteration: int, plan: Plan) -> None:
     """Refuse (StateError) to resume `chain` after `iteration` unless its state is this
     version's, of this input, and whole: every saved file a complete array, together one
     value per missing cell of the visited variables."""
-    fs, root = _at(f"{uri.rstrip('/')}/chain_{chain}")
-    sweep = _at(_sweep_dir(uri, chain, iteration))[1]
+    fs, root = filesystem_path(f"{uri.rstrip('/')}/chain_{chain}")
+    sweep = filesystem_path(_sweep_dir(uri, chain, iteration))[1]
 
     def refuse(problem: str) -> StateError:
         return StateError(

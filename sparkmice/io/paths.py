@@ -102,6 +102,12 @@ def resolve(path: str) -> Location:
     )
 
 
+def filesystem_path(path: str) -> tuple[pafs.FileSystem, str]:
+    """`resolve(path)` as the (filesystem, path) pair pyarrow's calls take."""
+    location = resolve(path)
+    return location.filesystem, location.path
+
+
 def _local(path: str) -> Location:
     absolute = os.path.abspath(path)
     for mount in DATABRICKS_MOUNTS:
