@@ -118,11 +118,10 @@ class SparkEngine:
             raise ValueError("Spark runs write their chains: give a sink and a progress folder")
         layout = self.layout
         printer = ProgressPrinter(progress_uri, [t.chain for t in tasks])
-        by_dataframe = sink.writes_dataframes(self.spark)  # Spark's own Delta writer
 
         def run_one(task: ChainTask, solo: bool) -> None:
             t = time.perf_counter()
-            self._run_chain(task, solo, sink, progress_uri, by_dataframe)
+            self._run_chain(task, solo, sink, progress_uri)
             printer.poll()  # the chain's last sweeps before the line that it is written
             log.info(f"chain {task.chain} written in {time.perf_counter() - t:.1f} s")
 
@@ -140,15 +139,13 @@ class SparkEngine:
             run_all(layout.spread, False, layout.spread_at_once)
         return []
 
-    def _run_chain(
-        self, task: ChainTask, solo: bool, sink: ChainSink, progress: str, by_dataframe: bool
-    ) -> None:
+    def _run_chain(self, task: ChainTask, solo: bool, sink: ChainSink, progress: str) -> None:
         """One chain as one Spark job: barrier tasks write its files themselves, unless the
         format takes rows (Spark's Delta writer); the per-step engine hands Spark its rows."""
         k, plan, names = task.chain, self.plan, self.names
         describe_job(self.spark, f"sparkmice chain {k} of {self.cfg.m} ({self.name})")
         chain_args = (self.prepared, self.block_schema, plan, task, self.out_schema, progress)
-        if self.name == "barrier" and not by_dataframe:
+        if self.name == "barrier" and not sink.writes_dataframes(self.spark):
 
             def write(attempt: Attempt) -> int:
                 counts = barrier.run_chain(

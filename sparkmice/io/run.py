@@ -35,7 +35,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any, Protocol
 
@@ -442,17 +442,19 @@ class RunFolder:
         return self.output().read(self, spark, imputation)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChainSink:
     """Where an engine hands each finished chain of one run: every write is a new attempt,
     checked (rows: the input's `n_rows` and what the tasks reported) and committed all or
     nothing; a failed attempt removes only its own files. Engines call the one write that
-    fits what they hold: files their tasks write, an Arrow table, or a Spark DataFrame."""
+    fits what they hold: files their tasks write, an Arrow table, or a Spark DataFrame.
+    One sink serves one run in one Spark session."""
 
     run: RunFolder
     n_rows: int
     maxit: int
     run_id: str
+    _by_dataframe: bool | None = field(default=None, init=False, repr=False)
 
     def write_files(self, chain: int, write: Callable[[Attempt], int | None]) -> None:
         """`write(attempt)` writes the attempt's files and returns the rows its tasks
@@ -473,8 +475,11 @@ class ChainSink:
 
     def writes_dataframes(self, spark: Any) -> bool:
         """Whether the format writes DataFrames itself (Spark's own Delta writer): then
-        the engine hands over rows, not files."""
-        return self.run.output().writes_dataframes(spark)
+        the engine hands over rows, not files. Asked once per sink (the Delta probe is a
+        round trip to Spark)."""
+        if self._by_dataframe is None:
+            self._by_dataframe = self.run.output().writes_dataframes(spark)
+        return self._by_dataframe
 
     def write_dataframe(self, chain: int, df: Any, spark: Any) -> None:
         """A chain as a Spark DataFrame: the format's own writer (atomic by its log; rows
