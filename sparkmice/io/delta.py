@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import random
 import time
 import uuid
@@ -27,9 +26,8 @@ from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
-from pyarrow.fs import FileSelector, FileSystem
 from pyspark.sql import functions as F
-from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
 from sparkmice.io.run import Attempt, DataFile, RunFolder
@@ -70,20 +68,18 @@ def spark_has_delta(spark: SparkSession) -> bool:
 def write_chain_delta(
     chain_df: DataFrame, root: str, imputation: int, *, spark: SparkSession
 ) -> None:
-    """Replace partition ``_imputation = imputation`` of the Delta table at ``root`` by chain_df.
+    """Replace partition ``_imputation = imputation`` of the Delta table at ``root`` by chain_df
+    with Spark's own Delta writer (where its jars are there: ``DeltaOutput.writes_dataframes``);
+    elsewhere chains arrive as attempt files that ``DeltaOutput.commit`` commits with delta-rs.
 
     ``chain_df`` holds one chain's completed rows with ``_imputation`` equal to ``imputation``.
     The table is created on the first write; other partitions are left untouched.
     """
     root = table_root(root)
-    if spark_has_delta(spark):
-        _retry(
-            lambda: _write_with_spark_delta(chain_df, root, imputation),
-            lambda err: any(name in str(err) for name in _SPARK_DELTA_CONFLICTS),
-        )
-        return
-    staged = stage_chain_files(chain_df, root, imputation)
-    commit_chain_files(root, imputation, staged, to_arrow_schema(chain_df.schema))
+    _retry(
+        lambda: _write_with_spark_delta(chain_df, root, imputation),
+        lambda err: any(name in str(err) for name in _SPARK_DELTA_CONFLICTS),
+    )
 
 
 @overload
@@ -120,35 +116,6 @@ def read_delta(root: str, spark: SparkSession | None = None) -> pd.DataFrame | D
 def table_root(root: str) -> str:
     """``root`` as an absolute path or URI, so Spark, delta-rs and pyarrow agree on it."""
     return root.rstrip("/") if "://" in root else os.path.abspath(root)
-
-
-def stage_chain_files(chain_df: DataFrame, root: str, imputation: int) -> str:
-    """Write the chain's Parquet files with Spark into a new directory inside the table root.
-
-    Returns that directory relative to ``root``. A directory of its own per write makes the
-    new files exactly its contents, and keeps concurrent Spark jobs from sharing (and
-    deleting) each other's ``_temporary`` staging. It lies under ``_imputation=k/`` because
-    ``vacuum`` skips names beginning with ``_`` unless they hold ``=``. The partition column is
-    not stored in the files: Delta keeps it in the log.
-    """
-    rel_dir = f"{PARTITION_COLUMN}={imputation}/{uuid.uuid4().hex}"
-    chain_df.drop(PARTITION_COLUMN).write.parquet(f"{root}/{rel_dir}")
-    return rel_dir
-
-
-def commit_chain_files(root: str, imputation: int, rel_dir: str, schema: pa.Schema) -> None:
-    """Commit the Parquet files under ``root/rel_dir`` as partition ``imputation``, atomically
-    (see ``commit_files``)."""
-    fs, base = FileSystem.from_uri(root)
-    files = []
-    for info in fs.get_file_info(FileSelector(f"{base}/{rel_dir}", recursive=True)):
-        if not info.is_file or info.base_name.startswith(("_", ".")):
-            continue
-        with fs.open_input_file(info.path) as f:
-            rows = pq.ParquetFile(f).metadata.num_rows
-        mtime = int(info.mtime.timestamp() * 1000)
-        files.append(DataFile(posixpath.relpath(info.path, base), rows, info.size, mtime))
-    commit_files(root, imputation, files, schema)
 
 
 def commit_files(root: str, imputation: int, files: list[DataFile], schema: pa.Schema) -> None:

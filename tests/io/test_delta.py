@@ -1,4 +1,5 @@
-"""Delta output without Spark's Delta jars: Spark writes the files, delta-rs commits them."""
+"""Delta output without Spark's Delta jars: a chain's files are written as an attempt of the
+run folder, and delta-rs commits them (one transaction per chain)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pyspark.sql import functions as F
 
 from sparkmice.io import delta
 from sparkmice.io.delta import read_delta, spark_has_delta, write_chain_delta
+from sparkmice.io.run import ChainSink, RunFolder
 
 pytestmark = pytest.mark.spark
 
@@ -50,15 +52,23 @@ def _log_entries(root: Path) -> list[list[dict]]:
     return [[json.loads(line) for line in f.read_text().splitlines()] for f in files]
 
 
+def _delta_sink(root: Path, n_rows: int) -> ChainSink:
+    """The sink of a Delta run at `root` whose chains have `n_rows` rows."""
+    run = RunFolder(str(root))
+    if run.read_config() is None:
+        run.write_config({"config": {"format": "delta"}, "run_id": "test"})
+    return ChainSink(run, n_rows, 1, "test")
+
+
 def test_no_delta_jars_here(spark):
     assert not spark_has_delta(spark)
 
 
 def test_chains_replace_only_their_partition_and_readers_agree(spark, tmp_path):
     root = tmp_path / "imputed"
-    write_chain_delta(_chain_df(spark, 1, 10, 0.0), str(root), 1, spark=spark)
-    write_chain_delta(_chain_df(spark, 2, 12, 100.0), str(root), 2, spark=spark)
-    write_chain_delta(_chain_df(spark, 1, 8, 50.0), str(root), 1, spark=spark)
+    _delta_sink(root, 10).write_dataframe(1, _chain_df(spark, 1, 10, 0.0), spark)
+    _delta_sink(root, 12).write_dataframe(2, _chain_df(spark, 2, 12, 100.0), spark)
+    _delta_sink(root, 8).write_dataframe(1, _chain_df(spark, 1, 8, 50.0), spark)
 
     expected = _sorted(pd.concat([_chain_pdf(1, 8, 50.0), _chain_pdf(2, 12, 100.0)]))
     by_delta_rs = _sorted(read_delta(str(root)))
@@ -87,36 +97,37 @@ def test_chains_replace_only_their_partition_and_readers_agree(spark, tmp_path):
 def test_failure_between_spark_write_and_commit_leaves_table_as_it_was(
     spark, tmp_path, monkeypatch
 ):
+    """Spark wrote the attempt's files, then the commit failed: the log and the rows are as
+    before, and the attempt removed its own files (every data file left is in the log)."""
     root = tmp_path / "imputed"
-    write_chain_delta(_chain_df(spark, 1, 10, 0.0), str(root), 1, spark=spark)
+    _delta_sink(root, 10).write_dataframe(1, _chain_df(spark, 1, 10, 0.0), spark)
     before = _sorted(read_delta(str(root)))
-    staged_dirs = []
+    committed = []
 
-    def stage_then_fail(chain_df, root_, imputation):
-        staged_dirs.append(real_stage(chain_df, root_, imputation))
+    def fail(*args, **kwargs):
+        committed.append(args)
         raise RuntimeError("driver lost before commit")
 
-    real_stage = delta.stage_chain_files
-    monkeypatch.setattr(delta, "stage_chain_files", stage_then_fail)
+    monkeypatch.setattr(delta, "commit_files", fail)
     with pytest.raises(RuntimeError, match="before commit"):
-        write_chain_delta(_chain_df(spark, 1, 6, 7.0), str(root), 1, spark=spark)
+        _delta_sink(root, 6).write_dataframe(1, _chain_df(spark, 1, 6, 7.0), spark)
 
-    # Spark did write the new files, but the log does not know them.
-    orphans = list((root / staged_dirs[0]).glob("*.parquet"))
-    assert orphans
+    assert committed  # the new files were written and handed to the commit
     assert DeltaTable(str(root)).version() == 0
     pd.testing.assert_frame_equal(_sorted(read_delta(str(root))), before)
-    active = set(DeltaTable(str(root)).file_uris())
-    assert not active & {str(p) for p in orphans}
+    active = {Path(u.removeprefix("file://")) for u in DeltaTable(str(root)).file_uris()}
+    assert set((root / "_imputation=1").glob("*.parquet")) == active
 
 
 _COMMIT_IN_OTHER_PROCESS = textwrap.dedent(
     """
+    import os
     import sys
     import time
     import pyarrow as pa, pyarrow.parquet as pq
     from pathlib import Path
-    from sparkmice.io.delta import commit_chain_files
+    from sparkmice.io.delta import commit_files
+    from sparkmice.io.run import DataFile
 
     root, k, barrier, n = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
     table = pa.table({"x": pa.array([float(k)] * 5), "_row_id": pa.array(range(5), pa.int64())})
@@ -127,7 +138,9 @@ _COMMIT_IN_OTHER_PROCESS = textwrap.dedent(
     (barrier / f"ready-{k}").touch()
     while len(list(barrier.glob("ready-*"))) < n:  # start committing together
         time.sleep(0.001)
-    commit_chain_files(root, k, rel_dir, schema)
+    info = os.stat(f"{root}/{rel_dir}/part-0.parquet")
+    data = DataFile(f"{rel_dir}/part-0.parquet", 5, info.st_size, int(info.st_mtime * 1000))
+    commit_files(root, k, [data], schema)
     """
 )
 
@@ -173,6 +186,7 @@ def test_spark_delta_writer_used_when_available(monkeypatch):
         write = _RecordingWriter()
 
     monkeypatch.setattr(delta, "spark_has_delta", lambda spark: True)
+    assert delta.OUTPUT.writes_dataframes(object())  # the sink hands Spark's writer the rows
     write_chain_delta(ChainDf(), "s3://bucket/imputed/", 3, spark=None)
     assert ChainDf.write.calls == [
         ("format", "delta"),
