@@ -26,6 +26,7 @@ _HOMES = {
     "pool_estimates": "sparkmice.pooling",
     "pool_r_squared": "sparkmice.pooling",
     "pool_scalar": "sparkmice.pooling",
+    "quickpred": "sparkmice.predictors",
     "read_imputed": "sparkmice.io.run",
     "summary": "sparkmice.pooling",
 }

@@ -20,6 +20,7 @@ import yaml
 
 from sparkmice.io.run import FORMATS as OUTPUT_FORMATS
 from sparkmice.kernels import METHODS
+from sparkmice.kernels import quickpred as quickpred_rule
 from sparkmice.kernels.logreg import SEPARATIONS
 
 ENGINES = ("auto", "barrier", "perstep", "inprocess")
@@ -51,6 +52,11 @@ class MiceConfig:
       imputed; an existing column gets only its missing cells, a new name is a derived
       predictor (in the imputation models, not in the output).
     predictors: variable -> list of its predictors (a row of R's predictorMatrix).
+    quickpred: choose the predictors as R's quickpred (`sparkmice.quickpred`): true (R's
+      defaults, mincor 0.1), a mapping of its arguments (mincor, minpuc, include, exclude,
+      method), false (every variable predicts), or null (the default: quickpred with R's
+      defaults when a variable has more than 25 candidate predictors, logged). An entry
+      under `predictors` takes precedence.
     visit_sequence: the variables to impute, in order (default: incomplete ones, column order).
     exclude: columns carried through untouched and never used as predictors.
     collapse_below: levels of a nominal variable seen in fewer rows than this share one
@@ -81,6 +87,7 @@ class MiceConfig:
     separation: dict[str, str] = field(default_factory=dict)
     passive: dict[str, str] = field(default_factory=dict)
     predictors: dict[str, list[str]] = field(default_factory=dict)
+    quickpred: bool | dict[str, Any] | None = None
     visit_sequence: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
     donors: int = 5
@@ -129,6 +136,9 @@ class MiceConfig:
             "separation": list(self.separation),
             "predictors": list(self.predictors)
             + [p for ps in self.predictors.values() for p in ps if p not in self.passive],
+            "quickpred": [c for k in ("include", "exclude") for c in self.quickpred.get(k, [])]
+            if isinstance(self.quickpred, dict)
+            else [],
             "visit_sequence": list(self.visit_sequence or []),
             "exclude": list(self.exclude),
             "private": list(self.private),
@@ -266,6 +276,7 @@ RULES: dict[str, Rule] = {
     "separation": per_column(one_of(SEPARATIONS), "{'smoke': 'firth'}"),
     "passive": per_column(text("a formula of other columns"), "{'bmi': 'weight / height**2'}"),
     "predictors": per_column(names(), "{'bp': ['age', 'smoke']}"),
+    "quickpred": Rule(quickpred_rule.OPTION_WORDS, lambda v, _: quickpred_rule.valid(v)),
     "visit_sequence": optional(names()),
     "exclude": names(),
     "donors": integer(1),

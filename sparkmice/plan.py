@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ import pyarrow as pa
 
 from sparkmice import privacy
 from sparkmice.config import ConfigError, MiceConfig
-from sparkmice.kernels import DEFAULT_METHOD, METHODS
+from sparkmice.kernels import DEFAULT_METHOD, METHODS, quickpred
 from sparkmice.names import RESERVED_COLUMNS
 
 RESERVED = RESERVED_COLUMNS
@@ -352,8 +353,58 @@ def block_count(config: MiceConfig, n_rows: int) -> int:
     return config.blocks or max(1, math.ceil(n_rows / config.rows_per_block))
 
 
-def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfig) -> Plan:
-    """Resolve kinds, levels, methods, predictors and visit sequence, or refuse the input."""
+def _quickpred(
+    config: MiceConfig,
+    variables: list[Variable],
+    visit: tuple[str, ...],
+    correlate: Callable[[Sequence[Variable]], quickpred.Association] | None,
+    events: list,
+) -> dict[str, list[str]]:
+    """The predictors R's quickpred rule chooses for each target without a `predictors`
+    entry (`MiceConfig.quickpred`; by default only above AUTO_ABOVE candidates), logged;
+    a derived passive column (not in the data) is kept. {} when off or not needed."""
+    data = [v.name for v in variables if not v.derived]
+    targets = [n for n in visit if n not in config.predictors and n in data]
+    opts = quickpred.options(config.quickpred)
+    if config.quickpred is None and targets and len(data) - 1 > quickpred.AUTO_ABOVE:
+        opts = quickpred.Options()
+        events.append(
+            {
+                "chain": 0, "iteration": 0, "variable": "", "event": "quickpred chosen",
+                "detail": f"{len(data) - 1} candidate predictors, more than "
+                f"{quickpred.AUTO_ABOVE}: predictors chosen by R's quickpred rule ({opts}); "
+                f"set quickpred: false to use them all",
+            }
+        )  # fmt: skip
+    if opts is None or not targets:
+        return {}
+    if correlate is None:
+        raise ValueError("quickpred needs the data: resolve the plan with `correlate`")
+    matrix = quickpred.rule(correlate(variables), data, opts)
+    derived = [v.name for v in variables if v.derived]
+    chosen = {}
+    for target in targets:
+        chosen[target] = [p for p, k in zip(data, matrix[data.index(target)], strict=True) if k]
+        events.append(
+            {
+                "chain": 0, "iteration": 0, "variable": target, "event": "predictors selected",
+                "detail": f"quickpred ({opts}): {len(chosen[target])} of {len(data) - 1}: "
+                f"{', '.join(chosen[target]) or 'none (intercept-only model)'}",
+            }
+        )  # fmt: skip
+        chosen[target] += derived
+    return chosen
+
+
+def resolve(
+    schema: pa.Schema,
+    summaries: list[ColumnSummary],
+    config: MiceConfig,
+    correlate: Callable[[Sequence[Variable]], quickpred.Association] | None = None,
+) -> Plan:
+    """Resolve kinds, levels, methods, predictors and visit sequence, or refuse the input.
+    `correlate`: the data's correlations for quickpred (`sparkmice.predictors`), one pass
+    over the data, made only when a target's predictors are chosen that way."""
     check_schema(schema, config)
     events: list[dict[str, Any]] = []
     by_name = {s.name: s for s in summaries}
@@ -466,8 +517,9 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
 
     unimputed = {v.name for v in variables if v.n_missing and not method[v.name]}
     predictors: dict[str, tuple[str, ...]] = {}
+    quick = _quickpred(config, variables, visit, correlate, events)
     for name in visit:
-        wanted = config.predictors.get(name, [n for n in names if n != name])
+        wanted = config.predictors.get(name, quick.get(name, [n for n in names if n != name]))
         chosen_preds = []
         for p in wanted:
             if p == name:
@@ -497,7 +549,7 @@ def resolve(schema: pa.Schema, summaries: list[ColumnSummary], config: MiceConfi
                 )
                 continue
             chosen_preds.append(p)
-        if METHODS[method[name]].uses_predictors and not chosen_preds:
+        if METHODS[method[name]].uses_predictors and not chosen_preds and name not in quick:
             raise ConfigError(
                 f"column {name!r} has no predictors left for method {method[name]!r}; add "
                 f"predictors for it under `predictors`, or use method 'sample'."

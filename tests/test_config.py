@@ -41,6 +41,20 @@ BAD = [
         "The 'predictors' option for column 'a' must be a list of column names; got 'b'.",
     ),
     ("predictors", ["a"], "The 'predictors' option must be a mapping of column name to a list"),
+    (
+        "quickpred",
+        {"mincor": 0.1, "method": "spearman"},
+        "The 'quickpred' option must be true, false, null (automatic above 25 candidate "
+        "predictors) or a mapping of mincor and minpuc (numbers in [0, 1]), include and "
+        "exclude (lists of column names) and method ('pearson'; R's 'spearman' is not "
+        "built); got {'mincor': 0.1, "
+        "'method': 'spearman'}.",
+    ),
+    ("quickpred", {"mincor": 2}, "The 'quickpred' option must be true, false, null"),
+    ("quickpred", {"minpuc": "0.2"}, "The 'quickpred' option must be true, false, null"),
+    ("quickpred", {"include": "age"}, "The 'quickpred' option must be true, false, null"),
+    ("quickpred", {"mincr": 0.1}, "The 'quickpred' option must be true, false, null"),
+    ("quickpred", "yes", "The 'quickpred' option must be true, false, null"),
     ("visit_sequence", "ab", "The 'visit_sequence' option must be a list of column names or null"),
     ("exclude", "a", "The 'exclude' option must be a list of column names; got 'a'."),
     ("donors", 0, "The 'donors' option must be an integer >= 1; got 0."),

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("options", ("config",)),
     # io.spark reads the input into Spark and checks it as the plan does (InputError, keys)
     ("plan", ("plan", "design", "blocks", "summaries", "state", "identity", "analysis.formula",
-              "io.spark")),
+              "io.spark", "predictors")),
     ("sampler", ("sampler", "progress")),
     ("engines", ("engines",)),
     ("analysis", ("analysis", "diagnostics", "congeniality", "pooling")),

@@ -20,6 +20,7 @@ from sparkmice.config import MiceConfig
 from sparkmice.io.run import ChainSink
 from sparkmice.names import ROW_ID
 from sparkmice.plan import Plan, check_id_counts, check_schema, resolve
+from sparkmice.predictors import correlate_table
 from sparkmice.progress import ProgressWriter, describe
 from sparkmice.sampler import ChainTask, SweepReport
 from sparkmice.summaries import summarize_arrow
@@ -80,6 +81,7 @@ class InProcessEngine:
             table.schema.remove(table.schema.get_field_index(ROW_ID)),
             summarize_arrow(table, cfg.max_levels, skip),
             cfg,
+            correlate_table(table),
         )
         return self.plan
 

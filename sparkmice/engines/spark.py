@@ -32,6 +32,7 @@ from sparkmice.io.spark import (
 )
 from sparkmice.names import BLOCK, IMPUTATION, ROW_ID
 from sparkmice.plan import Plan, block_count, check_schema, resolve
+from sparkmice.predictors import correlate_spark
 from sparkmice.progress import ProgressPrinter, ProgressWriter
 from sparkmice.sampler import ChainTask, SweepReport
 from sparkmice.summaries import summarize_spark
@@ -100,7 +101,12 @@ class SparkEngine:
         )
         skip = set(cfg.exclude) | {ROW_ID, BLOCK} | ({cfg.id_column} if cfg.id_column else set())
         summaries = summarize_spark(self.prepared, cfg.max_levels, skip, unpack)
-        self.plan = resolve(real_schema.remove(real_schema.get_field_index(ROW_ID)), summaries, cfg)
+        self.plan = resolve(
+            real_schema.remove(real_schema.get_field_index(ROW_ID)),
+            summaries,
+            cfg,
+            correlate_spark(self.prepared, unpack),
+        )
         self.names = names
         self.out_schema = spark_schema_of(
             pa.schema(

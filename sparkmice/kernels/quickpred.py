@@ -1,0 +1,219 @@
+"""R mice's `quickpred` from sums: predictor selection by pairwise-complete correlations.
+
+R's rule (mice 3.x, `quickpred.R`): x predicts y if max(|cor(y, x)|, |cor(r_y, x)|) > mincor,
+both over the rows where the pair is observed (r_y: y's response indicator; R sets a
+correlation it cannot compute to 0), and if the proportion of usable cases, among the rows
+where y is missing those where x is observed, is at least minpuc. Then `exclude` never and
+`include` always predict (include wins); no variable predicts itself; a complete variable
+gets no predictors.
+
+Everything comes from one pass of sums that add up across batches and partitions: for every
+pair of encoded columns (a, b), over the rows where both are observed, the count, the mean
+of a, its sum of squared deviations and the co-moment (`PairMoments`), as the products
+M'M, X0'M, (X0^2)'M and X0'X0 of the observed indicators M and the values X0 (missing set
+to 0), centred per batch and merged by Chan, Golub and LeVeque's pairwise update so that
+large means (timestamps, codes) lose no precision.
+
+Encoding (`expand`): numbers as they are; a binary or ordered variable as its codes (as R's
+`data.matrix`); a nominal variable with three or more model categories as one 0/1 column
+per category, its correlation the largest over those columns (as target and as predictor),
+where R would correlate its arbitrary integer codes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+AUTO_ABOVE = 25  # more candidate predictors than this: quickpred by default (van Buuren: 15-25)
+METHODS = ("pearson",)  # R's method "spearman" is not built
+
+
+@dataclass(frozen=True)
+class Options:
+    """quickpred's arguments, as R's (include/exclude: column names)."""
+
+    mincor: float = 0.1
+    minpuc: float = 0.0
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    method: str = "pearson"
+
+    def __str__(self) -> str:
+        return f"mincor={self.mincor:g}, minpuc={self.minpuc:g}"
+
+
+OPTION_WORDS = (
+    "true, false, null (automatic above "
+    f"{AUTO_ABOVE} candidate predictors) or a mapping of mincor and minpuc (numbers in "
+    "[0, 1]), include and exclude (lists of column names) and method ('pearson'; "
+    "R's 'spearman' is not built)"
+)
+
+
+def _fraction(value: object) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and 0 <= float(value) <= 1  # float(): typeshed's Real lacks the comparisons
+    )
+
+
+def _names(value: object) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(n, str) for n in value)
+
+
+def valid(value: object) -> bool:
+    """Whether `value` is a quickpred option: None, a bool, or a mapping of its arguments."""
+    if value is None or isinstance(value, bool):
+        return True
+    if not isinstance(value, dict) or not set(value) <= set(Options.__dataclass_fields__):
+        return False
+    checks = {"mincor": _fraction, "minpuc": _fraction, "include": _names, "exclude": _names}
+    return all(value[k] in METHODS if k == "method" else checks[k](value[k]) for k in value)
+
+
+def options(value: bool | dict | None) -> Options | None:
+    """The Options of a valid config value: None when off (false) or automatic (null)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Options()
+    given = {k: tuple(v) if k in ("include", "exclude") else v for k, v in value.items()}
+    return dataclasses.replace(Options(), **given)
+
+
+def owners(categories: list[int]) -> np.ndarray:
+    """The variable of each encoded column (`expand`): variable j gives `categories[j]`
+    columns when that is >= 3, else one."""
+    return np.repeat(np.arange(len(categories)), [k if k >= 3 else 1 for k in categories])
+
+
+def expand(codes: np.ndarray, categories: list[int]) -> np.ndarray:
+    """The encoded columns of a (rows, variables) code matrix (NaN missing): variable j as
+    one column, or as `categories[j]` 0/1 columns (one per category, NaN where j is
+    missing) when that is >= 3."""
+    columns = []
+    for j, k in enumerate(categories):
+        col = codes[:, j]
+        if k >= 3:
+            onehot = (col[:, None] == np.arange(k)[None, :]).astype(np.float64)
+            onehot[np.isnan(col)] = np.nan
+            columns.append(onehot)
+        else:
+            columns.append(col[:, None])
+    return np.hstack(columns) if columns else np.empty((codes.shape[0], 0))
+
+
+@dataclass
+class PairMoments:
+    """For each pair (a, b) of encoded columns, over the rows where both are observed: `n`,
+    `mean[a, b]` (of a), `m2[a, b]` (a's sum of squared deviations) and `comoment[a, b]`;
+    `rows`: all rows seen. Symmetric except mean and m2 (b's are the transposes)."""
+
+    rows: int
+    n: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+    comoment: np.ndarray
+
+    @classmethod
+    def empty(cls, width: int) -> PairMoments:
+        zero = np.zeros((width, width))
+        return cls(0, zero, zero.copy(), zero.copy(), zero.copy())
+
+
+def local_moments(z: np.ndarray, owner: np.ndarray) -> PairMoments:
+    """The moments of one batch of encoded columns `z` (NaN missing). Each column is
+    shifted by its first observed value (exact for a constant column) before the products;
+    the observed indicators are per variable (`owner`), so the count and sums are products
+    with one column per variable, spread to the encoded columns."""
+    width = z.shape[1]
+    observed = ~np.isnan(z)
+    if not z.shape[0] or not width:
+        return PairMoments.empty(width)
+    first = np.argmax(observed, axis=0)
+    shift = np.where(observed.any(axis=0), z[first, np.arange(width)], 0.0)
+    x0 = np.where(observed, z - shift, 0.0)
+    lead = np.unique(owner, return_index=True)[1]  # a column of each variable
+    per_variable = observed[:, lead].astype(np.float64)
+    spread = np.searchsorted(owner[lead], owner)  # encoded column -> its variable's slot
+    n = (per_variable.T @ per_variable)[np.ix_(spread, spread)]
+    sums = (x0.T @ per_variable)[:, spread]
+    squares = ((x0 * x0).T @ per_variable)[:, spread]
+    cross = x0.T @ x0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_shifted = np.where(n > 0, sums / n, 0.0)
+    m2 = np.maximum(squares - sums * mean_shifted, 0.0)
+    comoment = cross - sums * mean_shifted.T
+    mean = np.where(n > 0, mean_shifted + shift[:, None], 0.0)
+    return PairMoments(z.shape[0], n, mean, m2, comoment)
+
+
+def merge_moments(a: PairMoments, b: PairMoments) -> PairMoments:
+    """The moments of the union of two row sets (Chan, Golub & LeVeque's update, pairwise)."""
+    n = a.n + b.n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(n > 0, b.n / n, 0.0)
+        weight = np.where(n > 0, a.n * b.n / n, 0.0)
+    delta = b.mean - a.mean
+    return PairMoments(
+        a.rows + b.rows,
+        n,
+        a.mean + delta * share,
+        a.m2 + b.m2 + delta * delta * weight,
+        a.comoment + b.comoment + delta * delta.T * weight,
+    )
+
+
+@dataclass(frozen=True)
+class Association:
+    """Per variable pair (target row, predictor column): `strength` = max(|cor(y, x)|,
+    |cor(r_y, x)|) (0 where undefined), `pairs` = rows where both are observed; `rows`."""
+
+    strength: np.ndarray
+    pairs: np.ndarray
+    rows: int
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """|num| / sqrt(den), 0 where den is 0 (R: an undefined correlation counts as 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.abs(num) / np.sqrt(den)
+    return np.where(den > 0, np.minimum(r, 1.0), 0.0)
+
+
+def association(m: PairMoments, owner: np.ndarray) -> Association:
+    """R's two correlations from the moments, the largest over each variable's columns."""
+    cor = _ratio(m.comoment, m.m2 * m.m2.T)
+    lead = np.unique(owner, return_index=True)[1]
+    n_b = np.diag(m.n)[None, :]  # rows where predictor column b is observed
+    n_yb = m.n[lead, :]  # ... and target y too
+    mean_b = np.diag(m.mean)[None, :]
+    cov = n_yb * (m.mean.T[lead, :] - mean_b)  # sum over b's rows of (r_y - mean)(x_b - mean)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var_r = np.where(n_b > 0, n_yb * (1 - n_yb / n_b), 0.0)
+    response = _ratio(cov, var_r * np.diag(m.m2)[None, :])
+    by_variable = np.maximum.reduceat(np.maximum.reduceat(cor, lead, axis=0), lead, axis=1)
+    strength = np.maximum(by_variable, np.maximum.reduceat(response, lead, axis=1))
+    return Association(strength, m.n[np.ix_(lead, lead)], m.rows)
+
+
+def rule(assoc: Association, names: list[str], opts: Options) -> np.ndarray:
+    """R's predictor matrix (0/1; rows targets, columns predictors) over `names`."""
+    keep = assoc.strength > opts.mincor
+    if opts.minpuc:
+        observed = np.diag(assoc.pairs)
+        missing_target = (assoc.rows - observed)[:, None]  # mr + mm of md.pairs
+        usable = observed[None, :] - assoc.pairs  # mr: y missing, x observed
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep &= ~(usable / missing_target < opts.minpuc)  # NaN (y complete): no change
+    index = {n: i for i, n in enumerate(names)}
+    keep[:, [index[n] for n in opts.exclude if n in index]] = False
+    keep[:, [index[n] for n in opts.include if n in index]] = True
+    np.fill_diagonal(keep, False)
+    keep[np.diag(assoc.pairs) == assoc.rows, :] = False
+    return keep.astype(np.int64)

@@ -1,0 +1,207 @@
+"""R mice's `quickpred`: the predictor matrix chosen by correlations, for a run's plan
+(`MiceConfig.quickpred`) and as the function `sparkmice.quickpred(data, ...)`.
+
+The statistics are `kernels.quickpred` (sums that add up, R's rule). This module encodes the
+data with the plan's variables and sums them in one pass: in-process over an Arrow table's
+batches, on Spark as one `mapInArrow` job whose tasks send their sums to the driver as
+typed Arrow (no row leaves its task, nothing received is unpickled).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from sparkmice.blocks import encode_column
+from sparkmice.config import ConfigError, MiceConfig
+from sparkmice.kernels import quickpred as kernel
+from sparkmice.plan import Variable, resolve
+from sparkmice.summaries import summarize_arrow
+
+log = logging.getLogger("sparkmice")
+
+BATCH_ROWS = 50_000  # rows encoded at once (the 0/1 columns of nominal variables widen them)
+
+
+def _columns(variables: Sequence[Variable]) -> list[Variable]:
+    """The variables in the data (a derived passive column is computed during the run)."""
+    return [v for v in variables if not v.derived]
+
+
+def _categories(v: Variable) -> int:
+    """How many 0/1 columns `v` is correlated as: its model categories if nominal, else 0."""
+    return v.n_categories if v.kind == "nominal" else 0
+
+
+def encode(table: pa.Table, variables: Sequence[Variable]) -> np.ndarray:
+    """The encoded columns of `table` (`kernel.expand`); collapsed levels share their
+    model category."""
+    columns = _columns(variables)
+    codes = np.empty((table.num_rows, len(columns)))
+    for j, v in enumerate(columns):
+        codes[:, j] = encode_column(table.column(v.name), v)
+        if v.groups is not None:
+            seen = ~np.isnan(codes[:, j])
+            codes[seen, j] = np.asarray(v.groups, dtype=float)[codes[seen, j].astype(int)]
+    return kernel.expand(codes, [_categories(v) for v in columns])
+
+
+def owners(variables: Sequence[Variable]) -> np.ndarray:
+    """The variable (an index into the data's variables) of each encoded column."""
+    return kernel.owners([_categories(v) for v in _columns(variables)])
+
+
+def moments_of_table(table: pa.Table, variables: Sequence[Variable]) -> kernel.PairMoments:
+    """The pair moments of an Arrow table, summed batch by batch."""
+    owner = owners(variables)
+    total = kernel.PairMoments.empty(len(owner))
+    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        z = encode(pa.Table.from_batches([batch]), variables)
+        total = kernel.merge_moments(total, kernel.local_moments(z, owner))
+    return total
+
+
+_MOMENTS_SCHEMA = pa.schema([(name, pa.float64()) for name in ("n", "mean", "m2", "comoment")])
+
+
+def encode_moments(m: kernel.PairMoments) -> bytes:
+    """The moments as one Arrow IPC stream of float64 columns (each matrix flattened)."""
+    table = pa.table(
+        {name: getattr(m, name).ravel() for name in _MOMENTS_SCHEMA.names}, schema=_MOMENTS_SCHEMA
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def decode_moments(rows: int, data: bytes, width: int) -> kernel.PairMoments:
+    """The inverse of `encode_moments`, its layout and size checked."""
+    table = pa.ipc.open_stream(data).read_all()
+    if not table.schema.equals(_MOMENTS_SCHEMA) or table.num_rows != width * width:
+        raise ValueError("a task's quickpred sums are not in the expected layout")
+    matrices = [table.column(n).to_numpy().reshape(width, width) for n in _MOMENTS_SCHEMA.names]
+    return kernel.PairMoments(rows, *matrices)
+
+
+def moments_of_spark(
+    df: Any,
+    variables: Sequence[Variable],
+    unpack: Callable[[Iterator[pa.RecordBatch]], pa.Table] | None = None,
+) -> kernel.PairMoments:
+    """One Spark job: each task sums its partition's moments; the driver merges them in
+    partition order. `unpack`: for packed rows (the barrier engine's cache), the function
+    that makes a partition's batches a table of rows, as `summaries.summarize_spark`."""
+    from sparkmice.io.spark import column
+
+    names = [v.name for v in _columns(variables)]
+    width = len(owners(variables))
+
+    def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        tables = (
+            (pa.Table.from_batches([b]) for b in batches)
+            if unpack is None
+            else iter([unpack(batches).select(names)])
+        )
+        total = kernel.PairMoments.empty(width)
+        for t in tables:
+            total = kernel.merge_moments(total, moments_of_table(t, variables))
+        yield pa.RecordBatch.from_pydict(
+            {"rows": [total.rows], "moments": [encode_moments(total)]},
+            schema=pa.schema([("rows", pa.int64()), ("moments", pa.binary())]),
+        )
+
+    source = df if unpack is not None else df.select(*[column(n) for n in names])
+    parts = source.mapInArrow(task, "rows long, moments binary").collect()
+    return functools.reduce(
+        kernel.merge_moments,
+        (decode_moments(int(r["rows"]), r["moments"], width) for r in parts),
+        kernel.PairMoments.empty(width),
+    )
+
+
+def association(
+    moments: Callable[[Sequence[Variable]], kernel.PairMoments], variables: Sequence[Variable]
+) -> kernel.Association:
+    """R's correlations per pair of the data's variables (in their order), from one pass
+    of `moments` (in-process or Spark), logged with its time."""
+    t0 = time.perf_counter()
+    found = kernel.association(moments(variables), owners(variables))
+    seconds = time.perf_counter() - t0
+    log.info(f"quickpred: correlations from one pass over the data in {seconds:.1f} s")
+    return found
+
+
+def correlate_table(table: pa.Table) -> Callable[[Sequence[Variable]], kernel.Association]:
+    """For `plan.resolve`: the association of the variables in an Arrow table."""
+    return functools.partial(association, functools.partial(moments_of_table, table))
+
+
+def correlate_spark(
+    df: Any, unpack: Callable[[Iterator[pa.RecordBatch]], pa.Table] | None = None
+) -> Callable[[Sequence[Variable]], kernel.Association]:
+    """For `plan.resolve`: the association of the variables in a Spark DataFrame."""
+    return functools.partial(association, functools.partial(moments_of_spark, df, unpack=unpack))
+
+
+def quickpred(
+    data: Any,
+    mincor: float = 0.1,
+    minpuc: float = 0.0,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    method: str = "pearson",
+    config: MiceConfig | None = None,
+) -> pd.DataFrame:
+    """R's `quickpred(data, mincor, minpuc, include, exclude, method)`: the predictor
+    matrix (pandas, 0/1; rows targets, columns predictors) over the data's variables.
+
+    data: a pandas DataFrame, Arrow table, Spark DataFrame, or a path / table name as the
+    command line's --input. `config`: other run options that shape the variables (kind,
+    levels, exclude, collapse_below, max_levels, ...). Nominal variables with three or
+    more categories are correlated through one 0/1 column per category (the largest
+    correlation counts); R uses their integer codes."""
+    opts = {"mincor": mincor, "minpuc": minpuc, "include": list(include),
+            "exclude": list(exclude), "method": method}  # fmt: skip
+    cfg = MiceConfig.from_dict({**(config.to_dict() if config else {}), "quickpred": False})
+    if not kernel.valid(opts):
+        raise ConfigError(
+            f"quickpred's arguments must be mincor and minpuc in [0, 1], include and exclude "
+            f"lists of column names, method one of {list(kernel.METHODS)}; got {opts}."
+        )
+    chosen = kernel.options(opts)
+    assert chosen is not None  # a mapping is never "off"
+    if isinstance(data, str):
+        from sparkmice.io.spark import read_input
+        from sparkmice.session import get_spark
+
+        data = read_input(get_spark(), data)
+    skip = set(cfg.exclude) | ({cfg.id_column} if cfg.id_column else set())
+    if isinstance(data, pd.DataFrame | pa.Table):
+        table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data)
+        plan = resolve(table.schema, summarize_arrow(table, cfg.max_levels, skip), cfg)
+        correlate = correlate_table(table)
+    else:
+        from sparkmice.io.spark import arrow_schema, nan_to_null
+        from sparkmice.summaries import summarize_spark
+
+        df = nan_to_null(data)
+        plan = resolve(arrow_schema(df.schema), summarize_spark(df, cfg.max_levels, skip), cfg)
+        correlate = correlate_spark(df)
+    names = [v.name for v in _columns(plan.variables)]
+    for option, cols in (("include", chosen.include), ("exclude", chosen.exclude)):
+        unknown = [c for c in cols if c not in names]
+        if unknown:
+            raise ConfigError(
+                f"quickpred's {option} names {unknown}, not variables of the data; they are "
+                f"{names}."
+            )
+    matrix = kernel.rule(correlate(plan.variables), names, chosen)
+    return pd.DataFrame(matrix, index=names, columns=names)
