@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,9 @@ def options(value: bool | dict | None) -> Options | None:
         return None
     if value is True:
         return Options()
-    given = {k: tuple(v) if k in ("include", "exclude") else v for k, v in value.items()}
+    given: dict[str, Any] = {
+        k: tuple(v) if k in ("include", "exclude") else v for k, v in value.items()
+    }
     return dataclasses.replace(Options(), **given)
 
 
