@@ -68,14 +68,17 @@ def moments_of_table(table: pa.Table, variables: Sequence[Variable]) -> kernel.P
     return total
 
 
-_MOMENTS_SCHEMA = pa.schema([(name, pa.float64()) for name in ("n", "mean", "m2", "comoment")])
+_MATRICES = ("n", "mean", "m2", "comoment")
+_MOMENTS_SCHEMA = pa.schema([(name, pa.float64()) for name in ("shift", *_MATRICES)])
 
 
 def encode_moments(m: kernel.PairMoments) -> bytes:
-    """The moments as one Arrow IPC stream of float64 columns (each matrix flattened)."""
-    table = pa.table(
-        {name: getattr(m, name).ravel() for name in _MOMENTS_SCHEMA.names}, schema=_MOMENTS_SCHEMA
-    )
+    """The moments as one Arrow IPC stream of float64 columns: each matrix flattened by
+    rows, and shift[a] on each row of a."""
+    width = len(m.shift)
+    columns = {"shift": np.repeat(m.shift, width)}
+    columns.update({name: getattr(m, name).ravel() for name in _MATRICES})
+    table = pa.table(columns, schema=_MOMENTS_SCHEMA)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -87,8 +90,10 @@ def decode_moments(rows: int, data: bytes, width: int) -> kernel.PairMoments:
     table = pa.ipc.open_stream(data).read_all()
     if not table.schema.equals(_MOMENTS_SCHEMA) or table.num_rows != width * width:
         raise ValueError("a task's quickpred sums are not in the expected layout")
-    matrices = [table.column(n).to_numpy().reshape(width, width) for n in _MOMENTS_SCHEMA.names]
-    return kernel.PairMoments(rows, *matrices)
+    shift, *matrices = (
+        table.column(n).to_numpy().reshape(width, width) for n in _MOMENTS_SCHEMA.names
+    )
+    return kernel.PairMoments(rows, shift[:, 0].copy(), *matrices)
 
 
 def moments_of_spark(

@@ -114,10 +114,13 @@ def expand(codes: np.ndarray, categories: list[int]) -> np.ndarray:
 @dataclass
 class PairMoments:
     """For each pair (a, b) of encoded columns, over the rows where both are observed: `n`,
-    `mean[a, b]` (of a), `m2[a, b]` (a's sum of squared deviations) and `comoment[a, b]`;
-    `rows`: all rows seen. Symmetric except mean and m2 (b's are the transposes)."""
+    `mean[a, b]` (of a, less `shift[a]`), `m2[a, b]` (a's sum of squared deviations) and
+    `comoment[a, b]`; `rows`: all rows seen. `shift[a]` is an observed value of a (0 if
+    none): means kept relative to it lose no digits to a large mean (timestamps) when
+    batches merge. n and comoment are symmetric; b's mean and m2 are the transposes."""
 
     rows: int
+    shift: np.ndarray
     n: np.ndarray
     mean: np.ndarray
     m2: np.ndarray
@@ -126,14 +129,14 @@ class PairMoments:
     @classmethod
     def empty(cls, width: int) -> PairMoments:
         zero = np.zeros((width, width))
-        return cls(0, zero, zero.copy(), zero.copy(), zero.copy())
+        return cls(0, np.zeros(width), zero, zero.copy(), zero.copy(), zero.copy())
 
 
 def local_moments(z: np.ndarray, owner: np.ndarray) -> PairMoments:
-    """The moments of one batch of encoded columns `z` (NaN missing). Each column is
-    shifted by its first observed value (exact for a constant column) before the products;
-    the observed indicators are per variable (`owner`), so the count and sums are products
-    with one column per variable, spread to the encoded columns."""
+    """The moments of one batch of encoded columns `z` (NaN missing), from the products
+    M'M, X0'M, (X0^2)'M and X0'X0 of the columns shifted by their first observed value
+    (exact for a constant column). The observed indicators M are per variable (`owner`),
+    so those products have one column per variable, spread to the encoded columns."""
     width = z.shape[1]
     observed = ~np.isnan(z)
     if not z.shape[0] or not width:
@@ -149,24 +152,28 @@ def local_moments(z: np.ndarray, owner: np.ndarray) -> PairMoments:
     squares = ((x0 * x0).T @ per_variable)[:, spread]
     cross = x0.T @ x0
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean_shifted = np.where(n > 0, sums / n, 0.0)
-    m2 = np.maximum(squares - sums * mean_shifted, 0.0)
-    comoment = cross - sums * mean_shifted.T
-    mean = np.where(n > 0, mean_shifted + shift[:, None], 0.0)
-    return PairMoments(z.shape[0], n, mean, m2, comoment)
+        mean = np.where(n > 0, sums / n, 0.0)
+    m2 = np.maximum(squares - sums * mean, 0.0)
+    comoment = cross - sums * mean.T
+    return PairMoments(z.shape[0], shift, n, mean, m2, comoment)
 
 
 def merge_moments(a: PairMoments, b: PairMoments) -> PairMoments:
-    """The moments of the union of two row sets (Chan, Golub & LeVeque's update, pairwise)."""
+    """The moments of the union of two row sets (Chan, Golub & LeVeque's update, pairwise),
+    relative to a's shift where a has seen the column, else b's."""
+    shift = np.where(np.diag(a.n) > 0, a.shift, b.shift)
+    mean_a = a.mean + (a.shift - shift)[:, None]  # differences of observed values: exact
+    mean_b = b.mean + (b.shift - shift)[:, None]  # when they are within a factor of 2
     n = a.n + b.n
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(n > 0, b.n / n, 0.0)
         weight = np.where(n > 0, a.n * b.n / n, 0.0)
-    delta = b.mean - a.mean
+    delta = mean_b - mean_a  # where a or b has no rows, weight is 0 and mean is the other's
     return PairMoments(
         a.rows + b.rows,
+        shift,
         n,
-        a.mean + delta * share,
+        np.where(a.n > 0, mean_a + delta * share, mean_b),
         a.m2 + b.m2 + delta * delta * weight,
         a.comoment + b.comoment + delta * delta.T * weight,
     )
