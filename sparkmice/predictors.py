@@ -12,22 +12,23 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from sparkmice.blocks import encode_column
+from sparkmice.blocks import block_of, encode_column
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.kernels import quickpred as kernel
+from sparkmice.names import BLOCK, ROW_ID
 from sparkmice.plan import Variable, resolve
 from sparkmice.summaries import summarize_arrow
 
 log = logging.getLogger("sparkmice")
 
-BATCH_ROWS = 50_000  # rows encoded at once (the 0/1 columns of nominal variables widen them)
+CELLS_PER_BATCH = 2**22  # encoded cells at once: 32 MiB a matrix, however wide the 0/1 columns
 
 
 def _columns(variables: Sequence[Variable]) -> list[Variable]:
@@ -59,13 +60,46 @@ def owners(variables: Sequence[Variable]) -> np.ndarray:
 
 
 def moments_of_table(table: pa.Table, variables: Sequence[Variable]) -> kernel.PairMoments:
-    """The pair moments of an Arrow table, summed batch by batch."""
+    """The pair moments of an Arrow table, summed batch by batch in row order (a batch of
+    about CELLS_PER_BATCH encoded cells)."""
     owner = owners(variables)
     total = kernel.PairMoments.empty(len(owner))
-    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+    for batch in table.to_batches(max_chunksize=max(1_000, CELLS_PER_BATCH // max(len(owner), 1))):
         z = encode(pa.Table.from_batches([batch]), variables)
         total = kernel.merge_moments(total, kernel.local_moments(z, owner))
     return total
+
+
+def block_moments(
+    table: pa.Table, variables: Sequence[Variable], n_blocks: int
+) -> list[tuple[int, kernel.PairMoments]]:
+    """The moments of each row block of `table` (rows with `_row_id`, and `_block` or the
+    blocks `blocks.block_of` hashes), a block's rows in row-id order: the same sums however
+    Spark partitioned the rows, and in-process."""
+    row_id = table.column(ROW_ID).to_numpy()
+    if BLOCK in table.column_names:
+        block = table.column(BLOCK).to_numpy()
+    else:
+        block = block_of(row_id, n_blocks)
+    order = np.lexsort((row_id, block))
+    table, block = table.take(pa.array(order)), block[order]
+    bounds = [*np.flatnonzero(np.r_[True, block[1:] != block[:-1]]), len(block)]
+    return [
+        (int(block[a]), moments_of_table(table.slice(a, b - a), variables))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if b > a
+    ]
+
+
+def merge_in_order(
+    parts: Iterable[tuple[int, kernel.PairMoments]], width: int
+) -> kernel.PairMoments:
+    """The moments of all parts, merged in the order of their keys (block numbers)."""
+    return functools.reduce(
+        kernel.merge_moments,
+        (m for _, m in sorted(parts, key=lambda part: part[0])),
+        kernel.PairMoments.empty(width),
+    )
 
 
 _MATRICES = ("n", "mean", "m2", "comoment")
@@ -101,34 +135,38 @@ def moments_of_spark(
     variables: Sequence[Variable],
     unpack: Callable[[Iterator[pa.RecordBatch]], pa.Table] | None = None,
 ) -> kernel.PairMoments:
-    """One Spark job: each task sums its partition's moments; the driver merges them in
-    partition order. `unpack`: for packed rows (the barrier engine's cache), the function
-    that makes a partition's batches a table of rows, as `summaries.summarize_spark`."""
+    """One Spark job whose tasks send their sums to the driver, which merges them. With
+    `unpack` (the engines' cache of rows with row ids and blocks: the function that makes
+    a partition's batches a table of rows, as `summaries.summarize_spark`), sums per
+    block, merged in block order (`block_moments`); else per partition, in partition order."""
     from sparkmice.io.spark import column
 
     names = [v.name for v in _columns(variables)]
     width = len(owners(variables))
+    layout = pa.schema([("block", pa.int64()), ("rows", pa.int64()), ("moments", pa.binary())])
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        tables = (
-            (pa.Table.from_batches([b]) for b in batches)
-            if unpack is None
-            else iter([unpack(batches).select(names)])
-        )
-        total = kernel.PairMoments.empty(width)
-        for t in tables:
-            total = kernel.merge_moments(total, moments_of_table(t, variables))
+        if unpack is None:
+            tables = (pa.Table.from_batches([b]) for b in batches)
+            parts = [
+                (0, merge_in_order(((0, moments_of_table(t, variables)) for t in tables), width))
+            ]
+        else:
+            parts = block_moments(unpack(batches).select([*names, ROW_ID, BLOCK]), variables, 1)
         yield pa.RecordBatch.from_pydict(
-            {"rows": [total.rows], "moments": [encode_moments(total)]},
-            schema=pa.schema([("rows", pa.int64()), ("moments", pa.binary())]),
+            {
+                "block": [k for k, _ in parts],
+                "rows": [m.rows for _, m in parts],
+                "moments": [encode_moments(m) for _, m in parts],
+            },
+            schema=layout,
         )
 
     source = df if unpack is not None else df.select(*[column(n) for n in names])
-    parts = source.mapInArrow(task, "rows long, moments binary").collect()
-    return functools.reduce(
-        kernel.merge_moments,
-        (decode_moments(int(r["rows"]), r["moments"], width) for r in parts),
-        kernel.PairMoments.empty(width),
+    rows = source.mapInArrow(task, "block long, rows long, moments binary").collect()
+    return merge_in_order(
+        ((int(r["block"]), decode_moments(int(r["rows"]), r["moments"], width)) for r in rows),
+        width,
     )
 
 
@@ -144,9 +182,18 @@ def association(
     return found
 
 
-def correlate_table(table: pa.Table) -> Callable[[Sequence[Variable]], kernel.Association]:
-    """For `plan.resolve`: the association of the variables in an Arrow table."""
-    return functools.partial(association, functools.partial(moments_of_table, table))
+def correlate_table(
+    table: pa.Table, n_blocks: int | None = None
+) -> Callable[[Sequence[Variable]], kernel.Association]:
+    """For `plan.resolve`: the association of the variables in an Arrow table; with
+    `n_blocks` (a table with `_row_id`), summed by block as on Spark (`block_moments`)."""
+
+    def moments(variables: Sequence[Variable]) -> kernel.PairMoments:
+        if n_blocks is None:
+            return moments_of_table(table, variables)
+        return merge_in_order(block_moments(table, variables, n_blocks), len(owners(variables)))
+
+    return functools.partial(association, moments)
 
 
 def correlate_spark(

@@ -19,7 +19,7 @@ from sparkmice.blocks import Block, completed_table, key_row_ids, split_blocks
 from sparkmice.config import MiceConfig
 from sparkmice.io.run import ChainSink
 from sparkmice.names import ROW_ID
-from sparkmice.plan import Plan, check_id_counts, check_schema, resolve
+from sparkmice.plan import Plan, block_count, check_id_counts, check_schema, resolve
 from sparkmice.predictors import correlate_table
 from sparkmice.progress import ProgressWriter, describe
 from sparkmice.sampler import ChainTask, SweepReport
@@ -81,7 +81,7 @@ class InProcessEngine:
             table.schema.remove(table.schema.get_field_index(ROW_ID)),
             summarize_arrow(table, cfg.max_levels, skip),
             cfg,
-            correlate_table(table),
+            correlate_table(table, block_count(cfg, table.num_rows)),
         )
         return self.plan
 

@@ -69,9 +69,7 @@ def test_nominal_is_the_largest_over_its_categories():
     codes = codes_frame()
     got = qp.association(moments(codes, []), qp.owners(CATEGORIES))
     frame = pd.DataFrame({"y": codes[:, 1], "k": codes[:, 2]})
-    dummies = [
-        (frame["k"] == level).astype(float).where(frame["k"].notna()) for level in range(3)
-    ]
+    dummies = [(frame["k"] == level).astype(float).where(frame["k"].notna()) for level in range(3)]
     want = max(abs(frame["y"].corr(d)) for d in dummies)
     response = frame["y"].notna().astype(float)
     want = max(want, *(abs(response.corr(d)) for d in dummies))
