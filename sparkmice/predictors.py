@@ -28,7 +28,7 @@ from sparkmice.summaries import summarize_arrow
 
 log = logging.getLogger("sparkmice")
 
-CELLS_PER_BATCH = 2**22  # encoded cells at once: 32 MiB a matrix, however wide the 0/1 columns
+CELLS_PER_BATCH = 2**22  # codes at once: 32 MiB a matrix
 
 
 def _columns(variables: Sequence[Variable]) -> list[Variable]:
@@ -42,8 +42,8 @@ def _categories(v: Variable) -> int:
 
 
 def encode(table: pa.Table, variables: Sequence[Variable]) -> np.ndarray:
-    """The encoded columns of `table` (`kernel.expand`); collapsed levels share their
-    model category."""
+    """The codes of the data's variables in `table` (NaN missing), a nominal variable's
+    as its model category (collapsed levels share one)."""
     columns = _columns(variables)
     codes = np.empty((table.num_rows, len(columns)))
     for j, v in enumerate(columns):
@@ -51,7 +51,7 @@ def encode(table: pa.Table, variables: Sequence[Variable]) -> np.ndarray:
         if v.groups is not None:
             seen = ~np.isnan(codes[:, j])
             codes[seen, j] = np.asarray(v.groups, dtype=float)[codes[seen, j].astype(int)]
-    return kernel.expand(codes, [_categories(v) for v in columns])
+    return codes
 
 
 def owners(variables: Sequence[Variable]) -> np.ndarray:
@@ -61,12 +61,14 @@ def owners(variables: Sequence[Variable]) -> np.ndarray:
 
 def moments_of_table(table: pa.Table, variables: Sequence[Variable]) -> kernel.PairMoments:
     """The pair moments of an Arrow table, summed batch by batch in row order (a batch of
-    about CELLS_PER_BATCH encoded cells)."""
-    owner = owners(variables)
-    total = kernel.PairMoments.empty(len(owner))
-    for batch in table.to_batches(max_chunksize=max(1_000, CELLS_PER_BATCH // max(len(owner), 1))):
-        z = encode(pa.Table.from_batches([batch]), variables)
-        total = kernel.merge_moments(total, kernel.local_moments(z, owner))
+    about CELLS_PER_BATCH codes)."""
+    categories = [_categories(v) for v in _columns(variables)]
+    total = kernel.PairMoments.empty(len(kernel.owners(categories)))
+    for batch in table.to_batches(
+        max_chunksize=max(1_000, CELLS_PER_BATCH // max(len(categories), 1))
+    ):
+        codes = encode(pa.Table.from_batches([batch]), variables)
+        total = kernel.merge_moments(total, kernel.local_moments(codes, categories))
     return total
 
 
@@ -146,6 +148,9 @@ def moments_of_spark(
     layout = pa.schema([("block", pa.int64()), ("rows", pa.int64()), ("moments", pa.binary())])
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # one core per task: BLAS threads would only contend
         if unpack is None:
             tables = (pa.Table.from_batches([b]) for b in batches)
             parts = [

@@ -14,7 +14,7 @@ M'M, X0'M, (X0^2)'M and X0'X0 of the observed indicators M and the values X0 (mi
 to 0), centred per batch and merged by Chan, Golub and LeVeque's pairwise update so that
 large means (timestamps, codes) lose no precision.
 
-Encoding (`expand`): numbers as they are; a binary or ordered variable as its codes (as R's
+Encoding (`owners`): numbers as they are; a binary or ordered variable as its codes (as R's
 `data.matrix`); a nominal variable with three or more model categories as one 0/1 column
 per category, its correlation the largest over those columns (as target and as predictor),
 where R would correlate its arbitrary integer codes.
@@ -90,25 +90,18 @@ def options(value: bool | dict | None) -> Options | None:
 
 
 def owners(categories: list[int]) -> np.ndarray:
-    """The variable of each encoded column (`expand`): variable j gives `categories[j]`
-    columns when that is >= 3, else one."""
+    """The variable of each encoded column: variable j is `categories[j]` 0/1 columns
+    (one per category) when that is >= 3, else one column."""
     return np.repeat(np.arange(len(categories)), [k if k >= 3 else 1 for k in categories])
 
 
-def expand(codes: np.ndarray, categories: list[int]) -> np.ndarray:
-    """The encoded columns of a (rows, variables) code matrix (NaN missing): variable j as
-    one column, or as `categories[j]` 0/1 columns (one per category, NaN where j is
-    missing) when that is >= 3."""
-    columns = []
-    for j, k in enumerate(categories):
-        col = codes[:, j]
-        if k >= 3:
-            onehot = (col[:, None] == np.arange(k)[None, :]).astype(np.float64)
-            onehot[np.isnan(col)] = np.nan
-            columns.append(onehot)
-        else:
-            columns.append(col[:, None])
-    return np.hstack(columns) if columns else np.empty((codes.shape[0], 0))
+def _group_sums(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """(k, columns): the sum of `values`' rows per code 0..k-1 (the one-hot product
+    onehot(codes)' values, in O(rows) per column)."""
+    out = np.zeros((k, values.shape[1]))
+    for c in range(values.shape[1]):
+        out[:, c] = np.bincount(codes, weights=values[:, c], minlength=k)
+    return out
 
 
 @dataclass
@@ -132,30 +125,54 @@ class PairMoments:
         return cls(0, np.zeros(width), zero, zero.copy(), zero.copy(), zero.copy())
 
 
-def local_moments(z: np.ndarray, owner: np.ndarray) -> PairMoments:
-    """The moments of one batch of encoded columns `z` (NaN missing), from the products
-    M'M, X0'M, (X0^2)'M and X0'X0 of the columns shifted by their first observed value
-    (exact for a constant column). The observed indicators M are per variable (`owner`),
-    so those products have one column per variable, spread to the encoded columns."""
-    width = z.shape[1]
-    observed = ~np.isnan(z)
-    if not z.shape[0] or not width:
+def local_moments(codes: np.ndarray, categories: list[int]) -> PairMoments:
+    """The moments of one batch: `codes` (rows, variables; NaN missing) encoded as `owners`
+    says. The products M'M, X0'M, (X0^2)'M and X0'X0 of the observed indicators M (one
+    column per variable) and the values X0: BLAS products for the single columns, each
+    shifted by its first observed value (exact for a constant column); counts per category
+    (bincount) for the 0/1 columns of a nominal variable, so that hundreds of categories
+    cost O(rows) per pair of variables rather than a product per category pair."""
+    rows = codes.shape[0]
+    owner = owners(categories)
+    width = len(owner)
+    if not rows or not width:
         return PairMoments.empty(width)
-    first = np.argmax(observed, axis=0)
-    shift = np.where(observed.any(axis=0), z[first, np.arange(width)], 0.0)
-    x0 = np.where(observed, z - shift, 0.0)
-    lead = np.unique(owner, return_index=True)[1]  # a column of each variable
-    per_variable = observed[:, lead].astype(np.float64)
-    spread = np.searchsorted(owner[lead], owner)  # encoded column -> its variable's slot
-    n = (per_variable.T @ per_variable)[np.ix_(spread, spread)]
-    sums = (x0.T @ per_variable)[:, spread]
-    squares = ((x0 * x0).T @ per_variable)[:, spread]
-    cross = x0.T @ x0
+    observed = ~np.isnan(codes)
+    w = observed.astype(np.float64)
+    start = np.searchsorted(owner, np.arange(len(categories)))  # a variable's first column
+    single = np.array([j for j, k in enumerate(categories) if k < 3], dtype=np.int64)
+    nominal = [j for j, k in enumerate(categories) if k >= 3]
+    at = start[single]  # the single columns among the encoded ones
+    first = np.argmax(observed[:, single], axis=0)
+    shift = np.zeros(width)
+    shift[at] = np.where(observed[:, single].any(axis=0), codes[first, single], 0.0)
+    x0 = np.where(observed[:, single], codes[:, single] - shift[at], 0.0)
+    sums, squares, cross = (
+        np.zeros((width, len(categories))),
+        np.zeros((width, len(categories))),
+        np.zeros((width, width)),
+    )
+    sums[at], squares[at] = x0.T @ w, (x0 * x0).T @ w
+    cross[np.ix_(at, at)] = x0.T @ x0
+    level = {j: np.where(observed[:, j], codes[:, j], 0).astype(np.int64) for j in nominal}
+    for i in nominal:
+        cols = slice(start[i], start[i] + categories[i])
+        seen = observed[:, i]
+        sums[cols] = squares[cols] = _group_sums(w[seen], level[i][seen], categories[i])
+        cross[cols, at] = _group_sums(x0[seen], level[i][seen], categories[i])
+        cross[at, cols] = cross[cols, at].T
+        for j in (j for j in nominal if j >= i):
+            k, both = categories[j], seen & observed[:, j]
+            pairs = np.bincount(level[i][both] * k + level[j][both], minlength=categories[i] * k)
+            cross[cols, start[j] : start[j] + k] = pairs.reshape(categories[i], k)
+            cross[start[j] : start[j] + k, cols] = pairs.reshape(categories[i], k).T
+    n = (w.T @ w)[np.ix_(owner, owner)]
+    sums, squares = sums[:, owner], squares[:, owner]
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(n > 0, sums / n, 0.0)
     m2 = np.maximum(squares - sums * mean, 0.0)
     comoment = cross - sums * mean.T
-    return PairMoments(z.shape[0], shift, n, mean, m2, comoment)
+    return PairMoments(rows, shift, n, mean, m2, comoment)
 
 
 def merge_moments(a: PairMoments, b: PairMoments) -> PairMoments:

@@ -30,10 +30,9 @@ CATEGORIES = [0, 0, 3, 0]
 
 
 def moments(codes: np.ndarray, cuts: list[int]) -> qp.PairMoments:
-    owner = qp.owners(CATEGORIES)
-    parts = np.split(qp.expand(codes, CATEGORIES), cuts)
+    parts = np.split(codes, cuts)
     return functools.reduce(
-        qp.merge_moments, (qp.local_moments(p, owner) for p in parts), qp.PairMoments.empty(6)
+        qp.merge_moments, (qp.local_moments(p, CATEGORIES) for p in parts), qp.PairMoments.empty(6)
     )
 
 
