@@ -31,6 +31,7 @@ import numpy as np
 
 AUTO_ABOVE = 25  # more candidate predictors than this: quickpred by default (van Buuren: 15-25)
 METHODS = ("pearson",)  # R's method "spearman" is not built
+CONSTANT_BELOW = 1e-11  # relative SD under which a column is constant (rounding is ~1e-16)
 
 
 @dataclass(frozen=True)
@@ -213,9 +214,21 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.where(den > 0, np.minimum(r, 1.0), 0.0)
 
 
+def _spread(m: PairMoments) -> np.ndarray:
+    """m2, 0 where a column's SD on the pair's rows is below CONSTANT_BELOW times its
+    magnitude: rounding leaves a column that is constant there (but not elsewhere) a tiny
+    variance, whose correlation would be noise where R's is undefined (0)."""
+    n = np.diag(m.n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.sqrt(np.where(n > 0, np.diag(m.m2) / n, 0.0))
+    magnitude = np.abs(m.shift) + np.abs(np.diag(m.mean)) + sd
+    return np.where(m.m2 > (CONSTANT_BELOW * magnitude[:, None]) ** 2 * m.n, m.m2, 0.0)
+
+
 def association(m: PairMoments, owner: np.ndarray) -> Association:
     """R's two correlations from the moments, the largest over each variable's columns."""
-    cor = _ratio(m.comoment, m.m2 * m.m2.T)
+    m2 = _spread(m)
+    cor = _ratio(m.comoment, m2 * m2.T)
     lead = np.unique(owner, return_index=True)[1]
     n_b = np.diag(m.n)[None, :]  # rows where predictor column b is observed
     n_yb = m.n[lead, :]  # ... and target y too
@@ -223,7 +236,7 @@ def association(m: PairMoments, owner: np.ndarray) -> Association:
     cov = n_yb * (m.mean.T[lead, :] - mean_b)  # sum over b's rows of (r_y - mean)(x_b - mean)
     with np.errstate(divide="ignore", invalid="ignore"):
         var_r = np.where(n_b > 0, n_yb * (1 - n_yb / n_b), 0.0)
-    response = _ratio(cov, var_r * np.diag(m.m2)[None, :])
+    response = _ratio(cov, var_r * np.diag(m2)[None, :])
     by_variable = np.maximum.reduceat(np.maximum.reduceat(cor, lead, axis=0), lead, axis=1)
     strength = np.maximum(by_variable, np.maximum.reduceat(response, lead, axis=1))
     return Association(strength, m.n[np.ix_(lead, lead)], m.rows)
