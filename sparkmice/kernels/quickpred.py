@@ -31,7 +31,7 @@ import numpy as np
 
 AUTO_ABOVE = 25  # more candidate predictors than this: quickpred by default (van Buuren: 15-25)
 METHODS = ("pearson",)  # R's method "spearman" is not built
-CONSTANT_BELOW = 1e-11  # relative SD under which a column is constant (rounding is ~1e-16)
+CONSTANT_BELOW = 1e-5  # relative SD under which a column is constant (rounding: ~1.5e-8)
 
 
 @dataclass(frozen=True)
@@ -215,14 +215,15 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def _spread(m: PairMoments) -> np.ndarray:
-    """m2, 0 where a column's SD on the pair's rows is below CONSTANT_BELOW times its
-    magnitude: rounding leaves a column that is constant there (but not elsewhere) a tiny
-    variance, whose correlation would be noise where R's is undefined (0)."""
+    """m2, 0 where a column's SD on the pair's rows is below CONSTANT_BELOW times its scale
+    there (its distance from its shift plus its overall SD): rounding leaves a column that
+    is constant on those rows (but not elsewhere) an SD of about sqrt(machine epsilon)
+    times that scale, and a correlation of noise where R's is undefined (0)."""
     n = np.diag(m.n)
     with np.errstate(divide="ignore", invalid="ignore"):
         sd = np.sqrt(np.where(n > 0, np.diag(m.m2) / n, 0.0))
-    magnitude = np.abs(m.shift) + np.abs(np.diag(m.mean)) + sd
-    return np.where(m.m2 > (CONSTANT_BELOW * magnitude[:, None]) ** 2 * m.n, m.m2, 0.0)
+    scale = np.abs(m.mean) + sd[:, None]
+    return np.where(m.m2 > (CONSTANT_BELOW * scale) ** 2 * m.n, m.m2, 0.0)
 
 
 def association(m: PairMoments, owner: np.ndarray) -> Association:

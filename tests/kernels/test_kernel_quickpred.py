@@ -64,10 +64,10 @@ def test_constant_column_correlates_with_nothing():
     assert not got.strength[3].any() and not got.strength[:, 3].any()
 
 
-def test_constant_on_the_pair_rows_only_correlates_with_nothing():
+def test_constant_on_the_pair_rows_only_has_no_spread_there():
     """x is constant (1000.1) on the rows where y is observed and varies elsewhere, its
-    first observed value elsewhere: rounding leaves it a tiny variance there, which must
-    not become a correlation (two-pass, as R and pandas: 0 or NaN, counted as 0); the
+    first observed value elsewhere: rounding leaves it a tiny m2 there (a correlation of
+    ~1e-8 with y, which mincor 0 would keep); counted as 0, as R's undefined cor. The
     response indicator still sees x."""
     rng = np.random.default_rng(0)
     x = np.where(rng.random(1000) < 0.5, 1000.1, rng.normal(size=1000) * 1e3)
@@ -77,13 +77,16 @@ def test_constant_on_the_pair_rows_only_correlates_with_nothing():
     m = functools.reduce(
         qp.merge_moments, (qp.local_moments(p, [0, 0]) for p in parts), qp.PairMoments.empty(2)
     )
-    assert m.m2[1, 0] > 0  # the rounding the guard is for
+    assert m.m2[1, 0] > 0  # the rounding
+    spread = qp._spread(m)
+    assert spread[1, 0] == 0 and (spread[[0, 0, 1], [0, 1, 1]] == m.m2[[0, 0, 1], [0, 1, 1]]).all()
     strength = qp.association(m, qp.owners([0, 0])).strength
-    assert strength[0, 1] > 0.1  # |cor(r_y, x)|: y is missing where x varies
     frame = pd.DataFrame({"y": y, "x": x})
-    assert not abs(frame["y"].corr(frame["x"])) > 1e-12  # two-pass: NaN or rounding
     response = abs(frame["y"].notna().astype(float).corr(frame["x"]))
-    assert strength[0, 1] == pytest.approx(response, rel=1e-9)
+    assert strength[0, 1] == pytest.approx(response, rel=1e-9) and response > 0.1
+    assert (
+        qp.rule(qp.association(m, qp.owners([0, 0])), ["y", "x"], qp.Options(mincor=0.6))[0, 1] == 0
+    )
 
 
 def test_nominal_is_the_largest_over_its_categories():
