@@ -418,9 +418,13 @@ class _Fixes:
         return name, False
 
     def add_predictor(self, target: str, name: str) -> str:
-        """Text of the `predictors` change that puts `name` into target's model."""
-        if target in self.run.declared or target in self.predictors:
-            current = self.predictors.setdefault(target, list(self.run.declared.get(target, [])))
+        """Text of the `predictors` change that puts `name` into target's model. A column
+        missing from an undeclared target's model was left out by quickpred: the entry
+        starts from the predictors quickpred chose."""
+        chosen = name in self.run.kind and name not in self.run.derived
+        if target in self.run.declared or target in self.predictors or chosen:
+            start = self.run.declared.get(target, self.run.predictors.get(target, []))
+            current = self.predictors.setdefault(target, list(start))
             if name not in current:
                 current.append(name)
             return f"predictors: {{{target}: {current}}}"

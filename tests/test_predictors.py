@@ -204,3 +204,16 @@ def test_spark_equals_inprocess(spark):
     on_spark = sparkmice.mice(sdf, **options)
     here = sparkmice.mice(df, **options)
     pd.testing.assert_frame_equal(on_spark.predictor_matrix, here.predictor_matrix)
+
+
+def test_congeniality_fix_starts_from_the_predictors_quickpred_chose():
+    """A quickpred run whose outcome g does not predict b (|r| < mincor): the check's fix is
+    a `predictors` entry of b's chosen predictors plus g (not "b uses every column")."""
+    from sparkmice.congeniality import check_congeniality
+
+    df = small_frame(200)
+    imp = sparkmice.mice(df, m=1, maxit=1, quickpred={"mincor": 0.3})
+    chosen = list(imp.plan.predictors["b"])
+    assert "g" not in chosen
+    report = check_congeniality(imp, "g ~ a + b")
+    assert report.changes["predictors"]["b"] == [*chosen, "g"]
