@@ -171,6 +171,17 @@ def test_no_predictor_selected_imputes_from_the_intercept():
     assert "none (intercept-only model)" in detail
 
 
+def test_derived_passive_column_is_kept_but_not_for_its_inputs():
+    """A new passive column is not in the data: quickpred keeps it as asked, except for the
+    variables it is derived from (R mice's circularity rule)."""
+    df = small_frame(200)
+    imp = sparkmice.mice(df, m=1, maxit=1, quickpred={"mincor": 0.3}, passive={"ab": "a * b"})
+    want = sparkmice.quickpred(df, mincor=0.3)
+    chosen = list(want.columns[want.loc["c"] == 1])
+    assert list(imp.plan.predictors["c"]) == [*chosen, "ab"]
+    assert "ab" not in imp.plan.predictors["a"] and "ab" not in imp.plan.predictors["b"]
+
+
 def test_config_include_must_name_a_column():
     with pytest.raises(ConfigError, match="quickpred names column 'zz', which is not in the"):
         sparkmice.mice(small_frame(50), m=1, maxit=1, quickpred={"include": ["zz"]})
@@ -193,11 +204,15 @@ def test_block_sums_do_not_depend_on_partitioning():
     assert merged.rows == whole.rows == 300
 
 
-def test_spark_equals_inprocess(spark):
+def test_spark_equals_inprocess(spark, tmp_path):
     """One Spark pass (mapInArrow, typed Arrow sums) selects as in-process: the function
-    on a Spark DataFrame, and a Spark run's plan."""
+    on a Spark DataFrame and on a path, and a Spark run's plan."""
     df = small_frame(300)
     sdf = spark.createDataFrame(df.astype({"e": object}))
+    df.to_parquet(tmp_path / "frame.parquet", index=False)
+    pd.testing.assert_frame_equal(
+        sparkmice.quickpred(str(tmp_path / "frame.parquet")), sparkmice.quickpred(df)
+    )
     pd.testing.assert_frame_equal(sparkmice.quickpred(sdf, mincor=0.2, minpuc=0.3),
                                   sparkmice.quickpred(df, mincor=0.2, minpuc=0.3))  # fmt: skip
     options = {"m": 1, "maxit": 1, "quickpred": {"mincor": 0.2}}
