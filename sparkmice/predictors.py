@@ -153,8 +153,9 @@ def moments_of_spark(
         threadpool_limits(1)  # one core per task: BLAS threads would only contend
         if unpack is None:
             tables = (pa.Table.from_batches([b]) for b in batches)
+            sums = (moments_of_table(t, variables) for t in tables)
             parts = [
-                (0, merge_in_order(((0, moments_of_table(t, variables)) for t in tables), width))
+                (0, functools.reduce(kernel.merge_moments, sums, kernel.PairMoments.empty(width)))
             ]
         else:
             parts = block_moments(unpack(batches).select([*names, ROW_ID, BLOCK]), variables, 1)
@@ -225,16 +226,14 @@ def quickpred(
     levels, exclude, collapse_below, max_levels, ...). Nominal variables with three or
     more categories are correlated through one 0/1 column per category (the largest
     correlation counts); R uses their integer codes."""
-    opts = {"mincor": mincor, "minpuc": minpuc, "include": list(include),
-            "exclude": list(exclude), "method": method}  # fmt: skip
-    cfg = MiceConfig.from_dict({**(config.to_dict() if config else {}), "quickpred": False})
-    if not kernel.valid(opts):
+    chosen = kernel.Options(mincor, minpuc, tuple(include), tuple(exclude), method)
+    if not kernel.valid(dict(vars(chosen))):
         raise ConfigError(
             f"quickpred's arguments must be mincor and minpuc in [0, 1], include and exclude "
-            f"lists of column names, method one of {list(kernel.METHODS)}; got {opts}."
+            f"lists of column names, method one of {list(kernel.METHODS)} (R's 'spearman' is "
+            f"not built); got {vars(chosen)}."
         )
-    chosen = kernel.options(opts)
-    assert chosen is not None  # a mapping is never "off"
+    cfg = MiceConfig.from_dict({**(config.to_dict() if config else {}), "quickpred": False})
     if isinstance(data, str):
         from sparkmice.io.spark import read_input
         from sparkmice.session import get_spark
@@ -242,7 +241,9 @@ def quickpred(
         data = read_input(get_spark(), data)
     skip = set(cfg.exclude) | ({cfg.id_column} if cfg.id_column else set())
     if isinstance(data, pd.DataFrame | pa.Table):
-        table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data)
+        table = data
+        if isinstance(data, pd.DataFrame):
+            table = pa.Table.from_pandas(data, preserve_index=False)
         plan = resolve(table.schema, summarize_arrow(table, cfg.max_levels, skip), cfg)
         correlate = correlate_table(table)
     else:
