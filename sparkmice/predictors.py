@@ -62,13 +62,15 @@ def owners(variables: Sequence[Variable]) -> np.ndarray:
 def moments_of_table(table: pa.Table, variables: Sequence[Variable]) -> kernel.PairMoments:
     """The pair moments of an Arrow table, summed batch by batch in row order (a batch of
     about CELLS_PER_BATCH codes)."""
+    from threadpoolctl import threadpool_limits
+
     categories = [_categories(v) for v in _columns(variables)]
     total = kernel.PairMoments.empty(len(kernel.owners(categories)))
-    for batch in table.to_batches(
-        max_chunksize=max(1_000, CELLS_PER_BATCH // max(len(categories), 1))
-    ):
-        codes = encode(pa.Table.from_batches([batch]), variables)
-        total = kernel.merge_moments(total, kernel.local_moments(codes, categories))
+    rows = max(1_000, CELLS_PER_BATCH // max(len(categories), 1))
+    with threadpool_limits(1):  # tall, thin products: BLAS threads only contend (measured)
+        for batch in table.to_batches(max_chunksize=rows):
+            codes = encode(pa.Table.from_batches([batch]), variables)
+            total = kernel.merge_moments(total, kernel.local_moments(codes, categories))
     return total
 
 
@@ -148,9 +150,6 @@ def moments_of_spark(
     layout = pa.schema([("block", pa.int64()), ("rows", pa.int64()), ("moments", pa.binary())])
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)  # one core per task: BLAS threads would only contend
         if unpack is None:
             tables = (pa.Table.from_batches([b]) for b in batches)
             sums = (moments_of_table(t, variables) for t in tables)
