@@ -353,49 +353,6 @@ def block_count(config: MiceConfig, n_rows: int) -> int:
     return config.blocks or max(1, math.ceil(n_rows / config.rows_per_block))
 
 
-def _quickpred(
-    config: MiceConfig,
-    variables: list[Variable],
-    visit: tuple[str, ...],
-    correlate: Callable[[Sequence[Variable]], quickpred.Association] | None,
-    events: list,
-) -> dict[str, list[str]]:
-    """The predictors R's quickpred rule chooses for each target without a `predictors`
-    entry (`MiceConfig.quickpred`; by default only above AUTO_ABOVE candidates), logged;
-    a derived passive column (not in the data) is kept. {} when off or not needed."""
-    data = [v.name for v in variables if not v.derived]
-    targets = [n for n in visit if n not in config.predictors and n in data]
-    opts = quickpred.options(config.quickpred)
-    if config.quickpred is None and targets and len(data) - 1 > quickpred.AUTO_ABOVE:
-        opts = quickpred.Options()
-        events.append(
-            {
-                "chain": 0, "iteration": 0, "variable": "", "event": "quickpred chosen",
-                "detail": f"{len(data) - 1} candidate predictors, more than "
-                f"{quickpred.AUTO_ABOVE}: predictors chosen by R's quickpred rule ({opts}); "
-                f"set quickpred: false to use them all",
-            }
-        )  # fmt: skip
-    if opts is None or not targets:
-        return {}
-    if correlate is None:
-        raise ValueError("quickpred needs the data: resolve the plan with `correlate`")
-    matrix = quickpred.rule(correlate(variables), data, opts)
-    derived = [v.name for v in variables if v.derived]
-    chosen = {}
-    for target in targets:
-        chosen[target] = [p for p, k in zip(data, matrix[data.index(target)], strict=True) if k]
-        events.append(
-            {
-                "chain": 0, "iteration": 0, "variable": target, "event": "predictors selected",
-                "detail": f"quickpred ({opts}): {len(chosen[target])} of {len(data) - 1}: "
-                f"{', '.join(chosen[target]) or 'none (intercept-only model)'}",
-            }
-        )  # fmt: skip
-        chosen[target] += derived
-    return chosen
-
-
 def resolve(
     schema: pa.Schema,
     summaries: list[ColumnSummary],
@@ -517,7 +474,14 @@ def resolve(
 
     unimputed = {v.name for v in variables if v.n_missing and not method[v.name]}
     predictors: dict[str, tuple[str, ...]] = {}
-    quick = _quickpred(config, variables, visit, correlate, events)
+    quick, found = quickpred.choose(
+        config.quickpred,
+        [v.name for v in variables if not v.derived],
+        [v.name for v in variables if v.derived],
+        [n for n in visit if n not in config.predictors],
+        functools.partial(correlate, variables) if correlate else None,
+    )
+    events += found
     for name in visit:
         wanted = config.predictors.get(name, quick.get(name, [n for n in names if n != name]))
         chosen_preds = []

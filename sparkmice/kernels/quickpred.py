@@ -23,11 +23,15 @@ where R would correlate its arbitrary integer codes.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger("sparkmice")
 
 AUTO_ABOVE = 25  # more candidate predictors than this: quickpred by default (van Buuren: 15-25)
 METHODS = ("pearson",)  # R's method "spearman" is not built
@@ -258,3 +262,46 @@ def rule(assoc: Association, names: list[str], opts: Options) -> np.ndarray:
     np.fill_diagonal(keep, False)
     keep[np.diag(assoc.pairs) == assoc.rows, :] = False
     return keep.astype(np.int64)
+
+
+def _event(variable: str, event: str, detail: str) -> dict[str, Any]:
+    return {"chain": 0, "iteration": 0, "variable": variable, "event": event, "detail": detail}
+
+
+def choose(
+    setting: bool | dict | None,
+    data: list[str],
+    derived: list[str],
+    targets: list[str],
+    associate: Callable[[], Association] | None,
+) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
+    """The predictors R's rule chooses for `targets` (those without a `predictors` entry)
+    under the run option `setting` (`MiceConfig.quickpred`; None: only when there are more
+    than AUTO_ABOVE candidates), and the plan's events saying so. `data`: the variables in
+    the data, in order; `derived`: passive columns not in it, always kept (the plan drops
+    one derived from its target); `associate`: one pass over the data, made only if needed."""
+    targets = [t for t in targets if t in data]
+    opts, events = options(setting), []
+    if setting is None and targets and len(data) - 1 > AUTO_ABOVE:
+        opts = Options()
+        detail = (
+            f"{len(data) - 1} candidate predictors, more than {AUTO_ABOVE}: predictors chosen "
+            f"by R's quickpred rule ({opts}); set quickpred: false to use them all"
+        )
+        log.info(f"quickpred: {detail}")
+        events.append(_event("", "quickpred chosen", detail))
+    if opts is None or not targets:
+        return {}, events
+    if associate is None:
+        raise ValueError("quickpred needs the data: resolve the plan with `correlate`")
+    matrix = rule(associate(), data, opts)
+    chosen = {}
+    for target in targets:
+        chosen[target] = [p for p, k in zip(data, matrix[data.index(target)], strict=True) if k]
+        detail = (
+            f"quickpred ({opts}): {len(chosen[target])} of {len(data) - 1}: "
+            f"{', '.join(chosen[target]) or 'none (intercept-only model)'}"
+        )
+        events.append(_event(target, "predictors selected", detail))
+        chosen[target] += derived
+    return chosen, events
