@@ -17,7 +17,14 @@ from sparkmice.blocks import block_of
 from sparkmice.config import ConfigError
 from sparkmice.kernels.quickpred import AUTO_ABOVE
 from sparkmice.names import ROW_ID
-from sparkmice.predictors import block_moments, merge_in_order, owners
+from sparkmice.predictors import (
+    block_moments,
+    decode_moments,
+    encode_moments,
+    merge_in_order,
+    moments_of_table,
+    owners,
+)
 
 
 def small_frame(n: int = 400, seed: int = 3) -> pd.DataFrame:
@@ -89,6 +96,33 @@ def test_minpuc_include_exclude_as_r():
     assert not got["a"].any()
     # the same without minpuc selects more: minpuc did remove some
     assert sparkmice.quickpred(df, mincor=0.2).values.sum() > got.values.sum() - got["g"].sum()
+
+
+def test_collapsed_levels_are_one_category():
+    """With collapse_below, rare levels share a model category, and quickpred correlates
+    that category (as the naive rule on the frame with those levels merged)."""
+    df = small_frame()
+    counts = df["e"].value_counts()
+    rare = list(counts.index[counts < counts.iloc[1]])
+    assert len(rare) >= 2
+    got = sparkmice.quickpred(df, config=sparkmice.MiceConfig(collapse_below=int(counts.iloc[1])))
+    merged = df.assign(e=df["e"].where(~df["e"].isin(rare), rare[0]))
+    pd.testing.assert_frame_equal(got, naive_quickpred(merged), check_dtype=False)
+
+
+def test_sums_travel_as_typed_arrow():
+    """A task's sums reach the driver as Arrow IPC of float64 columns, read back bitwise;
+    another layout or size is refused."""
+    df = small_frame(100)
+    plan = sparkmice.mice(df, m=1, maxit=1).plan
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    m = moments_of_table(table, plan.variables)
+    width = len(owners(plan.variables))
+    back = decode_moments(m.rows, encode_moments(m), width)
+    for name in ("shift", "n", "mean", "m2", "comoment"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(m, name))
+    with pytest.raises(ValueError, match="not in the expected layout"):
+        decode_moments(m.rows, encode_moments(m), width + 1)
 
 
 def test_nhanes_as_r_mice():
