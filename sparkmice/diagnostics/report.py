@@ -287,7 +287,8 @@ def _convergence_section(run: Run, threshold: float, figures: dict, tables: dict
     tables["rhat"] = table
     message = convergence_message(table, threshold)
     figures["trace"] = plots.trace_plot(run.trace)
-    kind = "ok" if table["converged"].fillna(False).all() else "warn"
+    converged = table["converged"]
+    kind = "warn" if converged.eq(False).any() else "info" if converged.isna().any() else "ok"
     return (
         _note(message, kind)
         + "<p>Rank-normalised split R-hat (Vehtari et al. 2021) of the mean and SD of the "
