@@ -157,6 +157,8 @@ def min_iterations(
     with probability at most ``false_alarm``: 22 for 5 chains, 14 for 10, 10 for 20."""
     if not threshold > 1:
         raise ValueError(f"The R-hat threshold must be above 1. Got {threshold!r} instead.")
+    if not 0 < false_alarm < 1:
+        raise ValueError(f"The false-alarm probability must be in (0, 1). Got {false_alarm!r}.")
     iterations = MIN_ITERATIONS
     while critical_rhat(chains, iterations, false_alarm) > threshold:
         iterations += 2  # n = iterations // 2 grows by one

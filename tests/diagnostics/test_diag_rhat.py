@@ -191,6 +191,8 @@ def test_min_iterations_falls_with_the_number_of_chains():
     assert min_iterations(5, threshold=1.05) > min_iterations(5)
     with pytest.raises(ValueError, match="threshold must be above 1"):
         min_iterations(5, threshold=1.0)
+    with pytest.raises(ValueError, match="false-alarm probability must be in"):
+        min_iterations(5, false_alarm=0.0)
 
 
 def _false_alarms(chains: int, iterations: int, reps: int, seed: int) -> float:
