@@ -49,7 +49,8 @@ class MiceResult:
         return self.plan.config.m
 
     def rhat(self, threshold: float = 1.1) -> pd.DataFrame:
-        """Rank-normalised split R-hat per variable from the trace (Vehtari et al. 2021)."""
+        """Rank-normalised split R-hat per variable over the second half of the trace
+        (Vehtari et al. 2021), and whether the run is long enough to judge it."""
         from sparkmice.diagnostics.rhat import rhat_table
 
         return rhat_table(self.trace, threshold)

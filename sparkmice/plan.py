@@ -8,6 +8,7 @@ message that names the column and the fix.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,12 +16,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from sparkmice import privacy
+from sparkmice import ordinal, privacy
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.kernels import DEFAULT_METHOD, METHODS, quickpred
 from sparkmice.names import RESERVED_COLUMNS
 
 RESERVED = RESERVED_COLUMNS
+log = logging.getLogger("sparkmice")
 
 
 class InputError(ValueError):
@@ -288,6 +290,22 @@ def _collapse(
     return tuple(groups)
 
 
+def _hint_ordered(name: str, levels: tuple, config: MiceConfig, events: list) -> None:
+    """Log (and record as an event) that an incomplete nominal column's levels look like
+    an ordered scale, with the config line that declares it; the method stays as it is.
+    Private columns' levels are never shown, so they get no hint."""
+    if privacy.is_private(name, "nominal", len(levels), config.private,
+                          config.private_levels_above):  # fmt: skip
+        return
+    hint = ordinal.ordered_hint(name, levels)
+    if hint:
+        log.info(f"{name}: {hint}")
+        events.append(
+            {"chain": 0, "iteration": 0, "variable": name, "event": "looks ordered",
+             "detail": hint}
+        )  # fmt: skip
+
+
 def _passive_variables(
     config: MiceConfig, variables: list[Variable], n_rows: int
 ) -> dict[str, set[str]]:
@@ -434,6 +452,8 @@ def resolve(
             counts = _level_counts(levels, s)
             if kind == "nominal" and config.collapse_below is not None:
                 groups = _collapse(f.name, levels, counts, config.collapse_below, config, events)
+            if kind == "nominal" and s.n_missing and f.name not in config.kind:
+                _hint_ordered(f.name, levels, config, events)
         variables.append(
             Variable(
                 f.name, len(variables), kind, f.type, levels, s.n_missing, False, counts, groups

@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sparkmice"
 
 # lowest first; a module belongs to the first layer with a prefix that names it or its package
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("names", "lazy", "expression", "privacy", "datasets", "session", "io.paths")),
+    ("foundation", ("names", "lazy", "expression", "privacy", "datasets", "session", "io.paths",
+                    "ordinal")),
     ("kernels", ("kernels", "pooling.rubin", "pooling.tests", "pooling.r_squared",
                  "diagnostics.rhat", "diagnostics.missingness", "diagnostics.plots")),
     ("storage", ("io",)),

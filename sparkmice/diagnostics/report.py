@@ -287,12 +287,14 @@ def _convergence_section(run: Run, threshold: float, figures: dict, tables: dict
     tables["rhat"] = table
     message = convergence_message(table, threshold)
     figures["trace"] = plots.trace_plot(run.trace)
-    kind = "ok" if table["converged"].fillna(False).all() else "warn"
+    converged = table["converged"]
+    kind = "warn" if converged.eq(False).any() else "info" if converged.isna().any() else "ok"
     return (
         _note(message, kind)
         + "<p>Rank-normalised split R-hat (Vehtari et al. 2021) of the mean and SD of the "
-        f"imputed values over all iterations; above {threshold:g} the chains have not "
-        "mixed. Categorical variables are traced by their integer codes.</p>"
+        f"imputed values over the second half of the iterations; above {threshold:g} the "
+        "chains have not mixed. Runs too short for R-hat to tell (min_maxit) are not "
+        "judged. Categorical variables are traced by their integer codes.</p>"
         + _table(table)
         + "<h3>Trace plots</h3><p>Mean and SD of the imputed values per iteration, one "
         "line per chain: healthy chains intermingle with no trend.</p>"
