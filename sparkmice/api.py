@@ -298,7 +298,10 @@ def _open_output(
     old = run.read_config()
     diffs = differences(old.get("identity"), identity, resume) if old else None
     if old is not None and not diffs and (adding or resume):
-        return rid, (config if old.get("maxit") != plan.config.maxit else None)
+        # rewritten when maxit grows, or when DIR's run id was digested by an older version
+        # (an option renamed or added since: the same run, see sparkmice.identity)
+        rewrite = old.get("maxit") != plan.config.maxit or old.get("run_id") != rid
+        return rid, (config if rewrite else None)
     if overwrite and not resume:
         run.wipe()
         return rid, config

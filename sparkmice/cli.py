@@ -2,6 +2,7 @@
 
 Every subcommand ends the same way on an error (`error_exit`): one line
 `sparkmice <cmd>: error: ...` on stderr and exit code 2; a traceback only with `--debug`.
+sparkmice's own warnings (a renamed option) are one line `sparkmice <cmd>: warning: ...`.
 The spark-submit entries in jobs/ call `main` too."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import functools
 import importlib
 import sys
+import warnings
 from collections.abc import Callable
 
 # command -> (module with add_arguments and run, help); imported when the command runs
@@ -49,7 +51,9 @@ def error_exit(command: str, *bad_input: type[Exception]) -> Callable[[Run], Run
             project = (ConfigError, InputError, OutputExistsError, PathError, ChainCommitError)
 
             try:
-                return run(args)
+                with warnings.catch_warnings():
+                    warnings.showwarning = _one_line_warnings(command, warnings.showwarning)
+                    return run(args)
             except Exception as error:
                 if getattr(args, "debug", False):
                     raise
@@ -67,6 +71,20 @@ def error_exit(command: str, *bad_input: type[Exception]) -> Callable[[Run], Run
         return wrapper
 
     return decorate
+
+
+def _one_line_warnings(command: str, show: Callable) -> Callable:
+    """A `warnings.showwarning` that prints sparkmice's renamed-option warnings as one
+    line and leaves every other warning to `show`."""
+    from sparkmice.config import RenamedOptionWarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, RenamedOptionWarning):
+            print(f"sparkmice {command}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
 
 
 def main(argv: list[str] | None = None) -> int:

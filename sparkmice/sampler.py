@@ -277,6 +277,7 @@ class Chain:
                 seed=plan.config.seed,
                 chain=self.chain,
                 options={o: options[o] for o in drawn.method.impute_options if o in options},
+                post=plan.config.post.get(name),
             )
         )
         self.recompute_passive(blocks, j)
@@ -459,6 +460,7 @@ def _impute_block(
     seed: int,
     chain: int,
     options: dict[str, Any],
+    post: dict[str, Any] | None = None,
 ) -> None:
     j = design.target
     miss = block.missing[:, j]
@@ -471,8 +473,22 @@ def _impute_block(
     values = imputer.impute(view, params, rng, **options)
     if not imputer.draws_levels:
         values = design.levels_of(values, rng)
+    if post:
+        values = post_process(values, post)
     block.values[miss, j] = values
     block.cache = {}
+
+
+def post_process(values: np.ndarray, steps: dict[str, Any]) -> np.ndarray:
+    """R mice's `post` for a variable's imputed values, as declared (never evaluated):
+    `round: d` rounds to d decimals (half to even, as R's round), then `squeeze: [lo, hi]`
+    moves values below lo to lo and above hi to hi (R's squeeze), so the bounds always hold."""
+    if "round" in steps:
+        values = np.round(values, int(steps["round"]))
+    if "squeeze" in steps:
+        lo, hi = steps["squeeze"]
+        values = np.clip(values, float(lo), float(hi))
+    return values
 
 
 def _passive_block(block: Block, items: list[tuple[int, str, dict[str, int]]]) -> None:
