@@ -10,11 +10,26 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sparkmice import state
+from sparkmice import state, where
+from sparkmice.blocks import split_blocks
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines.contract import Engine
 from sparkmice.engines.inprocess import InProcessEngine
 from sparkmice.identity import differences, run_id, run_identity
+from sparkmice.io.imputed import (
+    SHAPES,
+    NoWhereError,
+    original_frame,
+    read_where,
+    shaped,
+    spark_original,
+    spark_shaped,
+    spark_where,
+    spark_with_indicator,
+    where_frame,
+    with_indicator,
+    write_where,
+)
 from sparkmice.io.paths import check_apart
 from sparkmice.io.run import ChainSink, RunFolder, tables_of
 from sparkmice.names import IMPUTATION, ROW_ID
@@ -43,6 +58,7 @@ class MiceResult:
     long_table: pa.Table | None = None
     spark: Any = None
     notes: list[str] = field(default_factory=list)
+    where_table: pa.Table | None = None  # in-process runs: which cells were imputed
 
     @property
     def m(self) -> int:
@@ -85,23 +101,81 @@ class MiceResult:
             pm.loc[target, list(preds)] = 1
         return pm
 
-    def complete(self, action: int | str = 1):
-        """One completed data set (action = k), or all of them stacked ("long"), as R's
-        complete(). A Spark DataFrame for Spark runs, a pandas DataFrame otherwise."""
-        if action != "long" and not (isinstance(action, int) and 1 <= action <= self.m):
+    def complete(self, action: int | str = 1, include: bool = False, indicator: bool = False):
+        """The completed data, as R's complete(imp, action, include): imputation k (1..m),
+        or the original data (0: the imputed cells missing again); "long" (stacked, with
+        `_imputation`), "all" (a list of frames), "broad" (one row per `_row_id`, columns
+        `<col>.<k>` by imputation) or "repeated" (the same, by column). `include` adds the
+        original data as imputation 0. `indicator` adds `<col>_imputed`, True where the
+        cell was imputed, for each column the run fills (see `where()`). A Spark DataFrame
+        (a list of them for "all") for Spark runs, pandas otherwise."""
+        m = self.m
+        if not (action in SHAPES or (isinstance(action, int) and 0 <= action <= m)):
             raise ValueError(
-                f"action must be 'long' or an imputation in 1..{self.m}; got {action!r}."
+                f"action must be an imputation in 1..{m}, 0 (the original data) or one of "
+                f"{list(SHAPES)}; got {action!r}."
             )
+        if include and not isinstance(action, str):
+            raise ValueError(
+                "include applies to the actions 'long', 'all', 'broad' and 'repeated'; the "
+                "original data alone are complete(0)."
+            )
+        if action == "long" and not include and not indicator:
+            return self._long()
+        keys = [action] if isinstance(action, int) else list(range(0 if include else 1, m + 1))
+        frames = {k: self._imputation(k) for k in keys}
+        columns = [c for c in next(iter(frames.values())).columns if c not in (ROW_ID, IMPUTATION)]
+        if self.spark is not None and self.long_table is None:
+            if indicator:
+                flags = self._where()
+                frames = {k: spark_with_indicator(f, flags) for k, f in frames.items()}
+            return spark_shaped(frames, action, columns)
+        if indicator:
+            frames = {k: with_indicator(f, self._where()) for k, f in frames.items()}
+        return shaped(frames, action, columns)
+
+    def where(self):
+        """R's `where`: `_row_id` and, for each column the run fills, True where its value
+        was imputed (missing in the input), for every row. Read from the run's record of
+        its imputed cells (`sparkmice.where`), so it needs nothing but the run."""
+        rows = self._imputation(1)
+        if self.spark is not None and self.long_table is None:
+            return spark_where(self._where(), rows)
+        return where_frame(self._where(), rows[ROW_ID].to_numpy())
+
+    def _long(self):
+        """All imputations stacked, by `_imputation` then `_row_id` (pandas)."""
         if self.long_table is not None:
             df = self.long_table.to_pandas()
-            if action != "long":
-                df = df[df[IMPUTATION] == action].drop(columns=[IMPUTATION])
-            return df.sort_values(
-                [c for c in (IMPUTATION, ROW_ID) if c in df], kind="stable"
-            ).reset_index(drop=True)
-        chain = action if isinstance(action, int) else None  # None: "long", every chain
-        df = self._stored().read(self.spark, chain)
-        return df if action == "long" else df.drop(IMPUTATION)
+            return df.sort_values([IMPUTATION, ROW_ID], kind="stable").reset_index(drop=True)
+        return self._stored().read(self.spark)
+
+    def _imputation(self, k: int):
+        """Imputation k with `_row_id` and without `_imputation` (pandas: by `_row_id`);
+        k = 0: the original data, from the first imputation and the imputed cells."""
+        if k == 0:
+            first = self._imputation(self.chains()[0])
+            if self.spark is not None and self.long_table is None:
+                return spark_original(first, self._where())
+            return original_frame(first, self._where())
+        if self.long_table is not None:
+            table = self.long_table.filter(pc.equal(self.long_table[IMPUTATION], k))
+            df = table.drop([IMPUTATION]).to_pandas()
+            return df.sort_values(ROW_ID, kind="stable").reset_index(drop=True)
+        df = self._stored().read(self.spark, k)
+        return df.drop(IMPUTATION) if self.spark is not None else df.drop(columns=[IMPUTATION])
+
+    def chains(self) -> list[int]:
+        """The imputations this result holds (all of 1..m for a whole run)."""
+        if self.long_table is not None:
+            return sorted(set(self.long_table.column(IMPUTATION).to_pylist()))
+        return self._stored().chains()
+
+    def _where(self):
+        """The record of imputed cells: in memory (in-process runs), else the run's."""
+        if self.where_table is not None:
+            return self.where_table
+        return read_where(self._stored(), None if self.long_table is not None else self.spark)
 
     def write(self, path: str, overwrite: bool = False) -> str:
         """Write the long table and the run's files to `path` (the run's format)."""
@@ -123,6 +197,14 @@ class MiceResult:
         run.write_tables(
             {"trace": self.trace, "events": self.logged_events, "timings": self.timings}
         )
+        try:
+            flags = self.where_table
+            if flags is None:
+                flags = read_where(self._stored())
+        except NoWhereError:  # a run of an older version: no record to copy
+            flags = None
+        if flags is not None:
+            write_where(run, flags)
         return run.root
 
 
@@ -180,10 +262,17 @@ def mice(
     result = MiceResult(
         plan, engine.name, run.root if run else None, found["trace"], found["events"],
         found["timings"], long_table, spark=None if in_memory else data.sparkSession,
-        notes=engine.notes,
+        notes=engine.notes, where_table=_where_in_memory(engine, plan),
     )  # fmt: skip
     _log_convergence(result)
     return result
+
+
+def _where_in_memory(engine: Engine, plan: Plan) -> pa.Table | None:
+    """An in-process run's record of imputed cells, from its input (None on Spark)."""
+    if not isinstance(engine, InProcessEngine):
+        return None
+    return where.table_of(split_blocks(engine.table, plan), plan)
 
 
 def _engine_for(data: Any, cfg: MiceConfig) -> Engine:
@@ -255,7 +344,8 @@ def _chain_tasks(
                 continue
             if start > 1:
                 state.check_resumable(run.state_uri, k, start - 1, plan)
-        tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report))
+        where_uri = run.where_uri if run else None
+        tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report, where_uri))
     for task in tasks:
         if task.iterations.start == 1 and run:
             run.clear_progress(task.chain)

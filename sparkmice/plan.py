@@ -96,6 +96,16 @@ class Plan:
     def index(self) -> dict[str, int]:
         return {v.name: v.index for v in self.variables}
 
+    @property
+    def imputed_columns(self) -> tuple[Variable, ...]:
+        """The input columns whose missing cells the run fills (imputed or passive), in
+        column order: the columns of R's `where` that hold a True."""
+        return tuple(
+            v
+            for v in self.variables
+            if not v.derived and v.n_missing and self.method.get(v.name, "") != ""
+        )
+
     @functools.cached_property
     def private(self) -> frozenset[str]:
         """Columns whose levels are private (`sparkmice.privacy`)."""

@@ -38,7 +38,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from sparkmice import state
+from sparkmice import state, where
 from sparkmice.blocks import Block
 from sparkmice.config import MiceConfig
 from sparkmice.design import Design
@@ -74,19 +74,21 @@ def add(a: Any, b: Any) -> Any:
 class ChainTask:
     """What an engine runs: chain `chain`'s sweeps in `iterations`, saving its state to
     `state_uri`, and resuming from `resume_from` (a sweep's report) if they do not start
-    at 1."""
+    at 1; the imputed cells are recorded in `where_uri` (`sparkmice.where`) if given."""
 
     chain: int
     iterations: range
     state_uri: str | None = None
     resume_from: dict[str, Any] | None = None
+    where_uri: str | None = None
 
     def run(
         self, plan: Plan, blocks: BlockSet, on_sweep: Callable[[SweepReport], None] | None
     ) -> None:
-        Chain(plan, self.chain).run(
-            blocks, self.iterations, on_sweep, self.state_uri, self.resume_from
-        )
+        chain = Chain(plan, self.chain)
+        if self.where_uri is not None:
+            chain.record_where(blocks, self.where_uri)
+        chain.run(blocks, self.iterations, on_sweep, self.state_uri, self.resume_from)
 
 
 @dataclass
@@ -167,6 +169,12 @@ class Chain:
                         {str(j): np.asarray(w).tolist() for j, w in self.warm_start.items()},
                     )
                 )
+
+    def record_where(self, blocks: BlockSet, uri: str) -> None:
+        """Write each block's missing cells of the filled columns (R's `where`), where an
+        earlier chain of the run has not."""
+        columns = where.columns_of(self.plan)
+        self.reduce(blocks, functools.partial(where.save_block, uri=uri, columns=columns))
 
     def reduce(self, blocks: BlockSet, fn: Callable[[Block], T], merge=add) -> T:
         self.exchanges += 1

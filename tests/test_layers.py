@@ -19,8 +19,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("io",)),
     ("options", ("config",)),
     # io.spark reads the input into Spark and checks it as the plan does (InputError, keys)
-    ("plan", ("plan", "design", "blocks", "summaries", "state", "identity", "analysis.formula",
-              "io.spark")),
+    ("plan", ("plan", "design", "blocks", "summaries", "state", "where", "identity",
+              "analysis.formula", "io.spark")),
     ("sampler", ("sampler", "progress")),
     ("engines", ("engines",)),
     ("analysis", ("analysis", "diagnostics", "congeniality", "pooling")),
