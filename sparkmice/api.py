@@ -34,7 +34,7 @@ from sparkmice.io.paths import check_apart
 from sparkmice.io.run import ChainSink, RunFolder, tables_of
 from sparkmice.names import IMPUTATION, ROW_ID
 from sparkmice.plan import Plan
-from sparkmice.progress import ensure_logging
+from sparkmice.progress import ensure_logging, notebook_bar
 from sparkmice.sampler import ChainTask
 
 log = logging.getLogger("sparkmice")
@@ -247,7 +247,8 @@ def mice(
         tasks = _chain_tasks(run, cfg, resume, plan)
         if run and config_json:
             run.write_config(config_json)
-        tables = engine.run(tasks, sink, run.progress_uri if run else None)
+        with notebook_bar({t.chain: len(t.iterations) for t in tasks}):
+            tables = engine.run(tasks, sink, run.progress_uri if run else None)
     finally:
         engine.close()
     found = run.run_tables() if run else tables_of([asdict(r) for r in engine.reports])
