@@ -16,20 +16,7 @@ from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines.contract import Engine
 from sparkmice.engines.inprocess import InProcessEngine
 from sparkmice.identity import differences, run_id, run_identity
-from sparkmice.io.imputed import (
-    SHAPES,
-    NoWhereError,
-    original_frame,
-    read_where,
-    shaped,
-    spark_original,
-    spark_shaped,
-    spark_where,
-    spark_with_indicator,
-    where_frame,
-    with_indicator,
-    write_where,
-)
+from sparkmice.io.imputed import Completed, NoWhereError, of_folder, read_where, write_where
 from sparkmice.io.paths import check_apart
 from sparkmice.io.run import ChainSink, RunFolder, tables_of
 from sparkmice.names import IMPUTATION, ROW_ID
@@ -109,73 +96,33 @@ class MiceResult:
         original data as imputation 0. `indicator` adds `<col>_imputed`, True where the
         cell was imputed, for each column the run fills (see `where()`). A Spark DataFrame
         (a list of them for "all") for Spark runs, pandas otherwise."""
-        m = self.m
-        if not (action in SHAPES or (isinstance(action, int) and 0 <= action <= m)):
-            raise ValueError(
-                f"action must be an imputation in 1..{m}, 0 (the original data) or one of "
-                f"{list(SHAPES)}; got {action!r}."
-            )
-        if include and not isinstance(action, str):
-            raise ValueError(
-                "include applies to the actions 'long', 'all', 'broad' and 'repeated'; the "
-                "original data alone are complete(0)."
-            )
-        if action == "long" and not include and not indicator:
-            return self._long()
-        keys = [action] if isinstance(action, int) else list(range(0 if include else 1, m + 1))
-        frames = {k: self._imputation(k) for k in keys}
-        columns = [c for c in next(iter(frames.values())).columns if c not in (ROW_ID, IMPUTATION)]
-        if self.spark is not None and self.long_table is None:
-            if indicator:
-                flags = self._where()
-                frames = {k: spark_with_indicator(f, flags) for k, f in frames.items()}
-            return spark_shaped(frames, action, columns)
-        if indicator:
-            frames = {k: with_indicator(f, self._where()) for k, f in frames.items()}
-        return shaped(frames, action, columns)
+        return self._completed().complete(action, include, indicator)
 
     def where(self):
         """R's `where`: `_row_id` and, for each column the run fills, True where its value
         was imputed (missing in the input), for every row. Read from the run's record of
         its imputed cells (`sparkmice.where`), so it needs nothing but the run."""
-        rows = self._imputation(1)
-        if self.spark is not None and self.long_table is None:
-            return spark_where(self._where(), rows)
-        return where_frame(self._where(), rows[ROW_ID].to_numpy())
+        return self._completed().where()
 
-    def _long(self):
-        """All imputations stacked, by `_imputation` then `_row_id` (pandas)."""
-        if self.long_table is not None:
-            df = self.long_table.to_pandas()
+    def _completed(self) -> Completed:
+        """The completed data: in memory (in-process runs), else the run folder's."""
+        table, flags = self.long_table, self.where_table
+        if table is None:
+            return of_folder(self._stored(), self.spark)
+
+        def imputation_of(k: int) -> pd.DataFrame:
+            one = table.filter(pc.equal(table[IMPUTATION], k)).drop([IMPUTATION]).to_pandas()
+            return one.sort_values(ROW_ID, kind="stable").reset_index(drop=True)
+
+        def long_of() -> pd.DataFrame:
+            df = table.to_pandas()
             return df.sort_values([IMPUTATION, ROW_ID], kind="stable").reset_index(drop=True)
-        return self._stored().read(self.spark)
 
-    def _imputation(self, k: int):
-        """Imputation k with `_row_id` and without `_imputation` (pandas: by `_row_id`);
-        k = 0: the original data, from the first imputation and the imputed cells."""
-        if k == 0:
-            first = self._imputation(self.chains()[0])
-            if self.spark is not None and self.long_table is None:
-                return spark_original(first, self._where())
-            return original_frame(first, self._where())
-        if self.long_table is not None:
-            table = self.long_table.filter(pc.equal(self.long_table[IMPUTATION], k))
-            df = table.drop([IMPUTATION]).to_pandas()
-            return df.sort_values(ROW_ID, kind="stable").reset_index(drop=True)
-        df = self._stored().read(self.spark, k)
-        return df.drop(IMPUTATION) if self.spark is not None else df.drop(columns=[IMPUTATION])
+        def where_of() -> pa.Table:
+            return flags if flags is not None else read_where(self._stored())
 
-    def chains(self) -> list[int]:
-        """The imputations this result holds (all of 1..m for a whole run)."""
-        if self.long_table is not None:
-            return sorted(set(self.long_table.column(IMPUTATION).to_pylist()))
-        return self._stored().chains()
-
-    def _where(self):
-        """The record of imputed cells: in memory (in-process runs), else the run's."""
-        if self.where_table is not None:
-            return self.where_table
-        return read_where(self._stored(), None if self.long_table is not None else self.spark)
+        chains = sorted(set(table.column(IMPUTATION).to_pylist()))
+        return Completed(self.m, chains, imputation_of, long_of, where_of)
 
     def write(self, path: str, overwrite: bool = False) -> str:
         """Write the long table and the run's files to `path` (the run's format)."""

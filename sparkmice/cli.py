@@ -1,4 +1,4 @@
-"""The `sparkmice` command: impute, pool, report, check-congeniality.
+"""The `sparkmice` command: impute, pool, report, complete, check-congeniality.
 
 Every subcommand ends the same way on an error (`error_exit`): one line
 `sparkmice <cmd>: error: ...` on stderr and exit code 2; a traceback only with `--debug`.
@@ -22,6 +22,10 @@ COMMANDS = {
         "fit a model on every imputation and pool by Rubin's rules",
     ),
     "report": ("sparkmice.diagnostics.job", "write an HTML report of an imputed run"),
+    "complete": (
+        "sparkmice.complete_job",
+        "write a run's completed data in one of R's complete() shapes",
+    ),
     "check-congeniality": (
         "sparkmice.congeniality_job",
         "say which terms of an analysis formula the imputation models leave out",

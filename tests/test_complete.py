@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import sparkmice
+from sparkmice.cli import main
 from sparkmice.datasets import load_nhanes
 from sparkmice.io.imputed import NoWhereError
 from sparkmice.io.run import RunFolder
@@ -168,3 +169,30 @@ def test_write_copies_the_record(runs, nhanes, tmp_path):
     stored = sparkmice.MiceResult(runs["memory"].plan, "inprocess", copy, pd.DataFrame(),
                                   pd.DataFrame(), pd.DataFrame())  # fmt: skip
     pd.testing.assert_frame_equal(stored.complete(0).drop(columns=[ROW_ID]), nhanes)
+
+
+def test_the_command_writes_each_shape(runs, tmp_path, capsys):
+    imp, out = runs["memory"], runs["memory"].output
+    path = str(tmp_path / "long.parquet")
+    argv = ["complete", "--imputed", out, "--output", path]
+    assert main([*argv, "--action", "long", "--include", "--indicator"]) == 0
+    want = imp.complete("long", include=True, indicator=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(path), want)
+    broad = str(tmp_path / "broad.csv")
+    assert main(["complete", "--imputed", out, "--output", broad, "--action", "broad"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(broad), imp.complete("broad"), check_dtype=False)
+    folder = tmp_path / "all"
+    argv = ["complete", "--imputed", out, "--output", str(folder), "--action", "all"]
+    assert main([*argv, "--include"]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"imputation_{k}.parquet" for k in range(M + 1)
+    ]
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "imputation_0.parquet"), imp.complete(0))
+    capsys.readouterr()
+    assert main(["complete", "--imputed", out, "--output", path]) == 2  # exists already
+    err = capsys.readouterr().err.strip().splitlines()
+    message = f"--output {path} exists already; choose another path."
+    assert err == [f"sparkmice complete: error: {message}"]
+    with pytest.raises(SystemExit):
+        main(["complete", "--imputed", out, "--output", str(tmp_path / "x"), "--action", "wide"])
+    assert "--action must be an imputation number" in capsys.readouterr().err

@@ -19,10 +19,9 @@ from sparkmice.cli import error_exit
 from sparkmice.diagnostics.distributions import DEFAULT_BINS
 from sparkmice.diagnostics.report import build_report
 from sparkmice.diagnostics.rhat import THRESHOLD, convergence_message
+from sparkmice.io.imputed import PANDAS_ROWS
 
 __all__ = ["add_arguments", "run"]
-
-PANDAS_ROWS = 2_000_000  # imputed rows (m × n) above which the report reduces with Spark
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -13,6 +13,8 @@ DataFrames when a session is given (joins on `_row_id`, nothing collected).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
@@ -28,10 +30,83 @@ from sparkmice.io.run import RunFolder
 from sparkmice.names import IMPUTATION, IMPUTED_SUFFIX, ROW_ID, WHERE_DIR
 
 SHAPES = ("long", "all", "broad", "repeated")
+PANDAS_ROWS = 2_000_000  # imputed rows (m × n) above which the commands read with Spark
 
 
 class NoWhereError(FileNotFoundError):
     """The run folder holds no (whole) record of its imputed cells."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A run's completed data however it is held (in memory, or a run folder read with
+    pandas or Spark), in R's shapes. `imputation_of(k)`: imputation k (1..m) with
+    `_row_id`, without `_imputation` (pandas: by `_row_id`); `long_of()`: all of them
+    stacked, by `_imputation` then `_row_id`; `where_of()`: the record of imputed cells
+    (Arrow, or a Spark DataFrame when `spark`)."""
+
+    m: int
+    chains: list[int]
+    imputation_of: Callable[[int], Any]
+    long_of: Callable[[], Any]
+    where_of: Callable[[], Any]
+    spark: bool = False
+
+    def complete(self, action: int | str = 1, include: bool = False, indicator: bool = False):
+        """R's complete(imp, action, include) (see the module docstring); `indicator`
+        adds `<col>_imputed` for each column the run fills."""
+        m = self.m
+        if not (action in SHAPES or (isinstance(action, int) and 0 <= action <= m)):
+            raise ValueError(
+                f"action must be an imputation in 1..{m}, 0 (the original data) or one of "
+                f"{list(SHAPES)}; got {action!r}."
+            )
+        if include and not isinstance(action, str):
+            raise ValueError(
+                "include applies to the actions 'long', 'all', 'broad' and 'repeated'; the "
+                "original data alone are complete(0)."
+            )
+        if action == "long" and not include and not indicator:
+            return self.long_of()
+        keys = [action] if isinstance(action, int) else list(range(0 if include else 1, m + 1))
+        frames = {k: self.imputation(k) for k in keys}
+        columns = [c for c in next(iter(frames.values())).columns if c not in (ROW_ID, IMPUTATION)]
+        if indicator:
+            mark = spark_with_indicator if self.spark else with_indicator
+            flags = self.where_of()
+            frames = {k: mark(f, flags) for k, f in frames.items()}
+        return (spark_shaped if self.spark else shaped)(frames, action, columns)
+
+    def imputation(self, k: int) -> Any:
+        """Imputation k; k = 0: the original data, from the first imputation with the
+        imputed cells missing again."""
+        if k != 0:
+            return self.imputation_of(k)
+        first = self.imputation_of(self.chains[0])
+        return (spark_original if self.spark else original_frame)(first, self.where_of())
+
+    def where(self) -> Any:
+        """R's `where`: `_row_id` and a boolean per filled column, every row."""
+        rows = self.imputation_of(self.chains[0])
+        if self.spark:
+            return spark_where(self.where_of(), rows)
+        return where_frame(self.where_of(), rows[ROW_ID].to_numpy())
+
+
+def of_folder(run: RunFolder, spark: Any = None) -> Completed:
+    """The completed data of the run in `run` (pandas, or Spark DataFrames if `spark`)."""
+    config = run.read_config()
+    if config is None:
+        raise FileNotFoundError(f"{run.root} is not the output of a sparkmice run (no config).")
+
+    def imputation_of(k: int) -> Any:
+        df = run.read(spark, k)
+        return df.drop(IMPUTATION) if spark is not None else df.drop(columns=[IMPUTATION])
+
+    return Completed(
+        int(config["m"]), run.chains(), imputation_of, lambda: run.read(spark),
+        lambda: read_where(run, spark), spark is not None,
+    )  # fmt: skip
 
 
 def read_where(run: RunFolder, spark: Any = None) -> Any:
