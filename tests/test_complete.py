@@ -196,3 +196,11 @@ def test_the_command_writes_each_shape(runs, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["complete", "--imputed", out, "--output", str(tmp_path / "x"), "--action", "wide"])
     assert "--action must be an imputation number" in capsys.readouterr().err
+
+
+def test_the_command_on_a_folder_without_a_run_is_one_line(tmp_path, capsys):
+    argv = ["complete", "--imputed", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sparkmice complete: error: ")
+    assert "is not the output of a sparkmice run" in err[0]
