@@ -10,6 +10,11 @@ per-step engine runs it on the driver and turns each reduce into a Spark job.
 The sampler knows the methods only through their `Method` contract (`kernels.contract`):
 which options each takes, whether it uses predictors, augments, or warm-starts.
 
+A variable's `post` (R mice's: round, then squeeze; `post_process`) acts on its imputed
+cells right after each of its imputations, so the trace and the models fitted after it
+see the processed values. Before its first sweep a chain records the blocks' missing cells
+(`sparkmice.where`, once per run), so the run can give back R's `where` and its input.
+
 Random streams: numpy SeedSequence(seed, spawn_key=(chain, iteration, variable, stream,
 block)); stream 0 draws a step's parameters (the same in every task), stream 1 imputes a
 block, stream 2 samples a block's observed-value pool.

@@ -86,11 +86,11 @@ def test_the_config_reaches_the_run_with_one_warning_line(impute_run):
 
 
 @pytest.mark.parametrize(
-    "action", [0, 1, ("long", True, True), ("all", True, False), ("broad", True, True),
+    "action", [("long", True, True), ("all", False, False), ("broad", True, True),
                ("repeated", False, True)],
 )  # fmt: skip
 def test_spark_shapes_equal_the_pandas_ones(spark, run_dir, action):
-    action, include, indicator = action if isinstance(action, tuple) else (action, False, False)
+    action, include, indicator = action
     on_spark = _stored(run_dir, spark).complete(action, include=include, indicator=indicator)
     on_pandas = _stored(run_dir).complete(action, include=include, indicator=indicator)
     frames = on_spark if isinstance(on_spark, list) else [on_spark]
