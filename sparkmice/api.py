@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sparkmice import state, where
-from sparkmice.blocks import split_blocks
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines.contract import Engine
 from sparkmice.engines.inprocess import InProcessEngine
@@ -220,7 +219,7 @@ def _where_in_memory(engine: Engine, plan: Plan) -> pa.Table | None:
     """An in-process run's record of imputed cells, from its input (None on Spark)."""
     if not isinstance(engine, InProcessEngine):
         return None
-    return where.table_of(split_blocks(engine.table, plan), plan)
+    return where.table_of_input(engine.table, plan)
 
 
 def _engine_for(data: Any, cfg: MiceConfig) -> Engine:

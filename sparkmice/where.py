@@ -13,10 +13,12 @@ plots.
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
@@ -55,7 +57,14 @@ def save_block(block: Block, uri: str, columns: list[tuple[int, str]]) -> int:
     return 1
 
 
-def table_of(blocks: list[Block], plan: Plan) -> pa.Table:
-    """The record of all `blocks` as one table, by `_row_id` (runs held in memory)."""
-    columns = columns_of(plan)
-    return pa.concat_tables([block_table(b, columns) for b in blocks]).sort_by(ROW_ID)
+def table_of_input(table: pa.Table, plan: Plan) -> pa.Table:
+    """The record of an input held in memory (with `_row_id`; in-process runs): the same
+    cells the blocks see as missing (null, or NaN in a floating column), by `_row_id`."""
+    names = [name for _, name in columns_of(plan)]
+    flags = [pc.is_null(table.column(n), nan_is_null=True) for n in names]
+    out = pa.table([table.column(ROW_ID), *flags], names=[ROW_ID, *names])
+    if flags:
+        out = out.filter(functools.reduce(pc.or_, flags))
+    else:
+        out = out.slice(0, 0)
+    return out.sort_by(ROW_ID)

@@ -12,7 +12,7 @@ import pytest
 import sparkmice
 from sparkmice.cli import main
 from sparkmice.datasets import load_nhanes
-from sparkmice.io.imputed import NoWhereError
+from sparkmice.io.imputed import NoWhereError, read_where
 from sparkmice.io.run import RunFolder
 from sparkmice.names import IMPUTATION, ROW_ID
 
@@ -204,3 +204,18 @@ def test_the_command_on_a_folder_without_a_run_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sparkmice complete: error: ")
     assert "is not the output of a sparkmice run" in err[0]
+
+
+def test_the_record_held_in_memory_equals_the_one_the_blocks_write(tmp_path):
+    d = pd.DataFrame({
+        "x": [1.0, np.nan, 3, 4, 5, 6, 7, 8, 9, 10],
+        "s": ["a", None, "b", "a", None, "b", "a", "b", "c", "c"],
+        "n": pd.array([1, 2, None, 4, 5, 6, 7, 8, None, 10], dtype="Int64"),
+        "full": np.arange(10.0),
+    })  # fmt: skip
+    out = str(tmp_path / "run")
+    imp = sparkmice.mice(d, m=1, maxit=1, row_blocks=3, output=out)
+    written = read_where(RunFolder(out))
+    assert written.column_names == [ROW_ID, "x", "s", "n"]
+    assert imp.where_table.equals(written)
+    assert written.column(ROW_ID).to_pylist() == [1, 2, 4, 8]  # rows with a missing cell
