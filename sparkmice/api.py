@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -44,7 +45,8 @@ class MiceResult:
     long_table: pa.Table | None = None
     spark: Any = None
     notes: list[str] = field(default_factory=list)
-    where_table: pa.Table | None = None  # in-process runs: which cells were imputed
+    input_table: pa.Table | None = None  # in-process runs: the input, with `_row_id`
+    where_table: pa.Table | None = None  # which cells were imputed, once asked
 
     @property
     def m(self) -> int:
@@ -105,7 +107,7 @@ class MiceResult:
 
     def _completed(self) -> Completed:
         """The completed data: in memory (in-process runs), else the run folder's."""
-        table, flags = self.long_table, self.where_table
+        table = self.long_table
         if table is None:
             return of_folder(self._stored(), self.spark)
 
@@ -118,7 +120,14 @@ class MiceResult:
             return df.sort_values([IMPUTATION, ROW_ID], kind="stable").reset_index(drop=True)
 
         def where_of() -> pa.Table:
-            return flags if flags is not None else read_where(self._stored())
+            if self.where_table is None:
+                source = self.input_table
+                self.where_table = (
+                    where.table_of_input(source, self.plan)
+                    if source is not None
+                    else read_where(self._stored())
+                )
+            return self.where_table
 
         chains = sorted(set(table.column(IMPUTATION).to_pylist()))
         return Completed(self.m, chains, imputation_of, long_of, where_of)
@@ -136,21 +145,19 @@ class MiceResult:
             table = self.long_table
             for k in sorted(set(table.column(IMPUTATION).to_pylist())):
                 sink.write_table(k, table.filter(pc.equal(table[IMPUTATION], k)))
+            record = self._completed().where_of
         else:
             source = self._stored()
             for k in source.chains():
                 sink.write_dataframe(k, source.read(self.spark, k), self.spark)
+            record = functools.partial(read_where, source)  # as Arrow, for a Spark run too
         run.write_tables(
             {"trace": self.trace, "events": self.logged_events, "timings": self.timings}
         )
         try:
-            flags = self.where_table
-            if flags is None:
-                flags = read_where(self._stored())
+            write_where(run, record())
         except NoWhereError:  # a run of an older version: no record to copy
-            flags = None
-        if flags is not None:
-            write_where(run, flags)
+            pass
         return run.root
 
 
@@ -209,17 +216,11 @@ def mice(
     result = MiceResult(
         plan, engine.name, run.root if run else None, found["trace"], found["events"],
         found["timings"], long_table, spark=None if in_memory else data.sparkSession,
-        notes=engine.notes, where_table=_where_in_memory(engine, plan),
+        notes=engine.notes,
+        input_table=engine.table if isinstance(engine, InProcessEngine) else None,
     )  # fmt: skip
     _log_convergence(result)
     return result
-
-
-def _where_in_memory(engine: Engine, plan: Plan) -> pa.Table | None:
-    """An in-process run's record of imputed cells, from its input (None on Spark)."""
-    if not isinstance(engine, InProcessEngine):
-        return None
-    return where.table_of_input(engine.table, plan)
 
 
 def _engine_for(data: Any, cfg: MiceConfig) -> Engine:

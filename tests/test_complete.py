@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import sparkmice
+from sparkmice import where
 from sparkmice.cli import main
 from sparkmice.datasets import load_nhanes
 from sparkmice.io.imputed import NoWhereError, read_where
@@ -217,5 +218,6 @@ def test_the_record_held_in_memory_equals_the_one_the_blocks_write(tmp_path):
     imp = sparkmice.mice(d, m=1, maxit=1, row_blocks=3, output=out)
     written = read_where(RunFolder(out))
     assert written.column_names == [ROW_ID, "x", "s", "n"]
-    assert imp.where_table.equals(written)
+    assert where.table_of_input(imp.input_table, imp.plan).equals(written)
+    np.testing.assert_array_equal(imp.where()[["x", "s", "n"]], d[["x", "s", "n"]].isna())
     assert written.column(ROW_ID).to_pylist() == [1, 2, 4, 8]  # rows with a missing cell
