@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import sys
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,19 @@ SPEED_ONLY_OPTIONS = frozenset(
     {"engine", "concurrency", "rows_per_task", "chains", "exchange_timeout"}
 )
 KINDS = ("continuous", "binary", "nominal", "ordered")
+# R mice's named visit sequences (`visitSequence = "monotone"`, ...), see plan.visit_order
+VISIT_ORDERS = ("roman", "arabic", "monotone", "revmonotone")
+POST_STEPS = ("round", "squeeze")  # what `post` may do to a variable's imputations
+# options renamed: old name -> new name (the old one still works, with a FutureWarning)
+RENAMED = {"blocks": "row_blocks"}
 
 
 class ConfigError(ValueError):
     """A bad option; the message says which and how to fix it."""
+
+
+class RenamedOptionWarning(FutureWarning):
+    """An option was given by its old name (`RENAMED`); it still works, for now."""
 
 
 @dataclass
@@ -57,15 +68,21 @@ class MiceConfig:
       method), false (every variable predicts), or null (the default: quickpred with R's
       defaults when a variable has more than 25 candidate predictors, logged). An entry
       under `predictors` takes precedence.
-    visit_sequence: the variables to impute, in order (default: incomplete ones, column order).
+    visit_sequence: the variables to impute, in order (default: incomplete ones, column
+      order), or as R mice names an order: "roman" (column order), "arabic" (reversed),
+      "monotone" (fewest missing first), "revmonotone" (most missing first).
+    post: variable -> post-processing of its imputed cells after each of its imputations
+      (R mice's `post`), e.g. {'chl': {'squeeze': [100, 300], 'round': 0}}: round to that
+      many decimals, then squeeze into [lo, hi]; continuous variables only.
     exclude: columns carried through untouched and never used as predictors.
     collapse_below: levels of a nominal variable seen in fewer rows than this share one
       category in the models (as predictor and as target; an imputed shared category becomes
       one of its levels in proportion to their counts); logged, never silent.
     donors: pmm donor pool size (R mice's `donors`). max_levels: most categories allowed for a
-    nominal variable. blocks: number of row blocks, which with the seed defines the result
-    (default: one per `rows_per_block` rows). rows_per_task: most rows one Spark task holds
-    in memory (sets the tasks per chain; never changes the result). engine: "auto",
+    nominal variable. row_blocks: number of row blocks, which with the seed defines the
+    result (default: one per `rows_per_block` rows; formerly `blocks`, R mice's word for
+    blocks of variables: still read, with a warning). rows_per_task: most rows one Spark
+    task holds in memory (sets the tasks per chain; never changes the result). engine: "auto",
     "barrier", "perstep" or "inprocess". concurrency: chains run at once (default: as the
     cluster's slots allow).
     format: "parquet" or "delta". id_column: a column that identifies rows (else one is made):
@@ -88,11 +105,12 @@ class MiceConfig:
     passive: dict[str, str] = field(default_factory=dict)
     predictors: dict[str, list[str]] = field(default_factory=dict)
     quickpred: bool | dict[str, Any] | None = None
-    visit_sequence: list[str] | None = None
+    visit_sequence: list[str] | str | None = None
+    post: dict[str, dict[str, Any]] = field(default_factory=dict)
     exclude: list[str] = field(default_factory=list)
     donors: int = 5
     max_levels: int = 500
-    blocks: int | None = None
+    row_blocks: int | None = None
     rows_per_block: int = 100_000
     rows_per_task: int = 5_000_000
     collapse_below: int | None = None
@@ -106,8 +124,11 @@ class MiceConfig:
     private_levels_above: int | None = 50
     min_cell_count: int = 5
     inf_as_missing: bool = False
+    blocks: InitVar[int | None] = None  # the old name of row_blocks (RENAMED)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, blocks: int | None) -> None:
+        if blocks is not None:
+            self.row_blocks = _renamed("blocks", blocks, self.row_blocks, self)
         self.validate()
 
     def validate(self) -> None:
@@ -139,7 +160,8 @@ class MiceConfig:
             "quickpred": [c for k in ("include", "exclude") for c in self.quickpred.get(k, [])]
             if isinstance(self.quickpred, dict)
             else [],
-            "visit_sequence": list(self.visit_sequence or []),
+            "visit_sequence": [] if isinstance(vs := self.visit_sequence, str) else vs or [],
+            "post": list(self.post),
             "exclude": list(self.exclude),
             "private": list(self.private),
         }
@@ -152,7 +174,7 @@ class MiceConfig:
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> MiceConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} | set(RENAMED)
         unknown = sorted(set(options) - known)
         if unknown:
             raise ConfigError(f"unknown option(s) {unknown}; the options are {sorted(known)}.")
@@ -172,6 +194,35 @@ class MiceConfig:
             raise ConfigError(f"config file {path} must hold a mapping of options.")
         options.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(options)
+
+
+def _renamed(old: str, value: Any, given: Any, config: MiceConfig) -> Any:
+    """The value of renamed option `old` for its new name (checked under the old name, so
+    the message names what the user wrote), with a one-line FutureWarning."""
+    new = RENAMED[old]
+    RULES[new].check(old, value, config)
+    if given is not None and given != value:
+        raise ConfigError(
+            f"The {old!r} option is the old name of {new!r}; both are given ({value!r} and "
+            f"{given!r}): keep {new!r} only."
+        )
+    warnings.warn(
+        f"The {old!r} option is now called {new!r} (it counts row blocks, not R mice's "
+        f"blocks of variables); {old!r} still works for now: rename it in your config.",
+        RenamedOptionWarning,
+        stacklevel=_first_caller_outside(),
+    )
+    return value
+
+
+def _first_caller_outside() -> int:
+    """The `stacklevel` of the first frame outside sparkmice (the user's line)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        "sparkmice"
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @dataclass(frozen=True)
@@ -259,6 +310,24 @@ def per_column(rule: Rule, example: str) -> Rule:
     return dataclasses.replace(rule, per_column=True, example=example)
 
 
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _post_steps(v: Any) -> bool:
+    """A mapping of `round: digits` (an integer) and/or `squeeze: [lo, hi]` (lo <= hi)."""
+    if not isinstance(v, dict) or not v or set(v) - set(POST_STEPS):
+        return False
+    squeeze = v.get("squeeze", [0, 0])
+    return (
+        _is_integer(v.get("round", 0))
+        and isinstance(squeeze, list | tuple)
+        and len(squeeze) == 2
+        and all(_finite_number(b) for b in squeeze)
+        and squeeze[0] <= squeeze[1]
+    )
+
+
 METHOD_NAMES = (*METHODS, "")
 RULES: dict[str, Rule] = {
     "m": integer(1),
@@ -277,11 +346,21 @@ RULES: dict[str, Rule] = {
     "passive": per_column(text("a formula of other columns"), "{'bmi': 'weight / height**2'}"),
     "predictors": per_column(names(), "{'bp': ['age', 'smoke']}"),
     "quickpred": Rule(quickpred_rule.OPTION_WORDS, lambda v, _: quickpred_rule.valid(v)),
-    "visit_sequence": optional(names()),
+    "visit_sequence": Rule(
+        f"a list of column names or null, or one of {list(VISIT_ORDERS)}",
+        lambda v, _: v is None or v in VISIT_ORDERS or names().accepts(v, None),
+    ),
+    "post": per_column(
+        Rule(
+            "a mapping of 'round' (decimals, an integer) and/or 'squeeze' ([lo, hi], lo <= hi)",
+            lambda v, _: _post_steps(v),
+        ),
+        "{'chl': {'squeeze': [100, 300], 'round': 0}}",
+    ),
     "exclude": names(),
     "donors": integer(1),
     "max_levels": integer(1),
-    "blocks": optional(integer(1)),
+    "row_blocks": optional(integer(1)),
     "rows_per_block": integer(1),
     "rows_per_task": integer(1),
     "collapse_below": optional(integer(1)),

@@ -99,6 +99,16 @@ class Plan:
     def index(self) -> dict[str, int]:
         return {v.name: v.index for v in self.variables}
 
+    @property
+    def imputed_columns(self) -> tuple[Variable, ...]:
+        """The input columns whose missing cells the run fills (imputed or passive), in
+        column order: the columns of R's `where` that hold a True."""
+        return tuple(
+            v
+            for v in self.variables
+            if not v.derived and v.n_missing and self.method.get(v.name, "") != ""
+        )
+
     @functools.cached_property
     def private(self) -> frozenset[str]:
         """Columns whose levels are private (`sparkmice.privacy`)."""
@@ -366,9 +376,44 @@ def _carry_temporal(f: pa.Field, config: MiceConfig, events: list) -> None:
 
 
 def block_count(config: MiceConfig, n_rows: int) -> int:
-    """How many row blocks (which with the seed define the result): `blocks`, or one per
-    `rows_per_block` rows."""
-    return config.blocks or max(1, math.ceil(n_rows / config.rows_per_block))
+    """How many row blocks (which with the seed define the result): `row_blocks`, or one
+    per `rows_per_block` rows."""
+    return config.row_blocks or max(1, math.ceil(n_rows / config.rows_per_block))
+
+
+def visit_order(
+    sequence: list[str] | str | None, variables: list[Variable], method: dict[str, str]
+) -> tuple[str, ...]:
+    """The variables imputed, in the order they are visited: an explicit list (its imputed
+    variables), or R mice's named orders (`check.visitSequence`): "roman" (the default,
+    column order), "arabic" (reversed), "monotone" (increasing number of missing cells, ties
+    in column order), "revmonotone" (monotone reversed)."""
+    imputed = [v for v in variables if method.get(v.name) not in (None, "", "passive")]
+    if isinstance(sequence, list | tuple):
+        return tuple(n for n in sequence if method.get(n) not in (None, "", "passive"))
+    names = [v.name for v in imputed]
+    monotone = [v.name for v in sorted(imputed, key=lambda v: v.n_missing)]  # stable
+    orders = {
+        None: names,
+        "roman": names,
+        "arabic": names[::-1],
+        "monotone": monotone,
+        "revmonotone": monotone[::-1],
+    }
+    return tuple(orders[sequence])
+
+
+def check_post(config: MiceConfig, variables: dict[str, Variable], method: dict[str, str]) -> None:
+    """`post` rounds and squeezes numbers: only imputed continuous variables take it."""
+    for name in config.post:
+        v = variables.get(name)  # None: excluded, the id column or carried through
+        imputed = v is not None and method.get(name) not in ("", "passive")
+        kind = v.kind if v is not None and imputed else "not imputed"
+        if kind != "continuous":
+            raise ConfigError(
+                f"post is set for column {name!r}, which is {kind}; post (round, squeeze) "
+                f"applies to imputed continuous variables only: remove it for {name!r}."
+            )
 
 
 def resolve(
@@ -487,10 +532,8 @@ def resolve(
                 f"{method.get(name)!r}; it applies to logreg (binary) variables only."
             )
 
-    if config.visit_sequence is not None:
-        visit = tuple(n for n in config.visit_sequence if method.get(n) not in ("", "passive"))
-    else:
-        visit = tuple(n for n in names if method[n] not in ("", "passive"))
+    visit = visit_order(config.visit_sequence, variables, method)
+    check_post(config, {v.name: v for v in variables}, method)
 
     unimputed = {v.name for v in variables if v.n_missing and not method[v.name]}
     predictors: dict[str, tuple[str, ...]] = {}

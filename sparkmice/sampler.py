@@ -10,6 +10,11 @@ per-step engine runs it on the driver and turns each reduce into a Spark job.
 The sampler knows the methods only through their `Method` contract (`kernels.contract`):
 which options each takes, whether it uses predictors, augments, or warm-starts.
 
+A variable's `post` (R mice's: round, then squeeze; `post_process`) acts on its imputed
+cells right after each of its imputations, so the trace and the models fitted after it
+see the processed values. Before its first sweep a chain records the blocks' missing cells
+(`sparkmice.where`, once per run), so the run can give back R's `where` and its input.
+
 Random streams: numpy SeedSequence(seed, spawn_key=(chain, iteration, variable, stream,
 block)); stream 0 draws a step's parameters (the same in every task), stream 1 imputes a
 block, stream 2 samples a block's observed-value pool.
@@ -38,7 +43,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from sparkmice import state
+from sparkmice import state, where
 from sparkmice.blocks import Block
 from sparkmice.config import MiceConfig
 from sparkmice.design import Design
@@ -74,19 +79,21 @@ def add(a: Any, b: Any) -> Any:
 class ChainTask:
     """What an engine runs: chain `chain`'s sweeps in `iterations`, saving its state to
     `state_uri`, and resuming from `resume_from` (a sweep's report) if they do not start
-    at 1."""
+    at 1; the imputed cells are recorded in `where_uri` (`sparkmice.where`) if given."""
 
     chain: int
     iterations: range
     state_uri: str | None = None
     resume_from: dict[str, Any] | None = None
+    where_uri: str | None = None
 
     def run(
         self, plan: Plan, blocks: BlockSet, on_sweep: Callable[[SweepReport], None] | None
     ) -> None:
-        Chain(plan, self.chain).run(
-            blocks, self.iterations, on_sweep, self.state_uri, self.resume_from
-        )
+        chain = Chain(plan, self.chain)
+        if self.where_uri is not None:
+            chain.record_where(blocks, self.where_uri)
+        chain.run(blocks, self.iterations, on_sweep, self.state_uri, self.resume_from)
 
 
 @dataclass
@@ -167,6 +174,12 @@ class Chain:
                         {str(j): np.asarray(w).tolist() for j, w in self.warm_start.items()},
                     )
                 )
+
+    def record_where(self, blocks: BlockSet, uri: str) -> None:
+        """Write each block's missing cells of the filled columns (R's `where`), where an
+        earlier chain of the run has not."""
+        columns = where.columns_of(self.plan)
+        self.reduce(blocks, functools.partial(where.save_block, uri=uri, columns=columns))
 
     def reduce(self, blocks: BlockSet, fn: Callable[[Block], T], merge=add) -> T:
         self.exchanges += 1
@@ -277,6 +290,7 @@ class Chain:
                 seed=plan.config.seed,
                 chain=self.chain,
                 options={o: options[o] for o in drawn.method.impute_options if o in options},
+                post=plan.config.post.get(name),
             )
         )
         self.recompute_passive(blocks, j)
@@ -459,6 +473,7 @@ def _impute_block(
     seed: int,
     chain: int,
     options: dict[str, Any],
+    post: dict[str, Any] | None = None,
 ) -> None:
     j = design.target
     miss = block.missing[:, j]
@@ -471,8 +486,22 @@ def _impute_block(
     values = imputer.impute(view, params, rng, **options)
     if not imputer.draws_levels:
         values = design.levels_of(values, rng)
+    if post:
+        values = post_process(values, post)
     block.values[miss, j] = values
     block.cache = {}
+
+
+def post_process(values: np.ndarray, steps: dict[str, Any]) -> np.ndarray:
+    """R mice's `post` for a variable's imputed values, as declared (never evaluated):
+    `round: d` rounds to d decimals (half to even, as R's round), then `squeeze: [lo, hi]`
+    moves values below lo to lo and above hi to hi (R's squeeze), so the bounds always hold."""
+    if "round" in steps:
+        values = np.round(values, int(steps["round"]))
+    if "squeeze" in steps:
+        lo, hi = steps["squeeze"]
+        values = np.clip(values, float(lo), float(hi))
+    return values
 
 
 def _passive_block(block: Block, items: list[tuple[int, str, dict[str, int]]]) -> None:

@@ -20,14 +20,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("io",)),
     ("options", ("config",)),
     # io.spark reads the input into Spark and checks it as the plan does (InputError, keys)
-    ("plan", ("plan", "design", "blocks", "summaries", "state", "identity", "analysis.formula",
-              "io.spark", "predictors")),
+    ("plan", ("plan", "design", "blocks", "summaries", "state", "where", "identity",
+              "analysis.formula", "io.spark", "predictors")),
     ("sampler", ("sampler", "progress")),
     ("engines", ("engines",)),
     ("analysis", ("analysis", "diagnostics", "congeniality", "pooling")),
     ("api", ("api", "")),  # "": the package's own __init__ (lazy public names)
-    ("entry points", ("cli", "__main__", "impute_job", "congeniality_job", "pooling.job",
-                      "diagnostics.job")),
+    ("entry points", ("cli", "__main__", "impute_job", "congeniality_job", "complete_job",
+                      "pooling.job", "diagnostics.job")),
 ]  # fmt: skip
 
 

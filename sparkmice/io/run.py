@@ -7,6 +7,7 @@
     DIR/_sparkmice/{trace,events,timings}.csv   assembled from progress/
     DIR/_sparkmice/progress/         one JSON per finished sweep
     DIR/_sparkmice/state/            imputed cells after each sweep (resume)
+    DIR/_sparkmice/where/            which cells the run imputes (sparkmice.where)
     DIR/_sparkmice/staging/<attempt>/  files a Spark writer stages for an attempt
 
 A chain is committed all-or-nothing. Each attempt (a run of chain k: a retry, or the same
@@ -59,6 +60,7 @@ from sparkmice.names import (
     RUN_TABLES,
     STAGING_DIR,
     STATE_DIR,
+    WHERE_DIR,
 )
 
 # output formats: name -> module defining OUTPUT (an OutputFormat); imported when used, so
@@ -159,6 +161,10 @@ class RunFolder:
     @property
     def state_uri(self) -> str:
         return self.meta(STATE_DIR).uri
+
+    @property
+    def where_uri(self) -> str:
+        return self.meta(WHERE_DIR).uri
 
     def _type(self, loc: Location) -> pafs.FileType:
         return self.fs.get_file_info(loc.path).type

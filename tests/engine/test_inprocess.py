@@ -39,7 +39,7 @@ def mar() -> pd.DataFrame:
 
 
 def test_invariants_hold(mar):
-    imp = sparkmice.mice(mar, m=3, maxit=3, seed=1, blocks=3)
+    imp = sparkmice.mice(mar, m=3, maxit=3, seed=1, row_blocks=3)
     assert_invariants(mar, imp.complete("long"), 3, pmm=["bp", "chol", "bmi", "lact"])
     assert imp.method == {
         "age": "",
