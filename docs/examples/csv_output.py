@@ -57,13 +57,16 @@ class CsvFiles:
 
     def read_spark(self, spark: Any, uris: list[str], spark_schema: Any) -> Any:
         """Spark's CSV reader, told pyarrow's dialect: quotes escaped by doubling, quoted
-        strings may hold newlines, an empty unquoted cell is missing."""
+        strings may hold newlines, timestamps as pyarrow writes them; an empty unquoted cell
+        is missing (Spark's own null mark, "", would also turn "" into null: a NUL cell
+        stands in for it, which pyarrow never writes bare)."""
         return (
             spark.read.schema(spark_schema)
             .option("header", True)
             .option("escape", '"')
             .option("multiLine", True)
-            .option("timestampFormat", "yyyy-MM-dd HH:mm:ss[.SSSSSS][.SSS][X]")
+            .option("nullValue", "\u0000")
+            .option("timestampFormat", "yyyy-MM-dd HH:mm:ss[.SSSSSS][X]")
             .csv(uris)
         )
 
