@@ -19,7 +19,6 @@ RUN_TABLES = ("trace", "events", "timings")  # DIR/_sparkmice/<name>.csv
 DONE_DIR = "done"  # done/chain_k.json: the chain's commit record (its attempt and files)
 PROGRESS_DIR = "progress"  # one JSON per finished sweep
 STATE_DIR = "state"  # a chain's imputed cells after each sweep (resume)
-STAGING_DIR = "staging"  # files a Spark writer stages before they become an attempt's
 DELTA_LOG = "_delta_log"
 # version of the run folder's layout written in config.json: 2 = chains committed by
 # done/chain_k.json manifests (Parquet) or the Delta log; absent = a plain partitioned table
