@@ -223,7 +223,7 @@ def seconds() -> Rule:
 
 def one_of(
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]],
-    wants: Callable[[], str] | None = None,
+    wants: str | Callable[[], str] | None = None,
 ) -> Rule:
     """One of `choices`: fixed, or a function reading a registry when the rule is checked."""
     allowed = choices if callable(choices) else lambda: choices
