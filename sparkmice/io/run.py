@@ -485,8 +485,9 @@ class RunFolder:
     def write_dataframe_files(self, attempt: Attempt, df: Any) -> Written:
         """Write a chain's Spark DataFrame as the attempt's files: each Spark task writes
         its partition's rows with the attempt's file format (`write_part`), as the barrier
-        tasks do, and reports what it wrote."""
-        root = self.root
+        tasks do, and reports what it wrote. Spark sees the columns by position (any name
+        works: dots, backticks); the files get the real names."""
+        root, names = self.root, list(df.columns)
 
         def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             from pyspark import TaskContext
@@ -494,10 +495,11 @@ class RunFolder:
             context = TaskContext.get()
             if context is None:
                 raise RuntimeError("chain parts are written only inside a Spark task")
-            tables = [pa.Table.from_batches([b]) for b in batches]
+            tables = [pa.Table.from_batches([b]).rename_columns(names) for b in batches]
             yield written_batch(root, attempt, context.partitionId(), tables)
 
-        return written_by(df.mapInArrow(write, "rows long, schema binary").collect())
+        positional = df.toDF(*[f"__c{i}" for i in range(len(names))])
+        return written_by(positional.mapInArrow(write, "rows long, schema binary").collect())
 
     # -- reading ------------------------------------------------------------------------------
     def chain_files(self, chain: int) -> list[Location]:
