@@ -26,7 +26,7 @@ from sparkmice.kernels import quickpred as quickpred_rule
 from sparkmice.kernels.logreg import SEPARATIONS
 
 ENGINES = ("auto", "barrier", "perstep", "inprocess")
-FORMATS = tuple(OUTPUT_FORMATS)
+FORMATS = OUTPUT_FORMATS.keys()  # a live view: a format registered at run time is a choice
 # options that change only how fast or where a run's chains run, never the imputations: a
 # fan-out task or a resumed run may differ in these (sparkmice.identity compares the rest)
 SPEED_ONLY_OPTIONS = frozenset(
@@ -85,8 +85,9 @@ class MiceConfig:
     task holds in memory (sets the tasks per chain; never changes the result). engine: "auto",
     "barrier", "perstep" or "inprocess". concurrency: chains run at once (default: as the
     cluster's slots allow).
-    format: "parquet" or "delta". id_column: a column that identifies rows (else one is made):
-      unique, non-null, integer or string (a string key's row id is a hash of it).
+    format: "parquet", "delta" or another format registered in `sparkmice.io.run.FORMATS`.
+    id_column: a column that identifies rows (else one is made): unique, non-null, integer
+      or string (a string key's row id is a hash of it).
     inf_as_missing: treat +inf and -inf in numeric columns as missing (else they are refused).
     chains: run only these chains (1-based), e.g. for a fan-out of one task per imputation.
     private: columns whose levels never appear in config.json, events or reports (codes
@@ -139,11 +140,11 @@ class MiceConfig:
 
     @staticmethod
     def choices(name: str) -> tuple[str, ...]:
-        """The values option `name` allows (for the command line's `choices`)."""
+        """The values option `name` allows now (for the command line's `choices`)."""
         allowed = RULES[name].choices
         if allowed is None:
             raise ValueError(f"option {name!r} is not a choice among fixed values")
-        return allowed
+        return allowed()
 
     def chain_numbers(self) -> list[int]:
         return sorted(set(self.chains)) if self.chains else list(range(1, self.m + 1))
@@ -228,14 +229,16 @@ def _first_caller_outside() -> int:
 @dataclass(frozen=True)
 class Rule:
     """What one option accepts: `accepts(value, config)` and the words for it (`wants`,
-    which may name other options as {m}). `optional`: None is allowed too (the default).
-    `per_column`: the option maps column names to values that each follow the rule;
-    `example` is a right value of the whole option. `choices`: the allowed values, if fixed.
+    which may name other options as {m}, or a function giving them). `optional`: None is
+    allowed too (the default). `per_column`: the option maps column names to values that
+    each follow the rule; `example` is a right value of the whole option. `choices`: the
+    allowed values, if a set of names; read when asked, so that a method or format
+    registered at run time (kernels.METHODS, io.run.FORMATS) is one.
     """
 
-    wants: str
+    wants: str | Callable[[], str]
     accepts: Callable[[Any, Any], bool]
-    choices: tuple[str, ...] | None = None
+    choices: Callable[[], tuple[str, ...]] | None = None
     optional: bool = False
     per_column: bool = False
     example: str = ""
@@ -244,7 +247,7 @@ class Rule:
         """Raise ConfigError unless `value` of option `name` follows the rule."""
         if value is None and self.optional:
             return
-        wants = self.wants.format_map(vars(config))
+        wants = self.wants() if callable(self.wants) else self.wants.format_map(vars(config))
         if not self.per_column:
             if not self.accepts(value, config):
                 raise _error(name, wants + (" or null" if self.optional else ""), value)
@@ -279,8 +282,15 @@ def seconds() -> Rule:
     )
 
 
-def one_of(choices: tuple[str, ...], wants: str = "") -> Rule:
-    return Rule(wants or f"one of {list(choices)}", lambda v, _: v in choices, choices)
+def one_of(
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]],
+    wants: str | Callable[[], str] | None = None,
+) -> Rule:
+    """One of `choices`: fixed, or a function reading a registry when the rule is checked."""
+    allowed = choices if callable(choices) else lambda: choices
+    return Rule(
+        wants or (lambda: f"one of {list(allowed())}"), lambda v, _: v in allowed(), allowed
+    )
 
 
 def names(wants: str = "a list of column names") -> Rule:
@@ -328,13 +338,12 @@ def _post_steps(v: Any) -> bool:
     )
 
 
-METHOD_NAMES = (*METHODS, "")
 RULES: dict[str, Rule] = {
     "m": integer(1),
     "maxit": integer(1),
     "seed": integer(0),
     "method": per_column(
-        one_of(METHOD_NAMES, f"one of {sorted(METHODS)} or '' (do not impute)"),
+        one_of(lambda: (*METHODS, ""), lambda: f"one of {sorted(METHODS)} or '' (do not impute)"),
         "{'bp': 'pmm'}",
     ),
     "kind": per_column(one_of(KINDS), "{'sev': 'ordered'}"),
@@ -366,7 +375,7 @@ RULES: dict[str, Rule] = {
     "collapse_below": optional(integer(1)),
     "engine": one_of(ENGINES),
     "concurrency": optional(integer(1)),
-    "format": one_of(FORMATS),
+    "format": one_of(lambda: tuple(OUTPUT_FORMATS)),
     "id_column": optional(text("a column name")),
     "chains": optional(chain_list()),
     "exchange_timeout": seconds(),

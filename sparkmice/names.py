@@ -21,7 +21,6 @@ PROGRESS_DIR = "progress"  # one JSON per finished sweep
 STATE_DIR = "state"  # a chain's imputed cells after each sweep (resume)
 WHERE_DIR = "where"  # which cells the run imputes (R's `where`), one Parquet file per block
 IMPUTED_SUFFIX = "_imputed"  # complete(indicator=True): `<column>_imputed`, True if imputed
-STAGING_DIR = "staging"  # files a Spark writer stages before they become an attempt's
 DELTA_LOG = "_delta_log"
 # version of the run folder's layout written in config.json: 2 = chains committed by
 # done/chain_k.json manifests (Parquet) or the Delta log; absent = a plain partitioned table

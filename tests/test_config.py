@@ -183,7 +183,7 @@ def test_a_changed_field_is_checked_again_by_validate():
 
 def test_choices_come_from_the_table():
     assert MiceConfig.choices("engine") == ENGINES
-    assert MiceConfig.choices("format") == FORMATS
+    assert MiceConfig.choices("format") == tuple(FORMATS)
     assert MiceConfig.choices("kind") == KINDS
     assert MiceConfig.choices("separation") == SEPARATIONS
     assert set(MiceConfig.choices("method")) == set(METHODS) | {""}
@@ -198,7 +198,7 @@ def test_the_command_line_offers_the_tables_choices():
     add_arguments(parser)
     by_flag = {a.dest: a for a in parser._actions}
     assert tuple(by_flag["engine"].choices) == ENGINES
-    assert tuple(by_flag["format"].choices) == FORMATS
+    assert tuple(by_flag["format"].choices) == tuple(FORMATS)
 
 
 def test_from_dict_refuses_unknown_options_naming_them():
