@@ -56,7 +56,9 @@ class MiceConfig:
     collapse_below: levels of a nominal variable seen in fewer rows than this share one
       category in the models (as predictor and as target; an imputed shared category becomes
       one of its levels in proportion to their counts); logged, never silent.
-    donors: pmm donor pool size (R mice's `donors`). max_levels: most categories allowed for a
+    donors: pmm donor pool size (R mice's `donors`). minbucket, cp: cart's least rows per
+    leaf and complexity parameter (R mice's cart defaults 5 and 1e-4). ntree: rf's number of
+    trees (R mice's default 10). max_levels: most categories allowed for a
     nominal variable. blocks: number of row blocks, which with the seed defines the result
     (default: one per `rows_per_block` rows). rows_per_task: most rows one Spark task holds
     in memory (sets the tasks per chain; never changes the result). engine: "auto",
@@ -84,6 +86,9 @@ class MiceConfig:
     visit_sequence: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
     donors: int = 5
+    minbucket: int = 5
+    cp: float = 1e-4
+    ntree: int = 10
     max_levels: int = 500
     blocks: int | None = None
     rows_per_block: int = 100_000
@@ -218,6 +223,19 @@ def seconds() -> Rule:
     )
 
 
+def number(minimum: float) -> Rule:
+    return Rule(
+        f"a number >= {minimum:g}",
+        # the ignore: as in seconds()
+        lambda v, _: (
+            isinstance(v, numbers.Real)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and v >= minimum  # type: ignore[operator]
+        ),
+    )
+
+
 def one_of(choices: tuple[str, ...], wants: str = "") -> Rule:
     return Rule(wants or f"one of {list(choices)}", lambda v, _: v in choices, choices)
 
@@ -269,6 +287,9 @@ RULES: dict[str, Rule] = {
     "visit_sequence": optional(names()),
     "exclude": names(),
     "donors": integer(1),
+    "minbucket": integer(1),
+    "cp": number(0),
+    "ntree": integer(1),
     "max_levels": integer(1),
     "blocks": optional(integer(1)),
     "rows_per_block": integer(1),

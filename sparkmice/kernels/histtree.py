@@ -1,0 +1,560 @@
+"""Histogram trees grown from sums that add across blocks: the shared kernel of cart and rf.
+
+Every predictor arrives as bin codes (`Method.binned`): a number's quantile bin (edges from
+`BINS` weighted quantiles of its observed values, merged over blocks in block order, so
+they depend on the data, never on the layout), a categorical's category. A forest of
+`n_trees` trees grows level by level, all trees at once: at each level one sum over blocks
+gives, per open node, its totals (weight, sum y, sum y^2; class counts for a categorical
+target) and, per feature and bin, the weight and sum y (class counts); siblings get one
+histogram summed and the other by subtraction from their parent's. The best split of a
+node is then found on the driver (or in every barrier task alike) from those sums:
+
+* continuous target: rpart's anova gain, SS(parent) - SS(left) - SS(right);
+* categorical target: rpart's gini gain, n(1 - sum p^2) over parent minus children;
+* an ordered feature splits bins at a boundary; a nominal one splits its categories ordered
+  by the node's mean y (anova) or rate of the node's majority class (gini): exact for
+  anova and two classes (Breiman et al. 1984, 9.4), a heuristic for more classes, where
+  rpart searches every subset. Categories absent from the node go with the larger child;
+* a split needs `min_leaf` weight on each side and a node `min_split` weight to be split;
+  ties go to the first feature and the lowest boundary, as rpart's.
+
+With `cp` > 0 (cart) the grown tree is pruned as rpart prunes: a node whose risk (SS, or
+misclassified count) is at most alpha = cp * risk(root) is not split, and the tree is cut
+back to Breiman's T(alpha), the smallest subtree minimising risk + alpha * leaves.
+
+Donors: every observed row is routed to its leaf (rf: in-bag and out-of-bag rows, as R
+mice's ranger route does) and each leaf keeps its observed y values: all of them up to
+`DONOR_CAP` per block, beyond that a uniform sample of `DONOR_CAP` weighted by the block's
+count over the cap, so each observed row of the leaf is a donor with probability exactly
+1 / (its leaf's rows) (exact for leaves of at most `DONOR_CAP` rows per block). A
+categorical target keeps each leaf's class counts instead (exact: R mice's cart draws from
+rpart's leaf class probabilities, the same distribution).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sparkmice.kernels.contract import BlockContext, BlockView, StepData
+
+BINS = 64  # quantile bins per numeric predictor (fewer distinct values: one bin each)
+POINTS = 4 * BINS  # quantile points a block contributes to the edges
+DONOR_CAP = 100  # donors a leaf keeps per block (more: a weighted uniform sample)
+MAX_DEPTH = 30  # rpart's maxdepth
+BOOTSTRAP, DONORS = 0, 1  # purposes of a block's random streams (BlockContext.rng)
+GAIN_TOLERANCE = 1e-10  # a gain below this share of the root's risk is no split (rounding)
+_FITS = itertools.count()  # fit numbers of this process: keys of the scratch caches only
+
+
+# -- bin edges -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuantilePoints:
+    """A block's summary of one numeric column: its distinct values with counts (`exact`)
+    or POINTS evenly spaced order statistics, each standing for its share of the rows."""
+
+    values: np.ndarray
+    weights: np.ndarray
+    exact: bool
+
+    @classmethod
+    def of(cls, column: np.ndarray) -> QuantilePoints:
+        column = column[np.isfinite(column)]
+        distinct, counts = np.unique(column, return_counts=True)
+        if len(distinct) <= POINTS:
+            return cls(distinct, counts.astype(float), True)
+        ranks = ((np.arange(POINTS) + 0.5) * (len(column) / POINTS)).astype(np.intp)
+        values = np.partition(column, ranks)[ranks]
+        return cls(values, np.full(POINTS, len(column) / POINTS), False)
+
+    def __add__(self, other: QuantilePoints) -> QuantilePoints:
+        return QuantilePoints(
+            np.concatenate([self.values, other.values]),
+            np.concatenate([self.weights, other.weights]),
+            self.exact and other.exact,
+        )
+
+    def cuts(self, bins: int = BINS) -> tuple[float, ...]:
+        """Cut points: midway between distinct values when there are at most `bins` of
+        them (each value its own bin, rpart's split points), else the weighted quantiles
+        at 1/bins, 2/bins, ... (distinct ones)."""
+        order = np.argsort(self.values, kind="stable")
+        values, weights = self.values[order], self.weights[order]
+        distinct = np.unique(values)
+        if len(distinct) <= bins and self.exact:
+            return tuple(((distinct[1:] + distinct[:-1]) / 2).tolist())
+        cumulative = np.cumsum(weights)
+        targets = cumulative[-1] * np.arange(1, bins) / bins
+        at = np.minimum(np.searchsorted(cumulative, targets, side="left"), len(values) - 1)
+        cuts = np.unique(values[at])
+        return tuple(cuts[cuts > values[0]].tolist())
+
+
+# -- the forest ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Growth:
+    """How a forest grows: trees, bootstrap weights, features tried per split (None: all),
+    least weight per leaf and per split, cp (0: no pruning), classes of y (0: continuous)."""
+
+    n_trees: int = 1
+    bootstrap: bool = False
+    mtry: int | None = None
+    min_leaf: float = 5.0
+    min_split: float = 15.0
+    cp: float = 0.0
+    n_classes: int = 0
+
+
+@dataclass(frozen=True)
+class DonorPool:
+    """Observed values with their leaf and weight (each stands for `weight` rows)."""
+
+    leaf: np.ndarray
+    value: np.ndarray
+    weight: np.ndarray
+
+    def __add__(self, other: DonorPool) -> DonorPool:
+        return DonorPool(
+            np.concatenate([self.leaf, other.leaf]),
+            np.concatenate([self.value, other.value]),
+            np.concatenate([self.weight, other.weight]),
+        )
+
+
+@dataclass(frozen=True)
+class Forest:
+    """Grown trees and their leaves' donors. Nodes are numbered over all trees (tree t's
+    root is node t); `feature` is -1 at a leaf; a split node's children are `left` and
+    `left + 1`, a row going left where `goes_left[node, bin]`. `leaf` numbers each node
+    that is a leaf. Donors of leaf l: `value[start[l]:start[l+1]]` with cumulative weights
+    `cumulative` (continuous y); or `class_counts[l]` (categorical y)."""
+
+    feature: np.ndarray
+    goes_left: np.ndarray
+    left: np.ndarray
+    leaf: np.ndarray
+    n_trees: int
+    start: np.ndarray
+    value: np.ndarray
+    cumulative: np.ndarray
+    class_counts: np.ndarray
+
+    def leaves_of(self, x: np.ndarray) -> np.ndarray:
+        """n_trees x rows: the leaf each row of `x` (bin codes, no intercept) falls in."""
+        nodes = route(self.feature, self.goes_left, self.left, x, self.n_trees)
+        return self.leaf[nodes]
+
+
+def route(
+    feature: np.ndarray,
+    goes_left: np.ndarray,
+    left: np.ndarray,
+    x: np.ndarray,
+    n_trees: int,
+    nodes: np.ndarray | None = None,
+) -> np.ndarray:
+    """n_trees x rows node of each row, moved down from `nodes` (default: the roots) until
+    it reaches a node that is not split."""
+    n = x.shape[0]
+    if nodes is None:
+        nodes = np.repeat(np.arange(n_trees, dtype=np.intp)[:, None], n, axis=1)
+    else:
+        nodes = nodes.copy()
+    rows = np.broadcast_to(np.arange(n), nodes.shape)
+    active = feature[nodes] >= 0
+    while active.any():
+        at = nodes[active]
+        r = rows[active]
+        f = feature[at]
+        go_left = goes_left[at, x[r, f]]
+        nodes[active] = left[at] + (~go_left)
+        active = feature[nodes] >= 0
+    return nodes
+
+
+@dataclass
+class _Tree:
+    """The forest while it grows (driver side): per node its split, children, totals,
+    risk and depth; `hist` keeps each open node's histograms for its children."""
+
+    n_trees: int
+    width: int
+    feature: list[int] = field(default_factory=list)
+    goes_left: list[np.ndarray] = field(default_factory=list)
+    left: list[int] = field(default_factory=list)
+    parent: list[int] = field(default_factory=list)
+    risk: list[float] = field(default_factory=list)
+    depth: list[int] = field(default_factory=list)
+
+    def add(self, parent: int, depth: int) -> int:
+        self.feature.append(-1)
+        self.goes_left.append(np.zeros(self.width, dtype=bool))
+        self.left.append(-1)
+        self.parent.append(parent)
+        self.risk.append(0.0)
+        self.depth.append(depth)
+        return len(self.feature) - 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.asarray(self.feature, dtype=np.intp),
+            np.asarray(self.goes_left, dtype=bool).reshape(len(self.feature), self.width),
+            np.asarray(self.left, dtype=np.intp),
+        )
+
+
+def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
+    """Grow the forest from sums over all blocks, prune it (cp > 0), collect its donors.
+
+    Each level is one sum over blocks: the totals of the nodes made by the last level's
+    splits (`fresh`) and the histograms of those that may split (`direct`: of two such
+    siblings only the smaller, the other is its parent's minus it)."""
+    if step.sum_over_blocks_with_context is None:
+        raise ValueError("a tree method needs StepData.sum_over_blocks_with_context")
+    sums = step.sum_over_blocks_with_context
+    bins = np.asarray(step.bins, dtype=np.intp)
+    unordered = np.asarray(step.unordered, dtype=bool)
+    n_features = len(bins)
+    width = int(bins.max(initial=1))
+    k = growth.n_classes
+    stat = k if k else 2  # per bin: class weights, or weight and sum y
+    centre = 0.0 if k else float(step.moments.mean[-1])  # sums of squares stay accurate
+    token = next(_FITS)  # names this fit's cached routes in the blocks' scratch
+    tree = _Tree(growth.n_trees, width)
+    fresh = [tree.add(-1, 0) for _ in range(growth.n_trees)]
+    direct = list(fresh) if n_features else []
+    parent_hist: dict[int, np.ndarray] = {}
+    alpha = root_risk = -1.0
+    while fresh:
+        feature, goes_left, left = tree.arrays()
+        level = _level_function(
+            feature, goes_left, left, _slots(fresh, len(feature)), _slots(direct, len(feature)),
+            len(fresh), len(direct), growth, token, centre, width, n_features,
+        )  # fmt: skip
+        flat = sums(level)
+        cut = len(fresh) * (3 + k)
+        totals = flat[:cut].reshape(len(fresh), 3 + k)
+        summed = flat[cut:].reshape(len(direct), n_features, width, stat)
+        hist = {n: summed[i] for i, n in enumerate(direct)}
+        for n, h in list(hist.items()):
+            p = tree.parent[n]
+            if p in parent_hist:  # the larger sibling: its parent's minus the summed one
+                a = tree.left[p]
+                hist[2 * a + 1 - n] = parent_hist[p] - h
+        risks = _risk(totals, k)
+        if root_risk < 0:
+            root_risk = float(risks.max(initial=0.0))
+            alpha = growth.cp * root_risk
+        for i, n in enumerate(fresh):
+            tree.risk[n] = float(risks[i])
+        candidates = [
+            i
+            for i, n in enumerate(fresh)
+            if n in hist
+            and totals[i, 0] >= growth.min_split
+            and (growth.cp == 0 or risks[i] > alpha)
+        ]
+        if not candidates:
+            break
+        h = np.stack([hist[fresh[i]] for i in candidates])
+        allowed = _feature_subsets(len(candidates), n_features, growth.mtry, rng)
+        best = best_splits(h, bins, unordered, allowed, growth.min_leaf, k)
+        split_nodes = [fresh[i] for i in candidates]
+        fresh, direct, parent_hist = [], [], {}
+        for n, (f, gain, left_set, left_weight, right_weight) in zip(
+            split_nodes, best, strict=True
+        ):
+            if f < 0 or gain <= GAIN_TOLERANCE * root_risk:
+                continue
+            depth = tree.depth[n] + 1
+            a, b = tree.add(n, depth), tree.add(n, depth)
+            tree.feature[n], tree.left[n], tree.goes_left[n] = f, a, left_set
+            splittable = [
+                c
+                for c, weight in ((a, left_weight), (b, right_weight))
+                if weight >= growth.min_split and depth < MAX_DEPTH
+            ]
+            # cart needs every leaf's risk for pruning; rf only the nodes that may split
+            fresh.extend((a, b) if growth.cp > 0 else splittable)
+            if len(splittable) == 2:
+                direct.append(a if left_weight <= right_weight else b)
+                parent_hist[n] = hist[n]
+            else:
+                direct.extend(splittable)
+    feature, goes_left, left = tree.arrays()
+    if growth.cp > 0:
+        feature = _prune(tree, feature, alpha)
+    leaf, n_leaves = _leaf_numbers(feature, tree.parent, growth.n_trees)
+    return _with_donors(step, feature, goes_left, left, leaf, n_leaves, growth, token)
+
+
+def _slots(nodes: list[int], n_nodes: int) -> np.ndarray:
+    """node -> its position in `nodes`, -1 for the others."""
+    slot = np.full(n_nodes, -1, dtype=np.intp)
+    slot[nodes] = np.arange(len(nodes))
+    return slot
+
+
+def _level_function(
+    feature, goes_left, left, slot, dslot, n_fresh, n_direct, growth, token, centre, width, nf
+) -> Callable[[np.ndarray, np.ndarray, BlockContext], np.ndarray]:
+    """The block function of one level: fresh nodes' totals, then the direct histograms."""
+
+    def level(x: np.ndarray, y: np.ndarray, ctx: BlockContext) -> np.ndarray:
+        codes, weights = _block_inputs(x, ctx, growth, token)
+        nodes = _cached_route(ctx, token, feature, goes_left, left, codes, growth.n_trees)
+        return _level_sums(
+            nodes, codes, y, weights, slot, dslot, n_fresh, n_direct, growth.n_classes,
+            centre, width, nf,
+        )  # fmt: skip
+
+    return level
+
+
+def _block_inputs(
+    x: np.ndarray, ctx: BlockContext, growth: Growth, token: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The block's bin codes (no intercept) and n_trees x rows bootstrap weights (None:
+    every row once), cached for the step."""
+    key = ("histtree", token)
+    cached = ctx.scratch.get(key)
+    if cached is None:
+        codes = x[:, 1:].astype(np.intp)
+        weights = None
+        if growth.bootstrap:  # Poisson(1) counts: the bootstrap without a global row index
+            weights = ctx.rng(BOOTSTRAP).poisson(1.0, (growth.n_trees, len(x))).astype(float)
+        cached = ctx.scratch[key] = {"codes": codes, "weights": weights}
+    return cached["codes"], cached["weights"]
+
+
+def _cached_route(ctx, token, feature, goes_left, left, codes, n_trees) -> np.ndarray:
+    """Rows' nodes, moved on from where the step's last call left them (else from the roots)."""
+    key = ("histtree route", token)
+    nodes = route(feature, goes_left, left, codes, n_trees, ctx.scratch.get(key))
+    ctx.scratch[key] = nodes
+    return nodes
+
+
+def _level_sums(
+    nodes, codes, y, weights, slot, dslot, n_open, n_direct, k, centre, width, nf
+) -> np.ndarray:
+    n_trees, n = nodes.shape
+    yc = y - centre
+    s = slot[nodes]
+    at = s >= 0
+    w = np.ones(at.sum()) if weights is None else weights[at]
+    yy = np.broadcast_to(yc, nodes.shape)[at]
+    si = s[at]
+    if k:
+        cls = yy.astype(np.intp)
+        classes = np.bincount(si * k + cls, w, minlength=n_open * k).reshape(n_open, k)
+        totals = np.column_stack([classes.sum(axis=1), np.zeros((n_open, 2)), classes])
+    else:
+        totals = np.column_stack(
+            [
+                np.bincount(si, w, minlength=n_open),
+                np.bincount(si, w * yy, minlength=n_open),
+                np.bincount(si, w * yy * yy, minlength=n_open),
+            ]
+        )
+    d = dslot[nodes]
+    at = d >= 0
+    stat = k if k else 2
+    size = n_direct * nf * width
+    if nf == 0 or n_direct == 0:
+        return np.concatenate([totals.ravel(), np.zeros(size * stat)])
+    rows = np.broadcast_to(np.arange(n), nodes.shape)[at]
+    w = np.ones(len(rows)) if weights is None else weights[at]
+    yy = np.broadcast_to(yc, nodes.shape)[at]
+    index = (d[at][:, None] * nf + np.arange(nf)) * width + codes[rows]
+    if k:
+        index = index * k + yy.astype(np.intp)[:, None]
+        hist = np.bincount(index.ravel(), np.repeat(w, nf), minlength=size * k)
+    else:
+        hist = np.empty((size, 2))
+        hist[:, 0] = np.bincount(index.ravel(), np.repeat(w, nf), minlength=size)
+        hist[:, 1] = np.bincount(index.ravel(), np.repeat(w * yy, nf), minlength=size)
+    return np.concatenate([totals.ravel(), hist.ravel()])
+
+
+def _risk(totals: np.ndarray, k: int) -> np.ndarray:
+    """rpart's node risk: the sum of squares (anova) or misclassified weight (class)."""
+    weight = totals[:, 0]
+    if k:
+        return weight - totals[:, 3:].max(axis=1, initial=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ss = totals[:, 2] - np.where(weight > 0, totals[:, 1] ** 2 / weight, 0.0)
+    return np.maximum(ss, 0.0)
+
+
+def _feature_subsets(
+    n_nodes: int, n_features: int, mtry: int | None, rng: np.random.Generator
+) -> np.ndarray:
+    """nodes x features: the features each node may split on (rf: `mtry` at random)."""
+    if mtry is None or mtry >= n_features:
+        return np.ones((n_nodes, n_features), dtype=bool)
+    order = np.argsort(rng.random((n_nodes, n_features)), axis=1)
+    allowed = np.zeros((n_nodes, n_features), dtype=bool)
+    np.put_along_axis(allowed, order[:, :mtry], True, axis=1)
+    return allowed
+
+
+def best_splits(
+    hist: np.ndarray,
+    bins: np.ndarray,
+    unordered: np.ndarray,
+    allowed: np.ndarray,
+    min_leaf: float,
+    k: int,
+) -> list[tuple[int, float, np.ndarray, float, float]]:
+    """Each node's best split from its histograms (nodes x features x bins x stat: weight
+    and sum y, or k class weights): (feature or -1, gain, bins going left, left weight,
+    right weight)."""
+    n_nodes, n_features, width, _ = hist.shape
+    weight = hist[..., 0] if not k else hist.sum(axis=-1)
+    # the order bins are split in: by index, or a nominal feature's categories by mean y /
+    # the rate of the node's majority class (empty categories last)
+    if k:
+        majority = hist.sum(axis=(1, 2)).argmax(axis=-1)
+        share = np.take_along_axis(hist, majority[:, None, None, None], axis=-1)[..., 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            key = share / weight
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            key = hist[..., 1] / weight
+    key = np.where(weight > 0, key, np.inf)
+    index = np.broadcast_to(np.arange(width, dtype=float), key.shape)
+    key = np.where(unordered[None, :, None], key, index)
+    order = np.argsort(key, axis=-1, kind="stable")
+    ranked = np.take_along_axis(hist, order[..., None], axis=2)
+    left = np.cumsum(ranked, axis=2)
+    total = left[:, :, -1:, :]
+    right = total - left
+    lw = left[..., 0] if not k else left.sum(axis=-1)
+    rw = right[..., 0] if not k else right.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if k:
+            score = (left**2).sum(-1) / lw + (right**2).sum(-1) / rw
+            parent = (total**2).sum(-1) / (lw + rw)
+        else:
+            score = left[..., 1] ** 2 / lw + right[..., 1] ** 2 / rw
+            parent = total[..., 1] ** 2 / (lw + rw)
+        gain = score - parent
+    boundary = np.arange(width)[None, None, :] < (bins[None, :, None] - 1)
+    valid = boundary & allowed[:, :, None] & (lw >= min_leaf) & (rw >= min_leaf)
+    gain = np.where(valid & np.isfinite(gain), gain, -np.inf)
+    flat = gain.reshape(n_nodes, -1)
+    pick = flat.argmax(axis=1)  # the first best: lowest feature, then lowest boundary
+    out = []
+    for i in range(n_nodes):
+        g = float(flat[i, pick[i]])
+        if not np.isfinite(g):
+            out.append((-1, 0.0, np.zeros(width, dtype=bool), 0.0, 0.0))
+            continue
+        f, b = divmod(int(pick[i]), width)
+        goes = np.zeros(width, dtype=bool)
+        goes[order[i, f, : b + 1]] = True
+        lwi, rwi = float(lw[i, f, b]), float(rw[i, f, b])
+        if unordered[f]:  # absent categories go with the larger child
+            absent = weight[i, f] == 0
+            goes[absent] = lwi >= rwi
+        out.append((f, g, goes, lwi, rwi))
+    return out
+
+
+def _prune(tree: _Tree, feature: np.ndarray, alpha: float) -> np.ndarray:
+    """Breiman's T(alpha) (rpart's cp pruning): bottom-up, a split node becomes a leaf when
+    its risk + alpha is at most its subtree's risk + alpha * leaves."""
+    feature = feature.copy()
+    cost = np.asarray(tree.risk) + alpha
+    for n in range(len(feature) - 1, -1, -1):  # children are numbered after parents
+        if feature[n] >= 0:
+            a = tree.left[n]
+            subtree = cost[a] + cost[a + 1]
+            if tree.risk[n] + alpha <= subtree:
+                feature[n] = -1
+            else:
+                cost[n] = subtree
+    return feature
+
+
+def _leaf_numbers(feature: np.ndarray, parent: list[int], n_trees: int) -> tuple[np.ndarray, int]:
+    """Each node's leaf in the (pruned) forest: its own number if it is a leaf there, its
+    pruned ancestor's below one (rows cached deeper down still find their leaf), -1 at a
+    split; and the number of leaves."""
+    leaf = np.full(len(feature), -1, dtype=np.intp)
+    n_leaves = 0
+    for n in range(len(feature)):  # parents come first
+        p = parent[n] if n >= n_trees else -1
+        if p >= 0 and leaf[p] >= 0:
+            leaf[n] = leaf[p]
+        elif feature[n] < 0:
+            leaf[n] = n_leaves
+            n_leaves += 1
+    return leaf, n_leaves
+
+
+def _with_donors(step, feature, goes_left, left, leaf, n_leaves, growth, token) -> Forest:
+    """The forest with each leaf's donors, from one more sum over blocks."""
+    k = growth.n_classes
+
+    def donors(x: np.ndarray, y: np.ndarray, ctx: BlockContext) -> Any:
+        codes, _ = _block_inputs(x, ctx, growth, token)
+        nodes = _cached_route(ctx, token, feature, goes_left, left, codes, growth.n_trees)
+        leaves = leaf[nodes]
+        if k:
+            index = (leaves * k + np.broadcast_to(y.astype(np.intp), leaves.shape)).ravel()
+            return np.bincount(index, minlength=n_leaves * k).astype(float)
+        return _sampled_donors(leaves.ravel(), np.tile(y, growth.n_trees), ctx)
+
+    pooled = step.sum_over_blocks_with_context(donors)
+    empty = np.zeros(0)
+    if k:
+        counts = np.asarray(pooled).reshape(n_leaves, k)
+        return Forest(feature, goes_left, left, leaf, growth.n_trees, empty, empty, empty, counts)
+    order = np.argsort(pooled.leaf, kind="stable")
+    start = np.searchsorted(pooled.leaf[order], np.arange(n_leaves + 1))
+    return Forest(
+        feature, goes_left, left, leaf, growth.n_trees, start, pooled.value[order],
+        np.cumsum(pooled.weight[order]), np.zeros((0, 0)),
+    )  # fmt: skip
+
+
+def _sampled_donors(leaves: np.ndarray, y: np.ndarray, ctx: BlockContext) -> DonorPool:
+    """Up to DONOR_CAP donors per leaf, a uniform sample of bigger ones (weighted)."""
+    u = ctx.rng(DONORS).random(len(leaves))
+    order = np.lexsort((u, leaves))
+    ranked = leaves[order]
+    first = np.r_[True, ranked[1:] != ranked[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(ranked)), 0))
+    position = np.arange(len(ranked)) - group_start
+    count = np.bincount(ranked, minlength=int(ranked.max(initial=-1)) + 1)[ranked]
+    keep = position < DONOR_CAP
+    weight = np.maximum(count / DONOR_CAP, 1.0)[keep]
+    return DonorPool(ranked[keep], y[order][keep], weight)
+
+
+def draw(forest: Forest, view: BlockView, rng: np.random.Generator) -> np.ndarray:
+    """A donor's value (category) for each missing row: from the pooled leaves the row
+    falls in, each donor with its weight (R mice's `sample(unlist(donors), 1)`)."""
+    leaves = forest.leaves_of(view.x_mis[:, 1:].astype(np.intp))  # trees x rows
+    n = leaves.shape[1]
+    if forest.class_counts.size:
+        counts = forest.class_counts[leaves].sum(axis=0)  # rows x classes
+        cumulative = np.cumsum(counts, axis=1)
+        u = rng.random(n) * cumulative[:, -1]
+        return (cumulative <= u[:, None]).sum(axis=1).astype(float)
+    base = np.r_[0.0, forest.cumulative][forest.start]  # cumulative weight before each leaf
+    leaf_weight = base[leaves + 1] - base[leaves]
+    by_tree = np.cumsum(leaf_weight, axis=0)
+    u = rng.random(n) * by_tree[-1]
+    tree = np.minimum((by_tree <= u).sum(axis=0), forest.n_trees - 1)
+    chosen = leaves[tree, np.arange(n)]
+    target = base[chosen] + rng.random(n) * leaf_weight[tree, np.arange(n)]
+    idx = np.searchsorted(forest.cumulative, target, side="right")
+    idx = np.clip(idx, forest.start[chosen], forest.start[chosen + 1] - 1)
+    return forest.value[idx]
