@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -176,35 +176,41 @@ def route(
     return nodes
 
 
-@dataclass
 class _Tree:
-    """The forest while it grows (driver side): per node its split, children, totals,
-    risk and depth; `hist` keeps each open node's histograms for its children."""
+    """The forest while it grows (driver side): per node its split, children, parent,
+    risk and depth, in arrays that double when full."""
 
-    n_trees: int
-    width: int
-    feature: list[int] = field(default_factory=list)
-    goes_left: list[np.ndarray] = field(default_factory=list)
-    left: list[int] = field(default_factory=list)
-    parent: list[int] = field(default_factory=list)
-    risk: list[float] = field(default_factory=list)
-    depth: list[int] = field(default_factory=list)
+    def __init__(self, n_trees: int, width: int):
+        self.n = 0
+        self.feature = np.full(0, -1, dtype=np.intp)
+        self.goes_left = np.zeros((0, width), dtype=bool)
+        self.left = np.full(0, -1, dtype=np.intp)
+        self.parent = np.full(0, -1, dtype=np.intp)
+        self.risk = np.zeros(0)
+        self.depth = np.zeros(0, dtype=np.intp)
+        self.add(np.full(n_trees, -1), 0)
 
-    def add(self, parent: int, depth: int) -> int:
-        self.feature.append(-1)
-        self.goes_left.append(np.zeros(self.width, dtype=bool))
-        self.left.append(-1)
-        self.parent.append(parent)
-        self.risk.append(0.0)
-        self.depth.append(depth)
-        return len(self.feature) - 1
+    def add(self, parents: np.ndarray, depth: np.ndarray | int) -> np.ndarray:
+        """New nodes with these parents (and depths); their numbers."""
+        new = np.arange(self.n, self.n + len(parents))
+        if new[-1:].size and new[-1] >= len(self.feature):
+            size = max(2 * len(self.feature), new[-1] + 1)
+            grown = size - len(self.feature)
+            self.feature = np.r_[self.feature, np.full(grown, -1, dtype=np.intp)]
+            self.goes_left = np.vstack(
+                [self.goes_left, np.zeros((grown, self.goes_left.shape[1]), dtype=bool)]
+            )
+            self.left = np.r_[self.left, np.full(grown, -1, dtype=np.intp)]
+            self.parent = np.r_[self.parent, np.full(grown, -1, dtype=np.intp)]
+            self.risk = np.r_[self.risk, np.zeros(grown)]
+            self.depth = np.r_[self.depth, np.zeros(grown, dtype=np.intp)]
+        self.parent[new] = parents
+        self.depth[new] = depth
+        self.n += len(parents)
+        return new
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (
-            np.asarray(self.feature, dtype=np.intp),
-            np.asarray(self.goes_left, dtype=bool).reshape(len(self.feature), self.width),
-            np.asarray(self.left, dtype=np.intp),
-        )
+        return self.feature[: self.n], self.goes_left[: self.n], self.left[: self.n]
 
 
 def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
@@ -212,7 +218,7 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
 
     Each level is one sum over blocks: the totals of the nodes made by the last level's
     splits (`fresh`) and the histograms of those that may split (`direct`: of two such
-    siblings only the smaller, the other is its parent's minus it)."""
+    siblings only the smaller, the other's is its parent's minus it)."""
     if step.sum_over_blocks_with_context is None:
         raise ValueError("a tree method needs StepData.sum_over_blocks_with_context")
     sums = step.sum_over_blocks_with_context
@@ -225,74 +231,73 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
     centre = 0.0 if k else float(step.moments.mean[-1])  # sums of squares stay accurate
     token = next(_FITS)  # names this fit's cached routes in the blocks' scratch
     tree = _Tree(growth.n_trees, width)
-    fresh = [tree.add(-1, 0) for _ in range(growth.n_trees)]
-    direct = list(fresh) if n_features else []
-    parent_hist: dict[int, np.ndarray] = {}
+    fresh = np.arange(growth.n_trees)
+    direct = fresh if n_features else fresh[:0]
+    pairs = np.zeros(0, dtype=np.intp)  # parents whose two children both have histograms
+    pair_hist = np.zeros((0, n_features, width, stat))
     alpha = root_risk = -1.0
-    while fresh:
+    while len(fresh):
         feature, goes_left, left = tree.arrays()
         level = _level_function(
-            feature, goes_left, left, _slots(fresh, len(feature)), _slots(direct, len(feature)),
+            feature, goes_left, left, _slots(fresh, tree.n), _slots(direct, tree.n),
             len(fresh), len(direct), growth, token, centre, width, n_features,
         )  # fmt: skip
         flat = sums(level)
         cut = len(fresh) * (3 + k)
         totals = flat[:cut].reshape(len(fresh), 3 + k)
         summed = flat[cut:].reshape(len(direct), n_features, width, stat)
-        hist = {n: summed[i] for i, n in enumerate(direct)}
-        for n, h in list(hist.items()):
-            p = tree.parent[n]
-            if p in parent_hist:  # the larger sibling: its parent's minus the summed one
-                a = tree.left[p]
-                hist[2 * a + 1 - n] = parent_hist[p] - h
+        # the larger sibling of a pair: its parent's histograms minus the summed one's
+        in_pair = _slots(pairs, tree.n)[tree.parent[direct]]
+        paired = in_pair >= 0
+        siblings = 2 * tree.left[tree.parent[direct[paired]]] + 1 - direct[paired]
+        with_hist = np.r_[direct, siblings]
+        hist = np.concatenate([summed, pair_hist[in_pair[paired]] - summed[paired]])
         risks = _risk(totals, k)
         if root_risk < 0:
             root_risk = float(risks.max(initial=0.0))
             alpha = growth.cp * root_risk
-        for i, n in enumerate(fresh):
-            tree.risk[n] = float(risks[i])
-        candidates = [
-            i
-            for i, n in enumerate(fresh)
-            if n in hist
-            and totals[i, 0] >= growth.min_split
-            and (growth.cp == 0 or risks[i] > alpha)
-        ]
-        if not candidates:
+        tree.risk[fresh] = risks
+        at = _slots(fresh, tree.n)[with_hist]
+        can = totals[at, 0] >= growth.min_split
+        if growth.cp > 0:
+            can &= risks[at] > alpha
+        if not can.any():
             break
-        h = np.stack([hist[fresh[i]] for i in candidates])
-        allowed = _feature_subsets(len(candidates), n_features, growth.mtry, rng)
-        best = best_splits(h, bins, unordered, allowed, growth.min_leaf, k)
-        split_nodes = [fresh[i] for i in candidates]
-        fresh, direct, parent_hist = [], [], {}
-        for n, (f, gain, left_set, left_weight, right_weight) in zip(
-            split_nodes, best, strict=True
-        ):
-            if f < 0 or gain <= GAIN_TOLERANCE * root_risk:
-                continue
-            depth = tree.depth[n] + 1
-            a, b = tree.add(n, depth), tree.add(n, depth)
-            tree.feature[n], tree.left[n], tree.goes_left[n] = f, a, left_set
-            splittable = [
-                c
-                for c, weight in ((a, left_weight), (b, right_weight))
-                if weight >= growth.min_split and depth < MAX_DEPTH
-            ]
-            # cart needs every leaf's risk for pruning; rf only the nodes that may split
-            fresh.extend((a, b) if growth.cp > 0 else splittable)
-            if len(splittable) == 2:
-                direct.append(a if left_weight <= right_weight else b)
-                parent_hist[n] = hist[n]
-            else:
-                direct.extend(splittable)
-    feature, goes_left, left = tree.arrays()
+        nodes, h = with_hist[can], hist[can]
+        tried = _feature_subsets(len(nodes), n_features, growth.mtry, rng)
+        if tried is None:
+            best = best_splits(h, bins, unordered, growth.min_leaf, k)
+        else:  # only the tried features' histograms, in feature order (ties: the lowest)
+            h = np.take_along_axis(h, tried[:, :, None, None], axis=1)
+            best = best_splits(h, bins[tried], unordered[tried], growth.min_leaf, k)
+            found = best.feature >= 0
+            best.feature[found] = tried[np.flatnonzero(found), best.feature[found]]
+        worth = (best.feature >= 0) & (best.gain > GAIN_TOLERANCE * root_risk)
+        split, h = nodes[worth], h[worth] if tried is None else hist[can][worth]
+        if not len(split):
+            break
+        depth = tree.depth[split] + 1
+        children = tree.add(np.repeat(split, 2), np.repeat(depth, 2)).reshape(-1, 2)
+        tree.feature[split] = best.feature[worth]
+        tree.left[split] = children[:, 0]
+        tree.goes_left[split] = best.goes_left[worth]
+        weights = np.column_stack([best.left_weight[worth], best.right_weight[worth]])
+        splittable = (weights >= growth.min_split) & (depth < MAX_DEPTH)[:, None]
+        # cart needs every leaf's risk for pruning; rf only the nodes that may split
+        fresh = children.ravel() if growth.cp > 0 else children[splittable]
+        both = splittable.all(axis=1)
+        smaller = children[np.arange(len(split)), (weights[:, 1] < weights[:, 0]).astype(int)]
+        one = splittable.any(axis=1) & ~both
+        direct = np.sort(np.r_[smaller[both], children[one][splittable[one]]])
+        pairs, pair_hist = split[both], h[both]
+    feature, goes_left, left = (a.copy() for a in tree.arrays())
     if growth.cp > 0:
-        feature = _prune(tree, feature, alpha)
-    leaf, n_leaves = _leaf_numbers(feature, tree.parent, growth.n_trees)
+        feature = _prune(feature, left, tree.risk[: tree.n], alpha)
+    leaf, n_leaves = _leaf_numbers(feature, tree.parent[: tree.n], growth.n_trees)
     return _with_donors(step, feature, goes_left, left, leaf, n_leaves, growth, token)
 
 
-def _slots(nodes: list[int], n_nodes: int) -> np.ndarray:
+def _slots(nodes: np.ndarray, n_nodes: int) -> np.ndarray:
     """node -> its position in `nodes`, -1 for the others."""
     slot = np.full(n_nodes, -1, dtype=np.intp)
     slot[nodes] = np.arange(len(nodes))
@@ -393,44 +398,60 @@ def _risk(totals: np.ndarray, k: int) -> np.ndarray:
 
 def _feature_subsets(
     n_nodes: int, n_features: int, mtry: int | None, rng: np.random.Generator
-) -> np.ndarray:
-    """nodes x features: the features each node may split on (rf: `mtry` at random)."""
+) -> np.ndarray | None:
+    """nodes x mtry: the features each node may split on (rf), ascending; None: all."""
     if mtry is None or mtry >= n_features:
-        return np.ones((n_nodes, n_features), dtype=bool)
+        return None
     order = np.argsort(rng.random((n_nodes, n_features)), axis=1)
-    allowed = np.zeros((n_nodes, n_features), dtype=bool)
-    np.put_along_axis(allowed, order[:, :mtry], True, axis=1)
-    return allowed
+    return np.sort(order[:, :mtry], axis=1)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The best split of each node: feature (-1: none), gain, the bins going left (nodes x
+    bins), and the weight each side gets."""
+
+    feature: np.ndarray
+    gain: np.ndarray
+    goes_left: np.ndarray
+    left_weight: np.ndarray
+    right_weight: np.ndarray
 
 
 def best_splits(
     hist: np.ndarray,
     bins: np.ndarray,
     unordered: np.ndarray,
-    allowed: np.ndarray,
     min_leaf: float,
     k: int,
-) -> list[tuple[int, float, np.ndarray, float, float]]:
+) -> Splits:
     """Each node's best split from its histograms (nodes x features x bins x stat: weight
-    and sum y, or k class weights): (feature or -1, gain, bins going left, left weight,
-    right weight)."""
+    and sum y, or k class weights); `bins` and `unordered` per feature, or per node and
+    feature."""
     n_nodes, n_features, width, _ = hist.shape
+    bins = np.broadcast_to(bins, (n_nodes, n_features))
+    unordered = np.broadcast_to(unordered, (n_nodes, n_features))
     weight = hist[..., 0] if not k else hist.sum(axis=-1)
-    # the order bins are split in: by index, or a nominal feature's categories by mean y /
-    # the rate of the node's majority class (empty categories last)
-    if k:
-        majority = hist.sum(axis=(1, 2)).argmax(axis=-1)
-        share = np.take_along_axis(hist, majority[:, None, None, None], axis=-1)[..., 0]
+    order = np.broadcast_to(np.arange(width), weight.shape).copy()
+    ranked = hist
+    if unordered.any():
+        # a nominal feature's categories in order of the node's mean y, or of its majority
+        # class's rate (empty categories last); ordered features keep their bins' order
+        part = hist[unordered]
+        w = weight[unordered]
+        if k:
+            majority = np.broadcast_to(
+                hist.sum(axis=(1, 2)).argmax(axis=-1)[:, None], (n_nodes, n_features)
+            )[unordered]
+            share = part[np.arange(len(part)), :, majority]
+        else:
+            share = part[..., 1]
         with np.errstate(invalid="ignore", divide="ignore"):
-            key = share / weight
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            key = hist[..., 1] / weight
-    key = np.where(weight > 0, key, np.inf)
-    index = np.broadcast_to(np.arange(width, dtype=float), key.shape)
-    key = np.where(unordered[None, :, None], key, index)
-    order = np.argsort(key, axis=-1, kind="stable")
-    ranked = np.take_along_axis(hist, order[..., None], axis=2)
+            key = np.where(w > 0, share / w, np.inf)
+        sorted_bins = np.argsort(key, axis=-1, kind="stable")
+        order[unordered] = sorted_bins
+        ranked = hist.copy()
+        ranked[unordered] = np.take_along_axis(part, sorted_bins[..., None], axis=1)
     left = np.cumsum(ranked, axis=2)
     total = left[:, :, -1:, :]
     right = total - left
@@ -444,45 +465,44 @@ def best_splits(
             score = left[..., 1] ** 2 / lw + right[..., 1] ** 2 / rw
             parent = total[..., 1] ** 2 / (lw + rw)
         gain = score - parent
-    boundary = np.arange(width)[None, None, :] < (bins[None, :, None] - 1)
-    valid = boundary & allowed[:, :, None] & (lw >= min_leaf) & (rw >= min_leaf)
-    gain = np.where(valid & np.isfinite(gain), gain, -np.inf)
-    flat = gain.reshape(n_nodes, -1)
-    pick = flat.argmax(axis=1)  # the first best: lowest feature, then lowest boundary
-    out = []
-    for i in range(n_nodes):
-        g = float(flat[i, pick[i]])
-        if not np.isfinite(g):
-            out.append((-1, 0.0, np.zeros(width, dtype=bool), 0.0, 0.0))
-            continue
-        f, b = divmod(int(pick[i]), width)
-        goes = np.zeros(width, dtype=bool)
-        goes[order[i, f, : b + 1]] = True
-        lwi, rwi = float(lw[i, f, b]), float(rw[i, f, b])
-        if unordered[f]:  # absent categories go with the larger child
-            absent = weight[i, f] == 0
-            goes[absent] = lwi >= rwi
-        out.append((f, g, goes, lwi, rwi))
-    return out
+    boundary = np.arange(width)[None, None, :] < (bins[:, :, None] - 1)
+    valid = boundary & (lw >= min_leaf) & (rw >= min_leaf)
+    gain = np.where(valid & np.isfinite(gain), gain, -np.inf).reshape(n_nodes, -1)
+    pick = gain.argmax(axis=1)  # the first best: lowest feature, then lowest boundary
+    nodes = np.arange(n_nodes)
+    best = gain[nodes, pick]
+    found = np.isfinite(best)
+    feature, boundary_at = np.divmod(pick, width)
+    rank = np.argsort(order[nodes, feature], axis=1)  # each bin's position in the order
+    goes_left = rank <= boundary_at[:, None]
+    lwi, rwi = lw[nodes, feature, boundary_at], rw[nodes, feature, boundary_at]
+    absent = (weight[nodes, feature] == 0) & unordered[nodes, feature][:, None]
+    goes_left = np.where(absent, (lwi >= rwi)[:, None], goes_left)  # with the larger child
+    return Splits(
+        np.where(found, feature, -1), np.where(found, best, 0.0), goes_left & found[:, None],
+        np.where(found, lwi, 0.0), np.where(found, rwi, 0.0),
+    )  # fmt: skip
 
 
-def _prune(tree: _Tree, feature: np.ndarray, alpha: float) -> np.ndarray:
+def _prune(feature: np.ndarray, left: np.ndarray, risk: np.ndarray, alpha: float) -> np.ndarray:
     """Breiman's T(alpha) (rpart's cp pruning): bottom-up, a split node becomes a leaf when
     its risk + alpha is at most its subtree's risk + alpha * leaves."""
     feature = feature.copy()
-    cost = np.asarray(tree.risk) + alpha
+    cost = risk + alpha
     for n in range(len(feature) - 1, -1, -1):  # children are numbered after parents
         if feature[n] >= 0:
-            a = tree.left[n]
+            a = left[n]
             subtree = cost[a] + cost[a + 1]
-            if tree.risk[n] + alpha <= subtree:
+            if risk[n] + alpha <= subtree:
                 feature[n] = -1
             else:
                 cost[n] = subtree
     return feature
 
 
-def _leaf_numbers(feature: np.ndarray, parent: list[int], n_trees: int) -> tuple[np.ndarray, int]:
+def _leaf_numbers(
+    feature: np.ndarray, parent: np.ndarray, n_trees: int
+) -> tuple[np.ndarray, int]:
     """Each node's leaf in the (pruned) forest: its own number if it is a leaf there, its
     pruned ancestor's below one (rows cached deeper down still find their leaf), -1 at a
     split; and the number of leaves."""
