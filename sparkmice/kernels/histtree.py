@@ -226,6 +226,8 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
     unordered = np.asarray(step.unordered, dtype=bool)
     n_features = len(bins)
     width = int(bins.max(initial=1))
+    total_bins = int(bins.sum())
+    offsets = np.r_[0, np.cumsum(bins)[:-1]].astype(np.intp)  # feature f's first bin
     k = growth.n_classes
     stat = k if k else 2  # per bin: class weights, or weight and sum y
     centre = 0.0 if k else float(step.moments.mean[-1])  # sums of squares stay accurate
@@ -234,18 +236,18 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
     fresh = np.arange(growth.n_trees)
     direct = fresh if n_features else fresh[:0]
     pairs = np.zeros(0, dtype=np.intp)  # parents whose two children both have histograms
-    pair_hist = np.zeros((0, n_features, width, stat))
+    pair_hist = np.zeros((0, total_bins, stat))
     alpha = root_risk = -1.0
     while len(fresh):
         feature, goes_left, left = tree.arrays()
         level = _level_function(
             feature, goes_left, left, _slots(fresh, tree.n), _slots(direct, tree.n),
-            len(fresh), len(direct), growth, token, centre, width, n_features,
+            len(fresh), len(direct), growth, token, centre, offsets, total_bins,
         )  # fmt: skip
         flat = sums(level)
         cut = len(fresh) * (3 + k)
         totals = flat[:cut].reshape(len(fresh), 3 + k)
-        summed = flat[cut:].reshape(len(direct), n_features, width, stat)
+        summed = flat[cut:].reshape(len(direct), total_bins, stat)
         # the larger sibling of a pair: its parent's histograms minus the summed one's
         in_pair = _slots(pairs, tree.n)[tree.parent[direct]]
         paired = in_pair >= 0
@@ -265,15 +267,9 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
             break
         nodes, h = with_hist[can], hist[can]
         tried = _feature_subsets(len(nodes), n_features, growth.mtry, rng)
-        if tried is None:
-            best = best_splits(h, bins, unordered, growth.min_leaf, k)
-        else:  # only the tried features' histograms, in feature order (ties: the lowest)
-            h = np.take_along_axis(h, tried[:, :, None, None], axis=1)
-            best = best_splits(h, bins[tried], unordered[tried], growth.min_leaf, k)
-            found = best.feature >= 0
-            best.feature[found] = tried[np.flatnonzero(found), best.feature[found]]
+        best = best_splits(h, bins, unordered, growth.min_leaf, k, tried)
         worth = (best.feature >= 0) & (best.gain > GAIN_TOLERANCE * root_risk)
-        split, h = nodes[worth], h[worth] if tried is None else hist[can][worth]
+        split, h = nodes[worth], h[worth]
         if not len(split):
             break
         depth = tree.depth[split] + 1
@@ -305,7 +301,8 @@ def _slots(nodes: np.ndarray, n_nodes: int) -> np.ndarray:
 
 
 def _level_function(
-    feature, goes_left, left, slot, dslot, n_fresh, n_direct, growth, token, centre, width, nf
+    feature, goes_left, left, slot, dslot, n_fresh, n_direct, growth, token, centre, offsets,
+    total_bins,
 ) -> Callable[[np.ndarray, np.ndarray, BlockContext], np.ndarray]:
     """The block function of one level: fresh nodes' totals, then the direct histograms."""
 
@@ -314,7 +311,7 @@ def _level_function(
         nodes = _cached_route(ctx, token, feature, goes_left, left, codes, growth.n_trees)
         return _level_sums(
             nodes, codes, y, weights, slot, dslot, n_fresh, n_direct, growth.n_classes,
-            centre, width, nf,
+            centre, offsets, total_bins,
         )  # fmt: skip
 
     return level
@@ -345,8 +342,10 @@ def _cached_route(ctx, token, feature, goes_left, left, codes, n_trees) -> np.nd
 
 
 def _level_sums(
-    nodes, codes, y, weights, slot, dslot, n_open, n_direct, k, centre, width, nf
+    nodes, codes, y, weights, slot, dslot, n_open, n_direct, k, centre, offsets, total_bins
 ) -> np.ndarray:
+    """Fresh nodes' totals (weight, sum y, sum y^2, class weights) and the direct nodes'
+    histograms, flattened into one array (so that blocks' results add)."""
     n_trees, n = nodes.shape
     yc = y - centre
     s = slot[nodes]
@@ -369,13 +368,14 @@ def _level_sums(
     d = dslot[nodes]
     at = d >= 0
     stat = k if k else 2
-    size = n_direct * nf * width
+    nf = len(offsets)
+    size = n_direct * total_bins
     if nf == 0 or n_direct == 0:
         return np.concatenate([totals.ravel(), np.zeros(size * stat)])
     rows = np.broadcast_to(np.arange(n), nodes.shape)[at]
     w = np.ones(len(rows)) if weights is None else weights[at]
     yy = np.broadcast_to(yc, nodes.shape)[at]
-    index = (d[at][:, None] * nf + np.arange(nf)) * width + codes[rows]
+    index = d[at][:, None] * total_bins + offsets + codes[rows]
     if k:
         index = index * k + yy.astype(np.intp)[:, None]
         hist = np.bincount(index.ravel(), np.repeat(w, nf), minlength=size * k)
@@ -399,11 +399,13 @@ def _risk(totals: np.ndarray, k: int) -> np.ndarray:
 def _feature_subsets(
     n_nodes: int, n_features: int, mtry: int | None, rng: np.random.Generator
 ) -> np.ndarray | None:
-    """nodes x mtry: the features each node may split on (rf), ascending; None: all."""
+    """nodes x features: the `mtry` features each node may split on (rf); None: all."""
     if mtry is None or mtry >= n_features:
         return None
     order = np.argsort(rng.random((n_nodes, n_features)), axis=1)
-    return np.sort(order[:, :mtry], axis=1)
+    tried = np.zeros((n_nodes, n_features), dtype=bool)
+    np.put_along_axis(tried, order[:, :mtry], True, axis=1)
+    return tried
 
 
 @dataclass(frozen=True)
@@ -424,62 +426,77 @@ def best_splits(
     unordered: np.ndarray,
     min_leaf: float,
     k: int,
+    tried: np.ndarray | None = None,
 ) -> Splits:
-    """Each node's best split from its histograms (nodes x features x bins x stat: weight
-    and sum y, or k class weights); `bins` and `unordered` per feature, or per node and
-    feature."""
-    n_nodes, n_features, width, _ = hist.shape
-    bins = np.broadcast_to(bins, (n_nodes, n_features))
-    unordered = np.broadcast_to(unordered, (n_nodes, n_features))
-    weight = hist[..., 0] if not k else hist.sum(axis=-1)
-    order = np.broadcast_to(np.arange(width), weight.shape).copy()
-    ranked = hist
-    if unordered.any():
-        # a nominal feature's categories in order of the node's mean y, or of its majority
-        # class's rate (empty categories last); ordered features keep their bins' order
-        part = hist[unordered]
-        w = weight[unordered]
-        if k:
-            majority = np.broadcast_to(
-                hist.sum(axis=(1, 2)).argmax(axis=-1)[:, None], (n_nodes, n_features)
-            )[unordered]
-            share = part[np.arange(len(part)), :, majority]
-        else:
-            share = part[..., 1]
+    """Each node's best split from its histograms: nodes x bins of all features one after
+    another (feature f's `bins[f]` bins) x stat (weight and sum y, or k class weights),
+    among the `tried` features (nodes x features; None: all)."""
+    n_nodes = hist.shape[0]
+    n_features = len(bins)
+    start = np.r_[0, np.cumsum(bins)[:-1]].astype(np.intp)
+    nodes = np.arange(n_nodes)
+    majority = hist[:, : bins[0]].sum(axis=1).argmax(axis=-1) if k and n_features else None
+    score = np.full((n_features, n_nodes), -np.inf)
+    boundary = np.zeros((n_features, n_nodes), dtype=np.intp)
+    side_weights = np.zeros((n_features, 2, n_nodes))
+    orders: dict[int, np.ndarray] = {}
+    for f in range(n_features):
+        part = hist[:, start[f] : start[f] + bins[f]]
+        if bins[f] < 2 or (tried is not None and not tried[:, f].any()):
+            continue
+        weight = part.sum(axis=-1) if k else part[..., 0]
+        if unordered[f]:
+            # categories in order of the node's mean y, or of its majority class's rate
+            # (empty ones last): Breiman's ordering; ordered features keep their bins'
+            share = part[nodes, :, majority] if k else part[..., 1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                key = np.where(weight > 0, share / weight, np.inf)
+            orders[f] = np.argsort(key, axis=-1, kind="stable")
+            part = np.take_along_axis(part, orders[f][..., None], axis=1)
+            weight = np.take_along_axis(weight, orders[f], axis=1)
+        lw = np.cumsum(weight, axis=1)[:, :-1]
+        rw = weight.sum(axis=1, keepdims=True) - lw
         with np.errstate(invalid="ignore", divide="ignore"):
-            key = np.where(w > 0, share / w, np.inf)
-        sorted_bins = np.argsort(key, axis=-1, kind="stable")
-        order[unordered] = sorted_bins
-        ranked = hist.copy()
-        ranked[unordered] = np.take_along_axis(part, sorted_bins[..., None], axis=1)
-    left = np.cumsum(ranked, axis=2)
-    total = left[:, :, -1:, :]
-    right = total - left
-    lw = left[..., 0] if not k else left.sum(axis=-1)
-    rw = right[..., 0] if not k else right.sum(axis=-1)
+            if k:
+                left = np.cumsum(part, axis=1)[:, :-1]
+                right = part.sum(axis=1, keepdims=True) - left
+                s = (left**2).sum(-1) / lw + (right**2).sum(-1) / rw
+            else:
+                left_sum = np.cumsum(part[..., 1], axis=1)[:, :-1]
+                right_sum = part[..., 1].sum(axis=1, keepdims=True) - left_sum
+                s = left_sum**2 / lw + right_sum**2 / rw
+        valid = (lw >= min_leaf) & (rw >= min_leaf) & np.isfinite(s)
+        if tried is not None:
+            valid &= tried[:, f : f + 1]
+        s = np.where(valid, s, -np.inf)
+        b = s.argmax(axis=1)  # the lowest best boundary
+        score[f], boundary[f] = s[nodes, b], b
+        side_weights[f] = lw[nodes, b], rw[nodes, b]
+    feature = score.argmax(axis=0)  # the lowest best feature
+    best = score[feature, nodes]
+    boundary_at = boundary[feature, nodes]
+    lwi, rwi = side_weights[feature, 0, nodes], side_weights[feature, 1, nodes]
+    node_stat = hist[:, : bins[0]].sum(axis=1) if n_features else np.zeros((n_nodes, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         if k:
-            score = (left**2).sum(-1) / lw + (right**2).sum(-1) / rw
-            parent = (total**2).sum(-1) / (lw + rw)
+            parent = (node_stat**2).sum(-1) / node_stat.sum(-1)
         else:
-            score = left[..., 1] ** 2 / lw + right[..., 1] ** 2 / rw
-            parent = total[..., 1] ** 2 / (lw + rw)
-        gain = score - parent
-    boundary = np.arange(width)[None, None, :] < (bins[:, :, None] - 1)
-    valid = boundary & (lw >= min_leaf) & (rw >= min_leaf)
-    gain = np.where(valid & np.isfinite(gain), gain, -np.inf).reshape(n_nodes, -1)
-    pick = gain.argmax(axis=1)  # the first best: lowest feature, then lowest boundary
-    nodes = np.arange(n_nodes)
-    best = gain[nodes, pick]
-    found = np.isfinite(best)
-    feature, boundary_at = np.divmod(pick, width)
-    rank = np.argsort(order[nodes, feature], axis=1)  # each bin's position in the order
-    goes_left = rank <= boundary_at[:, None]
-    lwi, rwi = lw[nodes, feature, boundary_at], rw[nodes, feature, boundary_at]
-    absent = (weight[nodes, feature] == 0) & unordered[nodes, feature][:, None]
-    goes_left = np.where(absent, (lwi >= rwi)[:, None], goes_left)  # with the larger child
+            parent = node_stat[:, 1] ** 2 / node_stat[:, 0]
+    gain = best - parent
+    found = np.isfinite(gain)
+    width = int(bins.max(initial=1))
+    goes_left = np.arange(width)[None, :] <= boundary_at[:, None]
+    for f, order in orders.items():
+        at = np.flatnonzero(feature == f)
+        rank = np.argsort(order[at], axis=1)  # each category's place in the order
+        side = rank <= boundary_at[at, None]
+        counts = hist[at, start[f] : start[f] + bins[f]]
+        present = (counts.sum(axis=-1) if k else counts[..., 0]) > 0
+        side = np.where(present, side, (lwi[at] >= rwi[at])[:, None])  # absent: the larger
+        goes_left[at] = False
+        goes_left[at, : bins[f]] = side
     return Splits(
-        np.where(found, feature, -1), np.where(found, best, 0.0), goes_left & found[:, None],
+        np.where(found, feature, -1), np.where(found, gain, 0.0), goes_left & found[:, None],
         np.where(found, lwi, 0.0), np.where(found, rwi, 0.0),
     )  # fmt: skip
 

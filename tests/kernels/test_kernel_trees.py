@@ -105,16 +105,15 @@ def test_exact_points_merge_in_any_grouping_to_the_same_cuts():
 
 # -- the split against brute force ----------------------------------------------------------
 def histograms(codes, y, bins, k):
-    """One node's histograms, nodes x features x bins x stat, by plain loops."""
-    width = max(bins)
+    """One node's histograms, nodes x (every feature's bins) x stat, by plain loops."""
     stat = k if k else 2
-    h = np.zeros((1, codes.shape[1], width, stat))
+    h = np.zeros((1, sum(bins), stat))
     for f in range(codes.shape[1]):
         for c, v in zip(codes[:, f].astype(int), y, strict=True):
             if k:
-                h[0, f, c, int(v)] += 1
+                h[0, sum(bins[:f]) + c, int(v)] += 1
             else:
-                h[0, f, c] += (1.0, v)
+                h[0, sum(bins[:f]) + c] += (1.0, v)
     return h
 
 
@@ -210,6 +209,36 @@ def test_the_grown_trees_root_split_is_the_brute_force_best():
     assert f >= 0
     left = forest.goes_left[0][codes[:, f].astype(int)]
     assert (left == rows).all() or (left == ~rows).all()
+
+
+@pytest.mark.parametrize("k", [0, 2], ids=["anova", "gini"])
+def test_every_split_of_a_grown_tree_is_the_brute_force_best_for_its_rows(k):
+    """Level by level, from summed and subtracted histograms: each node's split is the best
+    over its own rows (cp = 0, so nothing is pruned away)."""
+    rng = np.random.default_rng(1)
+    n = 700
+    x = np.column_stack(
+        [rng.standard_normal(n), rng.standard_normal(n), rng.integers(0, 5, n)]
+    ).astype(float)
+    y = x[:, 0] ** 2 + x[:, 1] + (x[:, 2] == 3) + rng.standard_normal(n)
+    if k:
+        y = (y > np.median(y)).astype(float)
+    unordered = [False, False, True]
+    codes, bins = binned(x, unordered)
+    forest = cart.parameters(
+        tree_step(codes, y, bins, unordered, n_levels=k, blocks=3), rng, cp=0.0
+    )
+    checked = 0
+    for node, rows in node_rows(forest, codes).items():
+        f = forest.feature[node]
+        if f < 0:
+            continue
+        expected, _ = brute_force(codes[rows], y[rows], bins, unordered, 5, k)
+        go = forest.goes_left[node][codes[rows, f].astype(int)]
+        gain = impurity(y[rows], k) - impurity(y[rows][go], k) - impurity(y[rows][~go], k)
+        assert gain == pytest.approx(expected, rel=1e-7), node
+        checked += 1
+    assert checked > 20
 
 
 # -- pruning -------------------------------------------------------------------------------
