@@ -373,16 +373,17 @@ def _level_sums(
     if nf == 0 or n_direct == 0:
         return np.concatenate([totals.ravel(), np.zeros(size * stat)])
     rows = np.broadcast_to(np.arange(n), nodes.shape)[at]
-    w = np.ones(len(rows)) if weights is None else weights[at]
+    w = None if weights is None else np.repeat(weights[at], nf)  # None: counts
     yy = np.broadcast_to(yc, nodes.shape)[at]
-    index = d[at][:, None] * total_bins + offsets + codes[rows]
+    index = (d[at][:, None] * total_bins + offsets + codes[rows]).ravel()
+    hist = np.empty((size, stat))
     if k:
-        index = index * k + yy.astype(np.intp)[:, None]
-        hist = np.bincount(index.ravel(), np.repeat(w, nf), minlength=size * k)
+        index = index * k + np.repeat(yy.astype(np.intp), nf)
+        hist[:] = np.bincount(index, w, minlength=size * k).reshape(size, k)
     else:
-        hist = np.empty((size, 2))
-        hist[:, 0] = np.bincount(index.ravel(), np.repeat(w, nf), minlength=size)
-        hist[:, 1] = np.bincount(index.ravel(), np.repeat(w * yy, nf), minlength=size)
+        y_weight = np.repeat(yy, nf) if w is None else np.repeat(yy, nf) * w
+        hist[:, 0] = np.bincount(index, w, minlength=size)
+        hist[:, 1] = np.bincount(index, y_weight, minlength=size)
     return np.concatenate([totals.ravel(), hist.ravel()])
 
 
