@@ -1,6 +1,6 @@
 """cart and rf through the engines: the invariants of every imputation, the same result
-for the same seed and blocks in-process, and on local Spark's barrier engine (two tasks per
-chain, sums over TCP) the in-process result exactly; a passive derived predictor binned
+for the same seed and blocks in-process, and on local Spark's barrier engine (a chain on two
+tasks, sums over TCP) the in-process result exactly; a passive derived predictor binned
 from the rows whose inputs are observed."""
 
 from __future__ import annotations
@@ -68,10 +68,11 @@ def test_barrier_engine_gives_the_in_process_trees(spark, mar, reference, tmp_pa
     mar.to_parquet(path, index=False)
     out = tmp_path / "imputed"
     imp = sparkmice.mice(
-        spark.read.parquet(str(path)), m=2, maxit=2, seed=4, blocks=3, method=TREES,
+        spark.read.parquet(str(path)), m=1, maxit=2, seed=4, blocks=3, method=TREES,
         engine="barrier", concurrency=1, output=str(out),
     )  # fmt: skip
     assert imp.engine == "barrier"
     long = sparkmice.read_imputed(str(out))
-    pd.testing.assert_frame_equal(long, reference, check_dtype=False)
+    first = reference[reference["_imputation"] == 1]  # a chain's imputations: seed and chain
+    pd.testing.assert_frame_equal(long, first, check_dtype=False)
     assert np.isfinite(long[NUMERIC].to_numpy()).all()
