@@ -183,19 +183,19 @@ def run_sweep(args: argparse.Namespace) -> None:
         f"Reference workload (`make_mar(rows, seed=1)`), in-process engine, m = 1, maxit = "
         f"{args.maxit}; bp, chol, bmi, lact on the method (pmm: the defaults; smoke logreg "
         f"and diet polyreg in every run). Seconds per sweep: median of sweeps 2..{args.maxit} "
-        f"per run, then the median over {args.repeat} run(s). Machine: {machine()}; the "
+        f"per run, then the median over the method's runs. Machine: {machine()}; the "
         "load average (1 min) at each run's start and end is in the table: a loaded shared "
         "machine, so compare the ratio measured in the same session.",
         "",
-        "| rows | method | s per sweep | × pmm | load (start–end) |",
-        "| ---: | --- | ---: | ---: | --- |",
+        "| rows | method | runs | s per sweep | × pmm | load (start–end) |",
+        "| ---: | --- | ---: | ---: | ---: | --- |",
     ]
     for rows, g in table.groupby("rows"):
         pmm = g.loc[g["method"] == "pmm", "sweep"].median()
         for method, h in g.groupby("method", sort=False):
             s = h["sweep"].median()
             load = f"{h['load_before'].min():.1f}–{h['load_after'].max():.1f}"
-            lines.append(f"| {rows:,} | {method} | {s:.2f} | {s / pmm:.2f} | {load} |")
+            lines.append(f"| {rows:,} | {method} | {len(h)} | {s:.2f} | {s / pmm:.2f} | {load} |")
     report(args.out, "Sweep time: cart and rf against pmm", "\n".join(lines))
 
 

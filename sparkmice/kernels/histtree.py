@@ -289,7 +289,7 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
     feature, goes_left, left = (a.copy() for a in tree.arrays())
     if growth.cp > 0:
         feature = _prune(feature, left, tree.risk[: tree.n], alpha)
-    leaf, n_leaves = _leaf_numbers(feature, tree.parent[: tree.n], growth.n_trees)
+    leaf, n_leaves = _leaf_numbers(feature, tree.parent[: tree.n], tree.depth[: tree.n])
     return _with_donors(step, feature, goes_left, left, leaf, n_leaves, growth, token)
 
 
@@ -301,7 +301,17 @@ def _slots(nodes: np.ndarray, n_nodes: int) -> np.ndarray:
 
 
 def _level_function(
-    feature, goes_left, left, slot, dslot, n_fresh, n_direct, growth, token, centre, offsets,
+    feature,
+    goes_left,
+    left,
+    slot,
+    dslot,
+    n_fresh,
+    n_direct,
+    growth,
+    token,
+    centre,
+    offsets,
     total_bins,
 ) -> Callable[[np.ndarray, np.ndarray, BlockContext], np.ndarray]:
     """The block function of one level: fresh nodes' totals, then the direct histograms."""
@@ -442,19 +452,22 @@ def best_splits(
     side_weights = np.zeros((n_features, 2, n_nodes))
     orders: dict[int, np.ndarray] = {}
     for f in range(n_features):
-        part = hist[:, start[f] : start[f] + bins[f]]
-        if bins[f] < 2 or (tried is not None and not tried[:, f].any()):
+        rows = nodes if tried is None else np.flatnonzero(tried[:, f])  # nodes trying f
+        if bins[f] < 2 or not len(rows):
             continue
+        part = hist[rows, start[f] : start[f] + bins[f]]
         weight = part.sum(axis=-1) if k else part[..., 0]
         if unordered[f]:
             # categories in order of the node's mean y, or of its majority class's rate
             # (empty ones last): Breiman's ordering; ordered features keep their bins'
-            share = part[nodes, :, majority] if k else part[..., 1]
+            share = part[np.arange(len(rows)), :, majority[rows]] if k else part[..., 1]
             with np.errstate(invalid="ignore", divide="ignore"):
                 key = np.where(weight > 0, share / weight, np.inf)
-            orders[f] = np.argsort(key, axis=-1, kind="stable")
-            part = np.take_along_axis(part, orders[f][..., None], axis=1)
-            weight = np.take_along_axis(weight, orders[f], axis=1)
+            order = np.zeros((n_nodes, bins[f]), dtype=np.intp)
+            order[rows] = np.argsort(key, axis=-1, kind="stable")
+            orders[f] = order
+            part = np.take_along_axis(part, order[rows][..., None], axis=1)
+            weight = np.take_along_axis(weight, order[rows], axis=1)
         lw = np.cumsum(weight, axis=1)[:, :-1]
         rw = weight.sum(axis=1, keepdims=True) - lw
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -467,12 +480,11 @@ def best_splits(
                 right_sum = part[..., 1].sum(axis=1, keepdims=True) - left_sum
                 s = left_sum**2 / lw + right_sum**2 / rw
         valid = (lw >= min_leaf) & (rw >= min_leaf) & np.isfinite(s)
-        if tried is not None:
-            valid &= tried[:, f : f + 1]
         s = np.where(valid, s, -np.inf)
         b = s.argmax(axis=1)  # the lowest best boundary
-        score[f], boundary[f] = s[nodes, b], b
-        side_weights[f] = lw[nodes, b], rw[nodes, b]
+        at = np.arange(len(rows))
+        score[f, rows], boundary[f, rows] = s[at, b], b
+        side_weights[f][:, rows] = lw[at, b], rw[at, b]
     feature = score.argmax(axis=0)  # the lowest best feature
     best = score[feature, nodes]
     boundary_at = boundary[feature, nodes]
@@ -519,21 +531,19 @@ def _prune(feature: np.ndarray, left: np.ndarray, risk: np.ndarray, alpha: float
 
 
 def _leaf_numbers(
-    feature: np.ndarray, parent: np.ndarray, n_trees: int
+    feature: np.ndarray, parent: np.ndarray, depth: np.ndarray
 ) -> tuple[np.ndarray, int]:
     """Each node's leaf in the (pruned) forest: its own number if it is a leaf there, its
     pruned ancestor's below one (rows cached deeper down still find their leaf), -1 at a
     split; and the number of leaves."""
-    leaf = np.full(len(feature), -1, dtype=np.intp)
-    n_leaves = 0
-    for n in range(len(feature)):  # parents come first
-        p = parent[n] if n >= n_trees else -1
-        if p >= 0 and leaf[p] >= 0:
-            leaf[n] = leaf[p]
-        elif feature[n] < 0:
-            leaf[n] = n_leaves
-            n_leaves += 1
-    return leaf, n_leaves
+    owner = np.where(feature < 0, np.arange(len(feature)), -1)  # the leaf a node is in
+    for d in range(1, int(depth.max(initial=0)) + 1):  # parents before their children
+        at = np.flatnonzero(depth == d)
+        inherited = owner[parent[at]]
+        owner[at] = np.where(inherited >= 0, inherited, owner[at])
+    leaves = np.unique(owner[owner >= 0])
+    leaf = np.where(owner >= 0, np.searchsorted(leaves, owner), -1)
+    return leaf.astype(np.intp), len(leaves)
 
 
 def _with_donors(step, feature, goes_left, left, leaf, n_leaves, growth, token) -> Forest:

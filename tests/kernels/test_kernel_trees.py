@@ -189,9 +189,9 @@ def test_gini_split_of_three_classes_on_ordered_features_is_the_brute_force_best
     x = np.column_stack([rng.integers(0, 10, n), rng.integers(0, 6, n)]).astype(float)
     y = np.clip((x[:, 0] // 4 + rng.integers(-1, 2, n)), 0, 2).astype(float)
     codes, bins = binned(x, [False, False])
-    gain = best_splits(
-        histograms(codes, y, bins, 3), np.array(bins), np.zeros(2, bool), 5, 3
-    ).gain[0]
+    gain = best_splits(histograms(codes, y, bins, 3), np.array(bins), np.zeros(2, bool), 5, 3).gain[
+        0
+    ]
     expected, _ = brute_force(codes, y, bins, [False, False], 5, 3)
     assert gain == pytest.approx(expected, rel=1e-9)
 
