@@ -446,7 +446,9 @@ def best_splits(
     n_features = len(bins)
     start = np.r_[0, np.cumsum(bins)[:-1]].astype(np.intp)
     nodes = np.arange(n_nodes)
-    majority = hist[:, : bins[0]].sum(axis=1).argmax(axis=-1) if k and n_features else None
+    majority = np.zeros(n_nodes, dtype=np.intp)  # each node's most frequent class
+    if k and n_features:
+        majority = hist[:, : bins[0]].sum(axis=1).argmax(axis=-1)
     score = np.full((n_features, n_nodes), -np.inf)
     boundary = np.zeros((n_features, n_nodes), dtype=np.intp)
     side_weights = np.zeros((n_features, 2, n_nodes))
