@@ -123,7 +123,8 @@ def run_nonlinear(args: argparse.Namespace) -> None:
     for rep in range(args.reps):
         rows += one_replication(rep, args.n, args.m, args.maxit, methods)
     reps = pd.DataFrame(rows)
-    reps.to_csv(args.out.with_name(args.out.stem + "_nonlinear_reps.csv"), index=False)
+    csv = args.out.with_name(args.out.stem + "_nonlinear_reps.csv")
+    reps.to_csv(csv, index=False, mode="a", header=not csv.exists())
     table = summarise(reps)
     lines = [
         f"{args.reps} replications, n = {args.n}, m = {args.m}, maxit = {args.maxit}; "
@@ -178,7 +179,8 @@ def run_sweep(args: argparse.Namespace) -> None:
                 print(result, flush=True)
                 results.append(result)
     table = pd.DataFrame(results)
-    table.to_csv(args.out.with_name(args.out.stem + "_sweep.csv"), index=False)
+    csv = args.out.with_name(args.out.stem + "_sweep.csv")
+    table.to_csv(csv, index=False, mode="a", header=not csv.exists())
     lines = [
         f"Reference workload (`make_mar(rows, seed=1)`), in-process engine, m = 1, maxit = "
         f"{args.maxit}; bp, chol, bmi, lact on the method (pmm: the defaults; smoke logreg "
