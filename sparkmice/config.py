@@ -78,7 +78,9 @@ class MiceConfig:
     collapse_below: levels of a nominal variable seen in fewer rows than this share one
       category in the models (as predictor and as target; an imputed shared category becomes
       one of its levels in proportion to their counts); logged, never silent.
-    donors: pmm donor pool size (R mice's `donors`). max_levels: most categories allowed for a
+    donors: pmm donor pool size (R mice's `donors`). minbucket, cp: cart's least rows per
+    leaf and complexity parameter (R mice's cart defaults 5 and 1e-4). ntree: rf's number of
+    trees (R mice's default 10). max_levels: most categories allowed for a
     nominal variable. row_blocks: number of row blocks, which with the seed defines the
     result (default: one per `rows_per_block` rows; formerly `blocks`, R mice's word for
     blocks of variables: still read, with a warning). rows_per_task: most rows one Spark
@@ -110,6 +112,9 @@ class MiceConfig:
     post: dict[str, dict[str, Any]] = field(default_factory=dict)
     exclude: list[str] = field(default_factory=list)
     donors: int = 5
+    minbucket: int = 5
+    cp: float = 1e-4
+    ntree: int = 10
     max_levels: int = 500
     row_blocks: int | None = None
     rows_per_block: int = 100_000
@@ -282,6 +287,19 @@ def seconds() -> Rule:
     )
 
 
+def number(minimum: float) -> Rule:
+    return Rule(
+        f"a number >= {minimum:g}",
+        # the ignore: as in seconds()
+        lambda v, _: (
+            isinstance(v, numbers.Real)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and v >= minimum  # type: ignore[operator]
+        ),
+    )
+
+
 def one_of(
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]],
     wants: str | Callable[[], str] | None = None,
@@ -368,6 +386,9 @@ RULES: dict[str, Rule] = {
     ),
     "exclude": names(),
     "donors": integer(1),
+    "minbucket": integer(1),
+    "cp": number(0),
+    "ntree": integer(1),
     "max_levels": integer(1),
     "row_blocks": optional(integer(1)),
     "rows_per_block": integer(1),

@@ -17,7 +17,13 @@ see the processed values. Before its first sweep a chain records the blocks' mis
 
 Random streams: numpy SeedSequence(seed, spawn_key=(chain, iteration, variable, stream,
 block)); stream 0 draws a step's parameters (the same in every task), stream 1 imputes a
-block, stream 2 samples a block's observed-value pool.
+block, stream 2 samples a block's observed-value pool, stream 3 (with a purpose) is a
+block's own randomness in a step's fit (`BlockContext.rng`: rf's bootstrap weights).
+
+A binned method (the trees) gets each predictor as bin codes: the cut points of every
+numeric predictor come once per chain, after the initial fill (or the restored sweep),
+from quantile points of its observed cells in every block merged in block order, so they
+depend on the data alone (a derived passive predictor: the rows whose inputs are observed).
 
 No numerical failure ends a run. A step's parameters come from the first of
   1. the method as asked, on the predictors the collinearity checks kept (its linear
@@ -48,13 +54,14 @@ from sparkmice.blocks import Block
 from sparkmice.config import MiceConfig
 from sparkmice.design import Design
 from sparkmice.kernels import METHODS, passive
-from sparkmice.kernels.contract import BlockView, Method, ObservedPool, StepData
+from sparkmice.kernels.contract import BlockContext, BlockView, Method, ObservedPool, StepData
+from sparkmice.kernels.histtree import QuantilePoints
 from sparkmice.kernels.linalg import Moments, collinear_predictors
 from sparkmice.plan import Plan
 
 T = TypeVar("T")
 POOL_SIZE = 1000  # observed values kept per block for the initial fill and `sample`
-PARAMETERS, IMPUTE, POOL = 0, 1, 2
+PARAMETERS, IMPUTE, POOL, FIT = 0, 1, 2, 3
 MIN_OBSERVED = 2  # fewest observed values a method with predictors is fitted on
 NUMERICAL_FAILURES = (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError)
 
@@ -122,13 +129,15 @@ class Chain:
     exchanges: int = 0
 
     def __post_init__(self) -> None:
+        plan = self.plan
         self.designs = {
-            self.plan.index[n]: Design.for_target(self.plan, n) for n in self.plan.visit_sequence
+            plan.index[n]: Design.for_target(plan, n, METHODS[plan.method[n]].binned)
+            for n in plan.visit_sequence
         }
-        index = self.plan.index
+        index = plan.index
         self.passive = [
             (index[name], formula, {c: index[c] for c in passive.inputs(formula)})
-            for name, formula in self.plan.passive.items()
+            for name, formula in plan.passive.items()
         ]
 
     # -- the parts of a run -------------------------------------------------------------
@@ -148,6 +157,7 @@ class Chain:
             self.fill(blocks)
         else:
             self.restore(blocks, iterations.start - 1, state_uri, resume_from)
+        self.bin_edges(blocks)
         js = list(self.designs)
         for it in iterations:
             t0 = time.perf_counter()
@@ -192,6 +202,32 @@ class Chain:
             self.pools[j] = self.reduce(
                 blocks, functools.partial(_local_pool, j=j, seed=seed, chain=chain), _concat_pools
             )
+
+    def bin_edges(self, blocks: BlockSet) -> None:
+        """Cut points of the numeric predictors of binned designs (module docstring)."""
+        numeric = sorted({v for d in self.designs.values() for v in d.numeric_predictors()})
+        if not numeric:
+            return
+        sources = {v: self.observed_sources(v) for v in numeric if self.plan.variables[v].derived}
+        points = self.reduce(
+            blocks,
+            functools.partial(_quantile_points, variables=numeric, sources=sources),
+            _merge_points,
+        )
+        cuts = {v: points[v].cuts() for v in numeric}
+        self.designs = {j: d.with_cuts(cuts) for j, d in self.designs.items()}
+
+    def observed_sources(self, v: int) -> list[int]:
+        """The input variables a derived passive column is computed from (transitively)."""
+        inputs = {p: ins for p, _, ins in self.passive}
+        todo, found = list(inputs.get(v, {}).values()), set()
+        while todo:
+            u = todo.pop()
+            if u in inputs and self.plan.variables[u].derived:
+                todo.extend(inputs[u].values())
+            else:
+                found.add(u)
+        return sorted(found)
 
     def fill(self, blocks: BlockSet) -> None:
         """The initial fill: every missing cell drawn from its variable's pool."""
@@ -241,6 +277,7 @@ class Chain:
         keep: list[int] = []
         if method.uses_predictors:
             keep = list(range(len(design.columns)))
+        if method.uses_predictors and not method.binned:
             for i, reason in collinear_predictors(obs):
                 keep.remove(i)
                 self.event(it, name, "predictor dropped", f"{design.names[i]}: {reason}")
@@ -250,6 +287,7 @@ class Chain:
             warm = self.warm_start.get(j)
             if warm is not None and warm.shape[0] != len(cols):
                 warm = None
+            bins = [design.bins[i] for i in kept] if design.bins is not None else []
             return StepData(
                 moments=obs.take(kept + [len(design.columns)]),
                 x_all=x_all.take(kept),
@@ -262,6 +300,20 @@ class Chain:
                 ),
                 warm_start=warm,
                 pool=self.pools[j],
+                bins=tuple(b.n_bins for b in bins),
+                unordered=tuple(b.unordered for b in bins),
+                sum_over_blocks_with_context=lambda f: self.reduce(
+                    blocks,
+                    functools.partial(
+                        _observed_apply_in_context,
+                        design=design,
+                        cols=cols,
+                        it=it,
+                        f=f,
+                        seed=plan.config.seed,
+                        chain=self.chain,
+                    ),
+                ),
             )
 
         options = method_options(plan.config, name)
@@ -329,7 +381,13 @@ class Chain:
 def method_options(config: MiceConfig, name: str) -> dict[str, Any]:
     """The run's value of each option in `contract.OPTIONS` for variable `name`; options the
     run leaves unset are left out (the kernel's default applies)."""
-    values = {"separation": config.separation.get(name), "donors": config.donors}
+    values = {
+        "separation": config.separation.get(name),
+        "donors": config.donors,
+        "minbucket": config.minbucket,
+        "cp": config.cp,
+        "ntree": config.ntree,
+    }
     return {option: value for option, value in values.items() if value is not None}
 
 
@@ -460,6 +518,37 @@ def _merge_summaries(a, b):
 def _observed_apply(block: Block, design: Design, cols: list[int], it: int, f):
     x, y, n_obs = _model_rows(block, design, it, cols)
     return f(x[:n_obs], y[:n_obs])
+
+
+def _observed_apply_in_context(
+    block: Block, design: Design, cols: list[int], it: int, f, seed: int, chain: int
+):
+    """f(x_obs, y_obs, context): the block's fit stream and a scratch dict for the step
+    (kept in the block's design cache, so gone when the block changes)."""
+    x, y, n_obs = _model_rows(block, design, it, cols)
+    scratch = block.cache.setdefault(("scratch", tuple(cols)), {})
+    key = (seed, chain, it, design.target, FIT, block.index)
+    return f(x[:n_obs], y[:n_obs], BlockContext(key, scratch))
+
+
+def _quantile_points(
+    block: Block, variables: list[int], sources: dict[int, list[int]]
+) -> dict[int, QuantilePoints]:
+    """Quantile points of each variable's observed cells in the block (a derived column:
+    the rows where all its inputs are observed)."""
+    out = {}
+    for v in variables:
+        observed = ~block.missing[:, sources[v]].any(axis=1) if v in sources else None
+        if observed is None:
+            observed = ~block.missing[:, v]
+        out[v] = QuantilePoints.of(block.values[observed, v])
+    return out
+
+
+def _merge_points(
+    a: dict[int, QuantilePoints], b: dict[int, QuantilePoints]
+) -> dict[int, QuantilePoints]:
+    return {v: a[v] + b[v] for v in a}
 
 
 def _impute_block(

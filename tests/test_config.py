@@ -35,9 +35,9 @@ BAD = [
     ),
     (
         "method",
-        {"x": "rf"},
+        {"x": "forest"},
         f"The 'method' option for column 'x' must be one of {sorted(METHODS)} or '' "
-        "(do not impute); got 'rf'.",
+        "(do not impute); got 'forest'.",
     ),
     ("kind", {"x": "date"}, f"The 'kind' option for column 'x' must be one of {list(KINDS)}"),
     ("levels", {"x": "abc"}, "The 'levels' option for column 'x' must be a list of its levels"),
@@ -83,6 +83,10 @@ BAD = [
     ("post", {"chl": {}}, "The 'post' option for column 'chl' must be"),
     ("exclude", "a", "The 'exclude' option must be a list of column names; got 'a'."),
     ("donors", 0, "The 'donors' option must be an integer >= 1; got 0."),
+    ("minbucket", 0, "The 'minbucket' option must be an integer >= 1; got 0."),
+    ("cp", -0.1, "The 'cp' option must be a number >= 0; got -0.1."),
+    ("cp", "0.01", "The 'cp' option must be a number >= 0; got '0.01'."),
+    ("ntree", 2.0, "The 'ntree' option must be an integer >= 1; got 2.0."),
     ("max_levels", -3, "The 'max_levels' option must be an integer >= 1"),
     ("row_blocks", 0, "The 'row_blocks' option must be an integer >= 1 or null; got 0."),
     ("rows_per_block", "1e5", "The 'rows_per_block' option must be an integer >= 1"),
