@@ -61,7 +61,8 @@ class Jobs:
             return []
 
     def take(self) -> list[dict]:
-        new = [j for j in self._all() if j["jobId"] not in self.seen]
+        """New jobs, without this script's own warm-up (the UI may list it late)."""
+        new = [j for j in self._all() if j["jobId"] not in self.seen and __file__ not in j["name"]]
         self.seen |= {j["jobId"] for j in new}
         return sorted(new, key=lambda j: j["jobId"])
 
