@@ -81,7 +81,7 @@ class SparkEngine:
             f"{self.layout}"
         )
         # blocks go round-robin to the tasks (one shuffle, no sampling job), cached
-        keys = np.array(partition_keys(spark, self.layout.partitions), dtype=np.int32)
+        keys = np.array(partition_keys(self.layout.partitions), dtype=np.int32)
         self.block_schema = real_schema.append(pa.field(BLOCK, pa.int32()))
         if self.name == "barrier":
             records = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
