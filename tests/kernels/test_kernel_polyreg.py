@@ -227,3 +227,29 @@ def test_two_levels_reduce_to_logreg(data):
 def test_uses_full_information_threshold():
     assert polyreg.uses_full_information(3, 201)  # 600 = limit
     assert not polyreg.uses_full_information(3, 202)
+
+
+def _naive_information(xx: np.ndarray, beta: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """sum_i w_i (diag(pi_i) - pi_i pi_i') ⊗ x_i x_i' over levels 1..K-1, row by row."""
+    q = xx.shape[1] * beta.shape[1]
+    info = np.zeros((q, q))
+    for xi, pi, wi in zip(xx, _probabilities(xx, beta)[:, 1:], w, strict=True):
+        info += wi * np.kron(np.diag(pi) - np.outer(pi, pi), np.outer(xi, xi))
+    return info
+
+
+@pytest.mark.parametrize("limit", [polyreg.FULL_INFORMATION_LIMIT, 2])
+def test_information_equals_the_row_by_row_sum(data, monkeypatch, limit: int):
+    """The BLAS-built information (full, or its diagonal blocks when block-diagonal) equals
+    the Kronecker sum written row by row, with weights and rows in several chunks (1e-10
+    relative: rounding only)."""
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", limit)
+    monkeypatch.setattr(polyreg, "CHUNK_ROWS", 64)
+    _, xx, y, _ = data
+    w = np.random.default_rng(8).uniform(0.2, 2.0, len(y))
+    want = _naive_information(xx, BETA_TRUE, w)
+    got = polyreg.block_sums(xx, y, BETA_TRUE, w).info
+    if limit == 2:
+        assert got.shape == (3, 3, 3)
+        want = np.stack([want[3 * a : 3 * a + 3, 3 * a : 3 * a + 3] for a in range(3)])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
