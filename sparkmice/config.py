@@ -56,6 +56,13 @@ class MiceConfig:
     collapse_below: levels of a nominal variable seen in fewer rows than this share one
       category in the models (as predictor and as target; an imputed shared category becomes
       one of its levels in proportion to their counts); logged, never silent.
+    max_dummies: most indicator columns one nominal predictor brings into another variable's
+      model (default 20; None: all K-1, as R mice). Beyond it the predictor's max_dummies
+      most frequent categories keep their own indicator and the rest share one, in the
+      designs of the other variables only: the predictor's own imputations and its values
+      keep every level. Logged ("predictor levels pooled"). Without a cap a 300-level code
+      puts 299 columns into every other model, which costs time quadratically and spends
+      hundreds of coefficients on levels seen a few times each.
     donors: pmm donor pool size (R mice's `donors`). max_levels: most categories allowed for a
     nominal variable. blocks: number of row blocks, which with the seed defines the result
     (default: one per `rows_per_block` rows). rows_per_task: most rows one Spark task holds
@@ -89,6 +96,7 @@ class MiceConfig:
     rows_per_block: int = 100_000
     rows_per_task: int = 5_000_000
     collapse_below: int | None = None
+    max_dummies: int | None = 20
     engine: str = "auto"
     concurrency: int | None = None
     format: str = "parquet"
@@ -274,6 +282,7 @@ RULES: dict[str, Rule] = {
     "rows_per_block": integer(1),
     "rows_per_task": integer(1),
     "collapse_below": optional(integer(1)),
+    "max_dummies": optional(integer(1)),
     "engine": one_of(ENGINES),
     "concurrency": optional(integer(1)),
     "format": one_of(FORMATS),
