@@ -55,7 +55,8 @@ def weighted_grams(x: np.ndarray, d: np.ndarray) -> np.ndarray:
 def block_sums(
     x: np.ndarray, y: np.ndarray, beta: np.ndarray, w: np.ndarray | None = None
 ) -> NewtonSums:
-    """One block's sums at beta (p × (K-1)); y holds codes 0..K-1; theta = beta.ravel('F').
+    """One block's sums at beta (p × (K-1)); y holds codes 0..K-1, or n × K shares of the
+    categories per row (`shared_rows`); theta = beta.ravel('F').
 
     The information of level pair (a, b) is X' diag(w p_a (δ_ab - p_b)) X. Its diagonal
     blocks X' diag(w p_a (1 - p_a)) X come from `weighted_grams` (the block-diagonal
@@ -72,22 +73,48 @@ def block_sums(
     deviance = 0.0
     levels = np.arange(1, km1 + 1)[:, None]
     for lo in range(0, n, CHUNK_ROWS):
-        xs, ys = x[lo : lo + CHUNK_ROWS], y[lo : lo + CHUNK_ROWS].astype(np.intp)
-        ws = np.ones(len(ys)) if w is None else w[lo : lo + CHUNK_ROWS]
+        xs = x[lo : lo + CHUNK_ROWS]
+        ws = np.ones(len(xs)) if w is None else w[lo : lo + CHUNK_ROWS]
         pi = probabilities(xs, beta)
         pk = pi[1:]
-        deviance -= 2.0 * float(ws @ np.log(np.maximum(pi[ys, np.arange(len(ys))], 1e-300)))
-        score += ((ys == levels) - pk) * ws @ xs
+        if y.ndim == 1:
+            ys = y[lo : lo + CHUNK_ROWS].astype(np.intp)
+            log_pi = np.log(np.maximum(pi[ys, np.arange(len(ys))], 1e-300))
+            score += ((ys == levels) - pk) * ws @ xs
+        else:  # each row's shares of the categories
+            shares = y[lo : lo + CHUNK_ROWS].T
+            log_pi = (shares * np.log(np.maximum(pi, 1e-300))).sum(axis=0)
+            score += (shares[1:] - pk) * ws @ xs
+        deviance -= 2.0 * float(ws @ log_pi)
         pkw = pk * ws
         diagonal += weighted_grams(xs, pkw * (1.0 - pk))
         if full:
-            m = (xs[:, None, :] * (pk * np.sqrt(ws)).T[:, :, None]).reshape(len(ys), q)
+            m = (xs[:, None, :] * (pk * np.sqrt(ws)).T[:, :, None]).reshape(len(xs), q)
             info -= m.T @ m
     if not full:
         return NewtonSums(diagonal, score.ravel(), deviance)
     for a in range(km1):
         info[a * p : (a + 1) * p, a * p : (a + 1) * p] = diagonal[a]
     return NewtonSums(info, score.ravel(), deviance)
+
+
+def shared_rows(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with equal x as one row: its total weight and each category's share of it.
+
+    The same sums as the rows themselves (score, information and deviance are linear in
+    the rows' weights per category, and the probabilities depend on x alone). R mice's
+    augmentation repeats each of its 2p pseudo-rows once per category, 2pK rows; shared,
+    they are 2p, which for K = 300 levels is 300 times fewer rows per Newton pass."""
+    if not len(y):
+        return x, y, w
+    distinct, row = np.unique(x, axis=0, return_inverse=True)
+    row = row.ravel()
+    weights = np.zeros((len(distinct), k))
+    np.add.at(weights, (row, y.astype(np.intp)), w)
+    total = weights.sum(axis=1)
+    return distinct, weights / total[:, None], total
 
 
 def fit(
@@ -101,6 +128,7 @@ def fit(
 
     The returned Fit holds theta = beta.ravel('F') and its covariance (full or per block)."""
     p, km1 = beta0.shape
+    aug_x, aug_y, aug_w = shared_rows(aug_x, aug_y, aug_w, km1 + 1)
 
     def sums_at(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         beta = theta.reshape((p, km1), order="F")
