@@ -8,9 +8,12 @@ Per pass over n rows, with q = (K-1)·p (multiply-adds counted as 2 flops):
 * full information: the above plus -M'M of the n × q stacked M (syrk): n·q·(q+1).
 
 The rate is the best of a few runs of the same kind of product (a 4096-row syrk and a
-GEMM), with numpy's BLAS as configured (threads: OPENBLAS_NUM_THREADS).
+GEMM). Times are CPU seconds of this process (`time.process_time`), so that on a shared
+machine waiting for a core does not count; run with one BLAS thread, where CPU seconds
+are the seconds of one core:
 
-    python benchmarks/kernel_flops.py [--rows 10000] [--levels 3,20,50,120,300] [--cols 20,50,100]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/kernel_flops.py [--rows 10000]
+        [--levels 3,20,50,120,300] [--cols 20,50,100]
 """
 
 from __future__ import annotations
@@ -22,15 +25,15 @@ import numpy as np
 
 from sparkmice.kernels import polyreg
 
-FULL_UP_TO = 6000  # q beyond which the full mode is not timed (memory and minutes)
+FULL_UP_TO = 2500  # q beyond which the full mode is not timed (memory and minutes)
 
 
-def best_seconds(fn, repeats: int = 3) -> float:
+def best_seconds(fn, repeats: int = 2) -> float:
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return min(times)
 
 
