@@ -78,6 +78,13 @@ class MiceConfig:
     collapse_below: levels of a nominal variable seen in fewer rows than this share one
       category in the models (as predictor and as target; an imputed shared category becomes
       one of its levels in proportion to their counts); logged, never silent.
+    max_dummies: most indicator columns one nominal predictor brings into another variable's
+      model (default 20; None: all K-1, as R mice). Beyond it the predictor's max_dummies
+      most frequent categories keep their own indicator and the rest share one, in the
+      designs of the other variables only: the predictor's own imputations and its values
+      keep every level. Logged ("predictor levels pooled"). Without a cap a 300-level code
+      puts 299 columns into every other model, which costs time quadratically and spends
+      hundreds of coefficients on levels seen a few times each.
     donors: pmm donor pool size (R mice's `donors`). minbucket, cp: cart's least rows per
     leaf and complexity parameter (R mice's cart defaults 5 and 1e-4). ntree: rf's number of
     trees (R mice's default 10). max_levels: most categories allowed for a
@@ -120,6 +127,7 @@ class MiceConfig:
     rows_per_block: int = 100_000
     rows_per_task: int = 5_000_000
     collapse_below: int | None = None
+    max_dummies: int | None = 20
     engine: str = "auto"
     concurrency: int | None = None
     format: str = "parquet"
@@ -394,6 +402,7 @@ RULES: dict[str, Rule] = {
     "rows_per_block": integer(1),
     "rows_per_task": integer(1),
     "collapse_below": optional(integer(1)),
+    "max_dummies": optional(integer(1)),
     "engine": one_of(ENGINES),
     "concurrency": optional(integer(1)),
     "format": one_of(lambda: tuple(OUTPUT_FORMATS)),

@@ -6,6 +6,10 @@ contrasts (R uses polynomial contrasts for ordered factors: the same column spac
 same fitted values and imputations). Rare levels collapsed by `collapse_below` share one
 indicator; as a target they are one category, expanded back to a level after imputation.
 
+A nominal predictor with more than `max_dummies` indicators keeps its most frequent
+categories and pools the rest into one indicator (`Variable.predictor_groups`), in the
+designs of the other variables only.
+
 A binned design (for the trees, `Method.binned`) has one column per predictor holding its
 bin code instead: a number's quantile bin (`Binning.cuts`, set when the chain starts), a
 categorical's category (its own bins, however many levels).
@@ -19,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparkmice.plan import Plan, Variable
+
+LABELLED_CODES = 3  # an indicator of more levels is named by its first and their number
 
 
 @dataclass(frozen=True)
@@ -86,11 +92,11 @@ class Design:
         for p in plan.predictors[target]:
             v = plan.variable(p)
             if v.kind in ("nominal", "ordered"):  # treatment dummies (same span as contr.poly)
-                groups = v.groups or tuple(range(v.n_levels))
-                for category in range(1, v.n_categories):
+                groups = v.predictor_groups or v.groups or tuple(range(v.n_levels))
+                for category in range(1, max(groups) + 1):
                     codes = tuple(i for i, g in enumerate(groups) if g == category)
                     cols.append((v.index, codes))
-                    names.append(f"{v.name}[{'|'.join(plan.level_label(v, i) for i in codes)}]")
+                    names.append(f"{v.name}[{_indicator_label(plan, v, codes)}]")
             else:
                 cols.append((v.index, ()))
                 names.append(v.name)
@@ -152,3 +158,10 @@ class Design:
             weights = np.asarray(self.counts, dtype=float)[members]
             out[at] = rng.choice(members, size=int(at.sum()), p=weights / weights.sum())
         return out
+
+
+def _indicator_label(plan: Plan, v: Variable, codes: tuple[int, ...]) -> str:
+    """`a|b|c` for an indicator of up to LABELLED_CODES levels, `a|... (40 levels)` beyond."""
+    if len(codes) <= LABELLED_CODES:
+        return "|".join(plan.level_label(v, i) for i in codes)
+    return f"{plan.level_label(v, codes[0])}|... ({len(codes)} levels)"

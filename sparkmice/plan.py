@@ -55,6 +55,8 @@ class Variable:
     derived: bool = False  # a passive column not in the input (a predictor only)
     counts: tuple[int, ...] | None = None  # observed rows per level
     groups: tuple[int, ...] | None = None  # model category of each level, if rare ones share
+    # category of each level in other variables' designs, when max_dummies pools some
+    predictor_groups: tuple[int, ...] | None = None
 
     @property
     def n_categories(self) -> int:
@@ -271,15 +273,7 @@ def _collapse(
     rare = [i for i, c in enumerate(counts) if c < below]
     if len(rare) < 2 or len(rare) == len(levels):
         return None
-    groups, code, shared = [], 0, None
-    for i in range(len(levels)):
-        if i in rare:
-            if shared is None:
-                shared, code = code, code + 1
-            groups.append(shared)
-        else:
-            groups.append(code)
-            code += 1
+    groups = _numbered([-1 if i in rare else i for i in range(len(levels))])
     private = privacy.is_private(
         name, "nominal", len(levels), config.private, config.private_levels_above
     )
@@ -314,6 +308,51 @@ def _hint_ordered(name: str, levels: tuple, config: MiceConfig, events: list) ->
             {"chain": 0, "iteration": 0, "variable": name, "event": "looks ordered",
              "detail": hint}
         )  # fmt: skip
+
+
+def _numbered(labels: list[int]) -> tuple[int, ...]:
+    """Labels renumbered 0, 1, ... in order of first appearance: levels with equal labels
+    share a category, placed where the first of them is."""
+    codes: dict[int, int] = {}
+    return tuple(codes.setdefault(label, len(codes)) for label in labels)
+
+
+def _cap_dummies(
+    name: str,
+    counts: tuple[int, ...],
+    groups: tuple[int, ...] | None,
+    cap: int,
+    config: MiceConfig,
+    events: list,
+) -> tuple[int, ...] | None:
+    """Category of each level of a nominal predictor in other variables' designs: with more
+    than `cap` (max_dummies) indicators, its `cap` most frequent categories (ties: the
+    earlier level) keep their own and the rest share one, which is the reference when it
+    holds level 0 — so exactly `cap` indicators. None when it has `cap` or fewer. Its own
+    model (as a target) and its values are unchanged; logged without naming levels."""
+    categories = groups or tuple(range(len(counts)))
+    n_categories = max(categories) + 1
+    if n_categories - 1 <= cap:
+        return None
+    rows = [0] * n_categories
+    for category, count in zip(categories, counts, strict=True):
+        rows[category] += count
+    kept = set(sorted(range(n_categories), key=lambda c: -rows[c])[:cap])
+    pooled = [c for c in range(n_categories) if c not in kept]
+    pooled_rows = sum(rows[c] for c in pooled)
+    events.append(
+        {
+            "chain": 0,
+            "iteration": 0,
+            "variable": name,
+            "event": "predictor levels pooled",
+            "detail": f"as a predictor of other variables: {len(pooled)} of its {n_categories} "
+            f"categories ({privacy.count_text(pooled_rows, config.min_cell_count)} observed "
+            f"rows) share one indicator, the {cap} most frequent keep their own "
+            f"(max_dummies={cap}); its own imputations keep every level",
+        }
+    )
+    return _numbered([-1 if c in pooled else c for c in categories])
 
 
 def _passive_variables(
@@ -461,6 +500,7 @@ def resolve(
         levels: tuple[Any, ...] | None = None
         counts: tuple[int, ...] | None = None
         groups: tuple[int, ...] | None = None
+        predictor_groups: tuple[int, ...] | None = None
         if kind != "continuous":
             observed = s.n - s.n_missing
             per_row = s.n_distinct >= observed > 2  # a level per observed row
@@ -499,9 +539,22 @@ def resolve(
                 groups = _collapse(f.name, levels, counts, config.collapse_below, config, events)
             if kind == "nominal" and s.n_missing and f.name not in config.kind:
                 _hint_ordered(f.name, levels, config, events)
+            if kind == "nominal" and config.max_dummies is not None:
+                predictor_groups = _cap_dummies(
+                    f.name, counts, groups, config.max_dummies, config, events
+                )
         variables.append(
             Variable(
-                f.name, len(variables), kind, f.type, levels, s.n_missing, False, counts, groups
+                f.name,
+                len(variables),
+                kind,
+                f.type,
+                levels,
+                s.n_missing,
+                False,
+                counts,
+                groups,
+                predictor_groups,
             )
         )
 

@@ -92,6 +92,7 @@ BAD = [
     ("rows_per_block", "1e5", "The 'rows_per_block' option must be an integer >= 1"),
     ("rows_per_task", 0, "The 'rows_per_task' option must be an integer >= 1"),
     ("collapse_below", 0.5, "The 'collapse_below' option must be an integer >= 1 or null"),
+    ("max_dummies", 0, "The 'max_dummies' option must be an integer >= 1 or null; got 0."),
     ("engine", "spark", f"The 'engine' option must be one of {list(ENGINES)}; got 'spark'."),
     ("concurrency", 0, "The 'concurrency' option must be an integer >= 1 or null"),
     ("format", "csv", f"The 'format' option must be one of {list(FORMATS)}; got 'csv'."),
