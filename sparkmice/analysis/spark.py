@@ -41,7 +41,7 @@ _SUMS_SCHEMA = "partition int, imputation int, sums array<double>"
 _SAMPLE_ROWS = 100
 
 
-def _spark_model_spec(data: DataFrame, formula: str, variables: list[str]) -> ModelSpecs:
+def spark_model_spec(data: DataFrame, formula: str, variables: list[str]) -> ModelSpecs:
     """ModelSpec on a prototype frame that holds every level of each categorical column.
 
     A few sample rows show the column types (Arrow gives each batch the same pandas dtypes)
@@ -167,7 +167,7 @@ def fit_spark(sdf: DataFrame, formula: str, family: str, dfcom: float | None) ->
     check_long(list(sdf.columns))
     variables = formula_variables(formula, sdf.columns)
     data = sdf.select(IMPUTATION, *variables)
-    spec = _spark_model_spec(data, formula, variables)
+    spec = spark_model_spec(data, formula, variables)
     terms = tuple(spec.rhs.column_names)
     p = len(terms)
     intercept = terms.index("Intercept") if "Intercept" in terms else None
