@@ -11,6 +11,7 @@ from lifelines import CoxPHFitter
 from scipy import stats
 
 import sparkmice
+from sparkmice.analysis.choice import analysis_for
 from sparkmice.pooling import pool, pool_estimates, pool_scalar
 
 M = 5
@@ -165,3 +166,43 @@ def test_pooling_a_list_equals_pooling_arrays() -> None:
     listed = pool([(q[i], np.diag(v[i]), 50.0) for i in range(4)])
     direct = pool_estimates(q, v, 50.0)
     pd.testing.assert_frame_equal(listed, direct)
+
+
+def test_cli_models_fit_what_lifelines_and_statsmodels_fit(survival_long) -> None:
+    """analysis_for builds the design itself (formulaic, fixed spec) and hands numbers over:
+    the same fit as lifelines and statsmodels on the columns by hand."""
+    long, _ = survival_long
+    one = long[long["_imputation"] == 2].sort_values("_row_id").reset_index(drop=True)
+    cox = analysis_for("cox", long, "~ x + C(z)", duration="time", event="event")(one)
+    by_hand = CoxPHFitter().fit(one[["x", "z", "time", "event"]], "time", "event")
+    assert list(cox.params_.index) == ["x", "C(z)[T.1.0]"]
+    np.testing.assert_allclose(cox.params_.to_numpy(), by_hand.params_.to_numpy(), rtol=1e-10)
+    mixed = analysis_for("mixedlm", long, "x ~ time", groups="z")(one)
+    direct = smf.mixedlm("x ~ time", one, groups=one["z"]).fit(reml=True)
+    np.testing.assert_allclose(mixed.fe_params.to_numpy(), direct.fe_params.to_numpy(),
+                               rtol=1e-6)  # fmt: skip
+    assert list(mixed.fe_params.index) == ["Intercept", "time"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "cox", "--formula", "~ x"], "--model cox needs --duration and --event"),
+        (["--model", "cox", "--formula", "time ~ x", "--duration", "time", "--event", "e"],
+         "takes the covariates only"),
+        (["--model", "mixedlm", "--formula", "y ~ x"], "--model mixedlm needs --groups"),
+        (["--model", "mixedlm", "--formula", "y ~ x", "--groups", "g", "--event", "e"],
+         "--event applies to another --model"),
+        (["--model", "mixedlm", "--formula", "y ~ x", "--groups", "g", "--family", "binomial"],
+         "--family applies to --model glm"),
+        (["--model", "cox", "--formula", "~ I(__import__('os'))", "--duration", "t",
+          "--event", "e"], "is a name with '__'"),
+    ],
+)  # fmt: skip
+def test_cli_refuses_a_model_without_its_options(argv, message, capsys, tmp_path) -> None:
+    """One line naming the option, exit code 2, before any Spark session starts."""
+    from sparkmice.cli import main
+
+    code = main(["pool", "--imputed", str(tmp_path), "--output", str(tmp_path / "p.csv"), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
