@@ -48,24 +48,23 @@ def test_spark_route_equals_pandas_route(spark, run_dir) -> None:
 
 
 @pytest.mark.parametrize(
-    "model, options, terms",
+    "model, formula, columns, terms",
     [
-        ("cox", ["--formula", "~ x + z", "--duration", "time", "--event", "event"], ["x", "z"]),
-        ("mixedlm", ["--formula", "y ~ x", "--groups", "g"], ["Intercept", "x"]),
+        ("cox", "~ x + z", {"duration": "time", "event": "event"}, ["x", "z"]),
+        ("mixedlm", "y ~ x", {"groups": "g"}, ["Intercept", "x"]),
     ],
 )
-def test_cli_pool_model(spark, run_dir, tmp_path, model, options, terms) -> None:
+def test_cli_pool_model(spark, run_dir, tmp_path, model, formula, columns, terms) -> None:
     out = tmp_path / "pooled.csv"
-    code = main(["pool", "--imputed", run_dir, "--output", str(out), "--model", model, *options])
+    options = [part for name, column in columns.items() for part in (f"--{name}", column)]
+    code = main(["pool", "--imputed", run_dir, "--output", str(out), "--model", model,
+                 "--formula", formula, *options])  # fmt: skip
     assert code == 0
     table = pd.read_csv(out)
     assert list(table["term"]) == terms and (table["m"] == 3).all()
     long = sparkmice.read_imputed(run_dir)
-    formula = options[1]
-    extra = dict(zip(["duration", "event"], options[3::2])) if model == "cox" else {
-        "groups": options[3]}  # fmt: skip
     expected = sparkmice.pool(
-        sparkmice.with_imputations(long, analysis_for(model, long, formula, **extra))
+        sparkmice.with_imputations(long, analysis_for(model, long, formula, **columns))
     )
     np.testing.assert_allclose(table["estimate"], expected["estimate"], rtol=1e-8)
     np.testing.assert_allclose(table["std_error"], expected["std_error"], rtol=1e-8)
