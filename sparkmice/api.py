@@ -172,9 +172,14 @@ def mice(
     output: str | None = None,
     overwrite: bool = False,
     resume: bool = False,
+    output_table: str | None = None,
     **options: Any,
 ) -> MiceResult:
     """Multiple imputation by chained equations, as R's mice(data, m, maxit, seed = ...).
+
+    output_table: also publish the chains of this run to the catalog table
+    `catalog.schema.table`, each as its `_imputation` partition (`sparkmice.io.catalog`);
+    Spark input only. A catalog table as input: `mice(spark.table("catalog.schema.t"))`.
 
     resume: continue the chains in `output` after their last finished sweep (a failed run,
     or a finished one with a larger maxit, as R's mice.mids); chains done are skipped.
@@ -187,6 +192,8 @@ def mice(
     ensure_logging()
     engine = _engine_for(data, cfg)  # checks the input's schema; no Spark job yet
     in_memory = engine.name == "inprocess"
+    if output_table is not None:
+        _check_output_table(output_table, in_memory)
     run = RunFolder(output) if output else None if in_memory else RunFolder(_temporary_output())
     adding = cfg.chains is not None
     if run:
@@ -214,6 +221,11 @@ def mice(
         long_table = pa.Table.from_pandas(run.read(), preserve_index=False)
     if run:
         log.info(f"imputed table written to {run.root}")
+    if run and output_table is not None:
+        from sparkmice.io.catalog import write_table
+
+        write_table(run.root, output_table, data.sparkSession, cfg.chain_numbers())
+        log.info(f"chains {cfg.chain_numbers()} written to table {output_table}")
     result = MiceResult(
         plan, engine.name, run.root if run else None, found["trace"], found["events"],
         found["timings"], long_table, spark=None if in_memory else data.sparkSession,
@@ -222,6 +234,18 @@ def mice(
     )  # fmt: skip
     _log_convergence(result)
     return result
+
+
+def _check_output_table(name: str, in_memory: bool) -> None:
+    """Before any job: a valid table name, and Spark input (the table is written by Spark)."""
+    from sparkmice.io.catalog import check_table_name
+
+    check_table_name(name)
+    if in_memory:
+        raise ConfigError(
+            "output_table needs Spark input (a Spark DataFrame) and the Spark engines; for "
+            "pandas input give output=DIR, then sparkmice.write_table(DIR, name, spark)"
+        )
 
 
 def _engine_for(data: Any, cfg: MiceConfig) -> Engine:

@@ -16,6 +16,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("names", "lazy", "expression", "privacy", "datasets", "session", "io.paths",
                     "ordinal")),
     ("kernels", ("kernels", "pooling.rubin", "pooling.tests", "pooling.r_squared",
+                 "pooling.results",
                  "diagnostics.rhat", "diagnostics.missingness", "diagnostics.plots")),
     ("storage", ("io",)),
     ("options", ("config",)),

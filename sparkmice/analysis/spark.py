@@ -59,7 +59,7 @@ LOCAL_FIT_CELLS = 25_000_000  # rows x terms of one imputation fitted in one tas
 _IMPUTATIONS, _ROWS = "__sparkmice_imputations", "__sparkmice_rows"
 
 
-def _spark_model_spec(
+def spark_model_spec(
     data: DataFrame, formula: str, variables: list[str]
 ) -> tuple[ModelSpecs, tuple[int, ...], int]:
     """ModelSpec on a prototype frame that holds every level of each categorical column;
@@ -272,7 +272,7 @@ def fit_spark(sdf: DataFrame, formula: str, family: str, dfcom: float | None) ->
     check_long(list(sdf.columns))
     variables = formula_variables(formula, sdf.columns)
     data = sdf.select(IMPUTATION, *variables)
-    spec, imputations, n_rows = _spark_model_spec(data, formula, variables)
+    spec, imputations, n_rows = spark_model_spec(data, formula, variables)
     terms = tuple(spec.rhs.column_names)
     p = len(terms)
     intercept = terms.index("Intercept") if "Intercept" in terms else None
