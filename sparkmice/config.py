@@ -56,6 +56,9 @@ class MiceConfig:
     collapse_below: levels of a nominal variable seen in fewer rows than this share one
       category in the models (as predictor and as target; an imputed shared category becomes
       one of its levels in proportion to their counts); logged, never silent.
+    polyreg_prior: SD of the normal prior on polyreg's slopes, per SD of each predictor
+      (0: none, the normal approximation to the augmented likelihood alone); see
+      kernels/polyreg.py.
     donors: pmm donor pool size (R mice's `donors`). max_levels: most categories allowed for a
     nominal variable. blocks: number of row blocks, which with the seed defines the result
     (default: one per `rows_per_block` rows). rows_per_task: most rows one Spark task holds
@@ -84,6 +87,7 @@ class MiceConfig:
     visit_sequence: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
     donors: int = 5
+    polyreg_prior: float = 0.0
     max_levels: int = 500
     blocks: int | None = None
     rows_per_block: int = 100_000
@@ -269,6 +273,12 @@ RULES: dict[str, Rule] = {
     "visit_sequence": optional(names()),
     "exclude": names(),
     "donors": integer(1),
+    "polyreg_prior": Rule(
+        "a number >= 0 (0: no prior)",
+        lambda v, _: (
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v >= 0  # type: ignore[operator]
+        ),
+    ),
     "max_levels": integer(1),
     "blocks": optional(integer(1)),
     "rows_per_block": integer(1),

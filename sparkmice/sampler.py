@@ -315,7 +315,11 @@ class Chain:
 def method_options(config: MiceConfig, name: str) -> dict[str, Any]:
     """The run's value of each option in `contract.OPTIONS` for variable `name`; options the
     run leaves unset are left out (the kernel's default applies)."""
-    values = {"separation": config.separation.get(name), "donors": config.donors}
+    values = {
+        "separation": config.separation.get(name),
+        "donors": config.donors,
+        "polyreg_prior": config.polyreg_prior,
+    }
     return {option: value for option, value in values.items() if value is not None}
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from sparkmice.kernels.linalg import Moments
 
-OPTIONS = ("separation", "donors")  # the run options a method may take (see MiceConfig)
+OPTIONS = ("separation", "donors", "polyreg_prior")  # the run options a method may take (see MiceConfig)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from sparkmice.kernels.linalg import symmetric_cholesky
 from sparkmice.kernels.newton import Draw, Fit, NewtonSums, newton
 
 FULL_INFORMATION_LIMIT = 600
+DEFAULT_PRIOR = 0.0
 CHUNK_ROWS = 4096
 
 
@@ -77,23 +78,53 @@ def block_sums(
     return NewtonSums(info, score.ravel(), deviance)
 
 
+def prior_precision(sd: np.ndarray, scale: float, k: int) -> np.ndarray | None:
+    """Per-predictor precision (p, intercept 0) of the symmetric slope prior, or None."""
+    if scale <= 0:
+        return None
+    return np.concatenate([[0.0], np.where(sd > 0, sd, 0.0) ** 2]) / scale**2
+
+
+def prior_sums(theta: np.ndarray, precision: np.ndarray, full: bool) -> NewtonSums:
+    """Information, score and deviance (-2 log density) of the symmetric normal prior
+    gamma_kj ~ N(0, scale^2 / sd_j^2) on all K levels' slopes, in the reference-coded
+    theta: beta_k = gamma_k - gamma_0 then has precision (I - J/K) ⊗ diag(precision)
+    across the K-1 levels; block-diagonal keeps its diagonal blocks (as the information)."""
+    p = len(precision)
+    km1 = len(theta) // p
+    beta = theta.reshape((p, km1), order="F")
+    across = beta - beta.sum(axis=1, keepdims=True) / (km1 + 1)  # (I - J/K) per predictor
+    score = -(across * precision[:, None]).ravel(order="F")
+    deviance = float(np.sum(beta * across * precision[:, None]))
+    if full:
+        info = np.kron(np.eye(km1) - 1.0 / (km1 + 1), np.diag(precision))
+    else:
+        info = np.broadcast_to(np.diag(precision) * (1.0 - 1.0 / (km1 + 1)), (km1, p, p))
+    return NewtonSums(info, score, deviance)
+
+
 def fit(
     observed_sums: Callable[[np.ndarray], NewtonSums],
     aug_x: np.ndarray,
     aug_y: np.ndarray,
     aug_w: np.ndarray,
     beta0: np.ndarray,
+    precision: np.ndarray | None = None,
 ) -> Fit:
-    """Newton fit over the observed rows' summed sums plus the augmentation rows.
+    """Newton fit (the posterior mode with the prior of `precision`, see prior_sums; None:
+    the maximum likelihood) over the observed rows' summed sums plus the augmentation rows.
 
     The returned Fit holds theta = beta.ravel('F') and its covariance (full or per block)."""
     p, km1 = beta0.shape
+    full = uses_full_information(p, km1 + 1)
 
     def sums_at(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         beta = theta.reshape((p, km1), order="F")
         s = observed_sums(beta)
         if len(aug_y):
             s = s + block_sums(aug_x, aug_y, beta, aug_w)
+        if precision is not None:
+            s = s + prior_sums(theta, precision, full)
         return s.info, s.score, s.deviance
 
     return newton(sums_at, beta0.ravel(order="F"))
@@ -110,9 +141,12 @@ def draw(f: Fit, p: int, rng: np.random.Generator) -> np.ndarray:
     return theta.reshape((p, km1), order="F")
 
 
-def parameters(step: StepData, rng: np.random.Generator) -> Draw:
+def parameters(
+    step: StepData, rng: np.random.Generator, polyreg_prior: float = DEFAULT_PRIOR
+) -> Draw:
     """Steps 1-2 over all blocks' sums; coefficients are p × (K-1)."""
     aug_x, aug_y, aug_w = augmentation(step)
+    precision = prior_precision(np.sqrt(step.x_all.variance()), polyreg_prior, step.n_levels)
     p = len(step.moments.mean)  # predictors + 1 for the intercept (y's slot)
     beta0 = step.warm_start
     if beta0 is None:
@@ -123,6 +157,7 @@ def parameters(step: StepData, rng: np.random.Generator) -> Draw:
         aug_y,
         aug_w,
         beta0,
+        precision,
     )
     return Draw(f.coef.reshape(beta0.shape, order="F"), draw(f, p, rng), f.iterations)
 
@@ -142,4 +177,5 @@ METHOD = Method(
     impute=impute,
     augments=True,
     warm_start=True,
+    fit_options=("polyreg_prior",),
 )
