@@ -3,7 +3,9 @@
 A boys-like design with a known truth (R's `boys`: tv 75% missing, gen and phb ordinal
 stages ~50% missing). Per replication, n rows (default 300):
 
-* age ~ U(0, 21); hgt = 75 + 5.5·age + N(0, 8²) (both complete);
+* age ~ U(0, 21); hgt = 75 + 5.5·age + N(0, 8²); wgt = 0.55·hgt - 30 + N(0, 5²);
+  hc = 35 + 6·log(1 + age) + N(0, 1.5²); reg: five regions, equally likely, no effect
+  (all complete: the predictors of boys, so gen's model has boys' ~14 coefficients per level);
 * gen (G1..G5) and phb (P1..P6): ordinal stages from latent logistic scales that rise
   steeply with age, so the high stages are absent at young ages and the low ones at old
   ages (levels rare, near-separated, in parts of the covariate space);
@@ -15,7 +17,7 @@ stages ~50% missing). Per replication, n rows (default 300):
 Analysis model `y ~ age + hgt` (gaussian); the truth is its population coefficients (least
 squares on 2·10⁶ complete rows of the same generator, cached in the results directory).
 
-Methods (m = 20, maxit = 10, in-process engine, y by pmm, age/hgt complete):
+Methods (m = 20, maxit = 5 as R mice's default, in-process engine, y by pmm, age/hgt complete):
 * polyreg: gen and phb nominal, sparkmice's polyreg (the proper draw, N(beta-hat, I^-1));
 * improper: R mice's polyreg — imputes from the fitted probabilities, no parameter draw
   (a method registered here through the method contract);
@@ -63,6 +65,7 @@ FORMULA = "y ~ age + hgt"
 SLOPES = ("age", "hgt")
 GEN_LEVELS = [f"G{k}" for k in range(1, 6)]
 PHB_LEVELS = [f"P{k}" for k in range(1, 7)]
+REG_LEVELS = ["north", "east", "west", "south", "city"]
 GEN_CUTS = np.array([-3.0, -1.0, 1.0, 3.0])
 PHB_CUTS = np.array([-4.0, -2.2, -0.6, 0.8, 2.6])
 METHODS = ("polyreg", "improper", "prior", "polr", "cc", "full")
@@ -83,6 +86,9 @@ def generate(n: int, rng: np.random.Generator, amputate: bool = True) -> pd.Data
     """One data set of the boys-like design (see the module docstring)."""
     age = rng.uniform(0.0, 21.0, n)
     hgt = 75.0 + 5.5 * age + rng.normal(0.0, 8.0, n)
+    wgt = 0.55 * hgt - 30.0 + rng.normal(0.0, 5.0, n)
+    hc = 35.0 + 6.0 * np.log1p(age) + rng.normal(0.0, 1.5, n)
+    reg = rng.integers(0, len(REG_LEVELS), n)
     gen = _stage(1.4 * (age - 13.0) + rng.logistic(size=n), GEN_CUTS)
     phb = _stage(0.9 * (age - 13.0) + 0.9 * (gen - 2.0) + rng.logistic(size=n), PHB_CUTS)
     y = 2.0 + 0.3 * (age - 10.0) + 2.0 * gen + 0.6 * phb + rng.normal(0.0, 3.0, n)
@@ -91,7 +97,8 @@ def generate(n: int, rng: np.random.Generator, amputate: bool = True) -> pd.Data
     seen_gen = exam & (rng.random(n) >= 0.10)
     seen_phb = exam & (rng.random(n) >= 0.10)
     df = pd.DataFrame({
-        "age": age, "hgt": hgt,
+        "age": age, "hgt": hgt, "wgt": wgt, "hc": hc,
+        "reg": np.array(REG_LEVELS, dtype=object)[reg],
         "gen": np.array(GEN_LEVELS, dtype=object)[gen],
         "phb": np.array(PHB_LEVELS, dtype=object)[phb],
         "y": y,
@@ -258,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=1)
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--m", type=int, default=20)
-    parser.add_argument("--maxit", type=int, default=10)
+    parser.add_argument("--maxit", type=int, default=5)
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma list of {', '.join(METHODS)}")
     parser.add_argument("--prior-scale", type=float, default=None,
