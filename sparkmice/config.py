@@ -21,6 +21,7 @@ import yaml
 from sparkmice.io.run import FORMATS as OUTPUT_FORMATS
 from sparkmice.kernels import METHODS
 from sparkmice.kernels.logreg import SEPARATIONS
+from sparkmice.kernels.polyreg import PRIORS as POLYREG_PRIORS
 
 ENGINES = ("auto", "barrier", "perstep", "inprocess")
 FORMATS = tuple(OUTPUT_FORMATS)
@@ -56,9 +57,9 @@ class MiceConfig:
     collapse_below: levels of a nominal variable seen in fewer rows than this share one
       category in the models (as predictor and as target; an imputed shared category becomes
       one of its levels in proportion to their counts); logged, never silent.
-    polyreg_prior: SD of the normal prior on polyreg's slopes, per SD of each predictor
-      (0: none, the normal approximation to the augmented likelihood alone); see
-      kernels/polyreg.py.
+    polyreg_prior: "none" (polyreg's draw from the normal approximation to the augmented
+      likelihood) or "hierarchical" (a normal prior on every level's slopes, its scale per
+      predictor estimated from the data; see kernels/polyreg.py).
     donors: pmm donor pool size (R mice's `donors`). max_levels: most categories allowed for a
     nominal variable. blocks: number of row blocks, which with the seed defines the result
     (default: one per `rows_per_block` rows). rows_per_task: most rows one Spark task holds
@@ -87,7 +88,7 @@ class MiceConfig:
     visit_sequence: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
     donors: int = 5
-    polyreg_prior: float = 0.0
+    polyreg_prior: str = "none"
     max_levels: int = 500
     blocks: int | None = None
     rows_per_block: int = 100_000
@@ -273,12 +274,7 @@ RULES: dict[str, Rule] = {
     "visit_sequence": optional(names()),
     "exclude": names(),
     "donors": integer(1),
-    "polyreg_prior": Rule(
-        "a number >= 0 (0: no prior)",
-        lambda v, _: (
-            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v >= 0  # type: ignore[operator]
-        ),
-    ),
+    "polyreg_prior": one_of(POLYREG_PRIORS),
     "max_levels": integer(1),
     "blocks": optional(integer(1)),
     "rows_per_block": integer(1),

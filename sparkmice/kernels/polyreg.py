@@ -22,10 +22,15 @@ import numpy as np
 from sparkmice.kernels.augment import augmentation
 from sparkmice.kernels.contract import BlockView, Method, StepData
 from sparkmice.kernels.linalg import symmetric_cholesky
-from sparkmice.kernels.newton import Draw, Fit, NewtonSums, newton
+from sparkmice.kernels.newton import Draw, Fit, NewtonSums, inverse, newton, solve
 
 FULL_INFORMATION_LIMIT = 600
-DEFAULT_PRIOR = 0.0
+PRIORS = ("none", "hierarchical")
+DEFAULT_PRIOR = "none"
+TAU_START = 2.5  # per SD of a predictor, as Gelman et al. (2008)'s default scale
+TAU_MIN, TAU_MAX = 0.05, 20.0
+EM_ROUNDS = 50
+EM_TOL = 0.05  # |log| change of every tau_j^2 that ends the EM
 CHUNK_ROWS = 4096
 
 
@@ -78,11 +83,10 @@ def block_sums(
     return NewtonSums(info, score.ravel(), deviance)
 
 
-def prior_precision(sd: np.ndarray, scale: float, k: int) -> np.ndarray | None:
-    """Per-predictor precision (p, intercept 0) of the symmetric slope prior, or None."""
-    if scale <= 0:
-        return None
-    return np.concatenate([[0.0], np.where(sd > 0, sd, 0.0) ** 2]) / scale**2
+def prior_precision(sd: np.ndarray, scale2: np.ndarray) -> np.ndarray:
+    """Per-coefficient precision (p; the intercept's 0) of the slope prior with variance
+    scale2_j per SD of predictor j (constant predictors: 0, they are dropped before)."""
+    return np.concatenate([[0.0], np.where(sd > 0, sd, 0.0) ** 2 / scale2])
 
 
 def prior_sums(theta: np.ndarray, precision: np.ndarray, full: bool) -> NewtonSums:
@@ -130,6 +134,46 @@ def fit(
     return newton(sums_at, beta0.ravel(order="F"))
 
 
+def per_sd_moments(
+    coef: np.ndarray, v: np.ndarray, p: int, sd: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """All K levels' slopes per SD of each predictor, centred over the levels
+    ((p-1) × K), and their posterior variances ((p-1) × (K-1), levels 1..K-1), from
+    theta (reference-coded) and its covariance (full or per block)."""
+    km1 = len(coef) // p
+    beta = coef.reshape((p, km1), order="F")[1:] * sd[:, None]
+    gamma = np.hstack([np.zeros((p - 1, 1)), beta])
+    diag = np.diag(v).reshape((p, km1), order="F") if v.ndim == 2 else np.diagonal(v, 0, 1, 2).T
+    return gamma - gamma.mean(axis=1, keepdims=True), diag[1:] * (sd**2)[:, None]
+
+
+def prior_scales(at: NewtonSums, theta0: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Empirical-Bayes variances tau_j^2 (per SD of predictor j) of the hierarchical slope
+    prior gamma_kj ~ N(0, tau_j^2 / sd_j^2), one per predictor, shared by all K levels.
+
+    EM on the quadratic expansion of the log-likelihood at theta0 (the warm start: last
+    sweep's mode), so it costs no pass over the data: given tau, the posterior is
+    N(theta0 + (I + P)^-1 (score - P theta0), (I + P)^-1) with P the prior precision; the
+    update sets tau_j^2 to the mean over the K levels of the posterior second moment of
+    the centred per-SD slope. Levels with little data then keep slopes near the common
+    ones, while a predictor that separates levels strongly gets a wide prior."""
+    p = len(sd) + 1
+    full = at.info.ndim == 2
+    k = len(theta0) // p + 1
+    scale2 = np.full(p - 1, TAU_START**2)
+    for _ in range(EM_ROUNDS):
+        prior = prior_sums(theta0, prior_precision(sd, scale2), full)
+        posterior = at.info + prior.info
+        mode = theta0 + solve(posterior, at.score + prior.score)
+        centred, v = per_sd_moments(mode, inverse(posterior), p, sd)
+        new = np.clip(((centred**2).sum(axis=1) + v.sum(axis=1)) / k, TAU_MIN**2, TAU_MAX**2)
+        done = bool(np.all(np.abs(np.log(new / scale2)) <= EM_TOL))
+        scale2 = new
+        if done:
+            break
+    return scale2
+
+
 def draw(f: Fit, p: int, rng: np.random.Generator) -> np.ndarray:
     """beta* (p × (K-1)) from N(beta-hat, I^-1), full or block-diagonal."""
     km1 = len(f.coef) // p
@@ -142,23 +186,37 @@ def draw(f: Fit, p: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def parameters(
-    step: StepData, rng: np.random.Generator, polyreg_prior: float = DEFAULT_PRIOR
+    step: StepData, rng: np.random.Generator, polyreg_prior: str = DEFAULT_PRIOR
 ) -> Draw:
-    """Steps 1-2 over all blocks' sums; coefficients are p × (K-1)."""
+    """Steps 1-2 over all blocks' sums; coefficients are p × (K-1). polyreg_prior: "none"
+    (the augmented likelihood alone) or "hierarchical" (see prior_scales)."""
+    if polyreg_prior not in PRIORS:
+        raise ValueError(f"polyreg_prior must be one of {PRIORS}; got {polyreg_prior!r}")
     aug_x, aug_y, aug_w = augmentation(step)
-    precision = prior_precision(np.sqrt(step.x_all.variance()), polyreg_prior, step.n_levels)
     p = len(step.moments.mean)  # predictors + 1 for the intercept (y's slot)
     beta0 = step.warm_start
     if beta0 is None:
         beta0 = np.zeros((p, step.n_levels - 1))
-    f = fit(
-        lambda beta: step.sum_over_blocks(lambda x, y: block_sums(x, y, beta)),
-        aug_x,
-        aug_y,
-        aug_w,
-        beta0,
-        precision,
-    )
+
+    first: dict[bytes, NewtonSums] = {}
+
+    def observed(beta: np.ndarray) -> NewtonSums:
+        """The observed rows' sums at beta (at the warm start computed once: the prior's
+        scales and Newton's first step both need them)."""
+        key = beta.tobytes()
+        if key not in first:
+            first.clear()
+            first[key] = step.sum_over_blocks(lambda x, y: block_sums(x, y, beta))
+        return first[key]
+
+    precision = None
+    if polyreg_prior == "hierarchical" and p > 1:
+        sd = np.sqrt(step.x_all.variance())
+        at = observed(beta0)
+        if len(aug_y):
+            at = at + block_sums(aug_x, aug_y, beta0, aug_w)
+        precision = prior_precision(sd, prior_scales(at, beta0.ravel(order="F"), sd))
+    f = fit(observed, aug_x, aug_y, aug_w, beta0, precision)
     return Draw(f.coef.reshape(beta0.shape, order="F"), draw(f, p, rng), f.iterations)
 
 
