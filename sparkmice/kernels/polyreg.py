@@ -212,6 +212,10 @@ def parameters(
     precision = None
     if polyreg_prior == "hierarchical" and p > 1:
         sd = np.sqrt(step.x_all.variance())
+        if step.warm_start is None:  # first sweep: expand at the mode under the start prior
+            start = np.full(p - 1, TAU_START**2)
+            f0 = fit(observed, aug_x, aug_y, aug_w, beta0, prior_precision(sd, start))
+            beta0 = f0.coef.reshape(beta0.shape, order="F")
         at = observed(beta0)
         if len(aug_y):
             at = at + block_sums(aug_x, aug_y, beta0, aug_w)
