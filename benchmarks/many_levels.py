@@ -113,8 +113,9 @@ def measures(imputed: list[np.ndarray], true: np.ndarray, observed: np.ndarray,
 
 
 def run(rep: int, method: str, n: int, m: int, prior_scale: float | None) -> dict[str, Any]:
-    import sparkmice
     from sparse_sim import register_improper
+
+    import sparkmice
 
     logging.disable(logging.WARNING)
     register_improper()

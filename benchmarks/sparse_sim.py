@@ -157,7 +157,8 @@ def mice_options(method: str, prior_scale: float | None) -> dict[str, Any]:
     if method == "polr":
         return {"kind": {"gen": "ordered", "phb": "ordered"}, "method": {"y": "norm"},
                 "levels": {"gen": GEN_LEVELS, "phb": PHB_LEVELS}}  # fmt: skip
-    options: dict[str, Any] = {"kind": {"gen": "nominal", "phb": "nominal"}, "method": {"y": "norm"}}
+    options: dict[str, Any] = {"kind": {"gen": "nominal", "phb": "nominal"},
+                               "method": {"y": "norm"}}  # fmt: skip
     if method == "improper":
         options["method"].update(gen="polyreg_improper", phb="polyreg_improper")
     if method in ("polyreg", "improper"):
@@ -232,9 +233,10 @@ def summarise(reps: pd.DataFrame, true: dict[str, float]) -> pd.DataFrame:
 def markdown(table: pd.DataFrame, setting: str) -> str:
     r = int(table["reps"].min())
     band = 100 * 2 * np.sqrt(NOMINAL * (1 - NOMINAL) / r)
+    per_method = table.groupby("method", sort=False)["reps"].min()
     lines = [
         f"Setting: {setting}. Replications per method: "
-        + ", ".join(f"{k} {v}" for k, v in table.groupby("method", sort=False)["reps"].min().items())
+        + ", ".join(f"{k} {v}" for k, v in per_method.items())
         + f". Coverage MCSE at R = {r}: sqrt(0.95·0.05/R) = "
         f"{100 * np.sqrt(NOMINAL * (1 - NOMINAL) / r):.1f} points (2-MCSE band 95 ± {band:.1f}).",
         "",

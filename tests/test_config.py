@@ -44,6 +44,11 @@ BAD = [
     ("visit_sequence", "ab", "The 'visit_sequence' option must be a list of column names or null"),
     ("exclude", "a", "The 'exclude' option must be a list of column names; got 'a'."),
     ("donors", 0, "The 'donors' option must be an integer >= 1; got 0."),
+    (
+        "polyreg_prior",
+        "ridge",
+        "The 'polyreg_prior' option must be one of ['none', 'hierarchical']; got 'ridge'.",
+    ),
     ("max_levels", -3, "The 'max_levels' option must be an integer >= 1"),
     ("blocks", 0, "The 'blocks' option must be an integer >= 1 or null; got 0."),
     ("rows_per_block", "1e5", "The 'rows_per_block' option must be an integer >= 1"),

@@ -200,9 +200,14 @@ def test_each_attempt_starts_the_same_parameter_stream():
 
 
 def test_options_reach_only_the_methods_that_declare_them():
-    config = MiceConfig(separation={"b": "firth"}, donors=3)
-    assert method_options(config, "b") == {"separation": "firth", "donors": 3}
-    assert method_options(config, "x") == {"donors": 3}  # unset: the kernel's default
+    config = MiceConfig(separation={"b": "firth"}, donors=3, polyreg_prior="hierarchical")
+    assert method_options(config, "b") == {
+        "separation": "firth",
+        "donors": 3,
+        "polyreg_prior": "hierarchical",
+    }
+    # x has no separation set: the kernel's default
+    assert method_options(config, "x") == {"donors": 3, "polyreg_prior": "hierarchical"}
     declared = {o for m in METHODS.values() for o in m.fit_options + m.impute_options}
     assert declared == set(OPTIONS) == set(method_options(config, "b"))
     # norm takes no option: passing separation to it would raise TypeError

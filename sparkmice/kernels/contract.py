@@ -18,7 +18,8 @@ import numpy as np
 
 from sparkmice.kernels.linalg import Moments
 
-OPTIONS = ("separation", "donors", "polyreg_prior")  # the run options a method may take (see MiceConfig)
+# the run options a method may take (see MiceConfig)
+OPTIONS = ("separation", "donors", "polyreg_prior")
 
 
 @dataclass(frozen=True)
