@@ -10,8 +10,8 @@ most levels are rare? Per replication, n rows (default 4000):
   in an order unrelated to frequency (the reference level 0 may be rare);
 * code missing at random given x1: P(missing) = logistic(-1 + 0.8·x1), about 30%.
 
-Methods: polyreg without prior (`polyreg_prior=0`), polyreg with the prior
-(`--prior-scale`, default: polyreg's default), R mice's improper polyreg (no parameter
+Methods: polyreg without prior (`polyreg_prior="none"`), polyreg with its hierarchical
+slope prior (`polyreg_prior="hierarchical"`), R mice's improper polyreg (no parameter
 draw), and the oracle: draws from the true model (the floor set by sampling noise).
 m = 5, maxit = 1 (the only incomplete variable; its predictors are complete).
 
@@ -112,7 +112,7 @@ def measures(imputed: list[np.ndarray], true: np.ndarray, observed: np.ndarray,
     return result
 
 
-def run(rep: int, method: str, n: int, m: int, prior_scale: float | None) -> dict[str, Any]:
+def run(rep: int, method: str, n: int, m: int) -> dict[str, Any]:
     from sparse_sim import register_improper
 
     import sparkmice
@@ -148,7 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--m", type=int, default=5)
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--prior-scale", type=float, default=None)
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
@@ -159,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         for method in args.methods.split(","):
             if (rep, method) in have:
                 continue
-            row = run(rep, method, args.n, args.m, args.prior_scale)
+            row = run(rep, method, args.n, args.m)
             pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
             print(row, flush=True)
     reps = pd.read_csv(path)

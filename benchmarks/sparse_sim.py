@@ -24,8 +24,8 @@ children's y lies below every observed donor's prediction):
 * polyreg: gen and phb nominal, sparkmice's polyreg (the proper draw, N(beta-hat, I^-1));
 * improper: R mice's polyreg — imputes from the fitted probabilities, no parameter draw
   (a method registered here through the method contract);
-* prior: polyreg with the weakly informative prior (the option `polyreg_prior`, see
-  kernels/polyreg.py) — its scale is `--prior-scale`;
+* prior: polyreg with its hierarchical slope prior (`polyreg_prior="hierarchical"`, see
+  kernels/polyreg.py), the same proper draw from that posterior;
 * polr: gen and phb declared ordered (proportional odds, proper draw);
 * cc: complete cases; full: the data before deletion (yardstick).
 
@@ -152,7 +152,7 @@ def register_improper() -> None:
     )
 
 
-def mice_options(method: str, prior_scale: float | None) -> dict[str, Any]:
+def mice_options(method: str) -> dict[str, Any]:
     """mice() options for the categorical stages under `method`."""
     if method == "polr":
         return {"kind": {"gen": "ordered", "phb": "ordered"}, "method": {"y": "norm"},
@@ -175,7 +175,6 @@ class Task:
     n: int
     m: int
     maxit: int
-    prior_scale: float | None
     setting: str
 
 
@@ -193,7 +192,7 @@ def run_task(task: Task) -> tuple[Task, list[dict[str, Any]], str]:
             table = sparkmice.fit_complete_cases(df, FORMULA)
         else:
             imp = sparkmice.mice(df, m=task.m, maxit=task.maxit, seed=task.rep,
-                                 engine="inprocess", **mice_options(task.method, task.prior_scale))
+                                 engine="inprocess", **mice_options(task.method))
             table = sparkmice.pool(sparkmice.fit_imputations(imp.complete("long"), FORMULA))
         secs = time.perf_counter() - t0
         rows = [{
@@ -273,8 +272,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--maxit", type=int, default=5)
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma list of {', '.join(METHODS)}")
-    parser.add_argument("--prior-scale", type=float, default=None,
-                        help="prior SD for method 'prior' (default: polyreg's default)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
@@ -287,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     true = truth(args.results)
     done = load(path, setting)
     have = set(zip(done["rep"], done["method"], strict=True))
-    tasks = [Task(r, meth, args.n, args.m, args.maxit, args.prior_scale, setting)
+    tasks = [Task(r, meth, args.n, args.m, args.maxit, setting)
              for r in range(args.first, args.first + args.reps) for meth in methods
              if (r, meth) not in have]  # fmt: skip
     print(f"sparse_sim: {len(tasks)} tasks to run ({setting}; truth {true})", flush=True)

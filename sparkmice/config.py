@@ -58,8 +58,9 @@ class MiceConfig:
       category in the models (as predictor and as target; an imputed shared category becomes
       one of its levels in proportion to their counts); logged, never silent.
     polyreg_prior: "none" (polyreg's draw from the normal approximation to the augmented
-      likelihood) or "hierarchical" (a normal prior on every level's slopes, its scale per
-      predictor estimated from the data; see kernels/polyreg.py).
+      likelihood), "hierarchical" (a normal prior on every level's slopes, its scale per
+      predictor estimated from the data; see kernels/polyreg.py) or "auto" (the default:
+      hierarchical for a target with 10 or more levels, none below).
     donors: pmm donor pool size (R mice's `donors`). max_levels: most categories allowed for a
     nominal variable. blocks: number of row blocks, which with the seed defines the result
     (default: one per `rows_per_block` rows). rows_per_task: most rows one Spark task holds
@@ -88,7 +89,7 @@ class MiceConfig:
     visit_sequence: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
     donors: int = 5
-    polyreg_prior: str = "none"
+    polyreg_prior: str = "auto"
     max_levels: int = 500
     blocks: int | None = None
     rows_per_block: int = 100_000

@@ -47,7 +47,7 @@ BAD = [
     (
         "polyreg_prior",
         "ridge",
-        "The 'polyreg_prior' option must be one of ['none', 'hierarchical']; got 'ridge'.",
+        "The 'polyreg_prior' option must be one of ['auto', 'none', 'hierarchical']; got 'ridge'.",
     ),
     ("max_levels", -3, "The 'max_levels' option must be an integer >= 1"),
     ("blocks", 0, "The 'blocks' option must be an integer >= 1 or null; got 0."),

@@ -312,5 +312,21 @@ def test_hierarchical_prior_keeps_rare_levels_about_as_rare_as_observed(monkeypa
 def test_polyreg_prior_must_be_one_of_its_names(data):
     x, _, y, missing = data
     step = step_data(x[~missing], y[~missing], x, 4)
-    with pytest.raises(ValueError, match=r"must be one of \('none', 'hierarchical'\); got 'ridge'"):
+    with pytest.raises(ValueError, match=r"one of \('auto', 'none', 'hierarchical'\); got 'ridge'"):
         polyreg.parameters(step, np.random.default_rng(1), polyreg_prior="ridge")
+
+
+@pytest.mark.parametrize("k", [polyreg.AUTO_LEVELS - 1, polyreg.AUTO_LEVELS])
+def test_auto_prior_is_hierarchical_from_auto_levels_on(k):
+    """The default "auto" gives the same draw as "none" below AUTO_LEVELS levels (so the
+    3-level diet of the reference workload is unchanged) and as "hierarchical" from it on."""
+    x, y = _levels_data(np.random.default_rng(3), 400, [0.5, 0.3], k, 0.5)
+    step = step_data(x, y, x, k)
+    want = "hierarchical" if k >= polyreg.AUTO_LEVELS else "none"
+    auto = polyreg.parameters(step, np.random.default_rng(4))
+    chosen = polyreg.parameters(step, np.random.default_rng(4), polyreg_prior=want)
+    other = polyreg.parameters(
+        step, np.random.default_rng(4), polyreg_prior="none" if want != "none" else "hierarchical"
+    )
+    np.testing.assert_array_equal(auto.beta, chosen.beta)
+    assert not np.allclose(auto.beta, other.beta)
