@@ -190,7 +190,8 @@ def prior_scales(at: NewtonSums, theta0: np.ndarray, sd: np.ndarray) -> np.ndarr
 
 
 def draw(f: Fit, p: int, rng: np.random.Generator) -> np.ndarray:
-    """beta* (p × (K-1)) from N(beta-hat, I^-1), full or block-diagonal."""
+    """beta* (p × (K-1)) from N(the fit's mode, its covariance), full or block-diagonal: the
+    inverse information I^-1, or (I + P)^-1 under the hierarchical prior."""
     km1 = len(f.coef) // p
     if f.v.ndim == 2:
         theta = f.coef + symmetric_cholesky(f.v) @ rng.standard_normal(len(f.coef))
