@@ -31,6 +31,9 @@ replications already in ``coverage_reps.csv`` with the same settings are not run
 ``--polyreg-draw improper`` imputes diet from the fitted multinomial coefficients without
 drawing them, as R mice's polyreg does (mice issue 661), and writes to
 ``results/improper_polyreg/``: a comparison that shows what the proper draw contributes.
+``--polyreg-draw hierarchical`` draws diet's coefficients under polyreg's hierarchical slope
+prior (``polyreg_prior="hierarchical"``) and writes to ``results/hierarchical_polyreg/``;
+``proper`` is the draw without prior (``polyreg_prior="none"``).
 """
 
 from __future__ import annotations
@@ -113,7 +116,9 @@ def one_replication(task: Task) -> tuple[int, list[dict[str, Any]], str]:
             use_improper_polyreg()
         df = make_mar(n, seed=rep)
         t0 = time.perf_counter()
-        imp = sparkmice.mice(df, m=m, maxit=maxit, seed=rep, engine="inprocess")
+        prior = "hierarchical" if task.polyreg_draw == "hierarchical" else "none"
+        imp = sparkmice.mice(df, m=m, maxit=maxit, seed=rep, engine="inprocess",
+                             polyreg_prior=prior)
         fits = sparkmice.fit_imputations(imp.complete("long"), FORMULA, family=FAMILY)
         pooled = sparkmice.pool(fits)
         seconds = time.perf_counter() - t0
@@ -204,8 +209,9 @@ def nominal_band(reps: int) -> float:
 
 def markdown(table: pd.DataFrame, meta: dict[str, Any]) -> str:
     """The summary as Markdown: settings, then one table per method."""
-    improper = ("; polyreg WITHOUT its parameter draw, as R mice"
-                if meta["polyreg"] == "improper" else "")  # fmt: skip
+    improper = {"improper": "; polyreg WITHOUT its parameter draw, as R mice",
+                "hierarchical": "; polyreg with its hierarchical slope prior"
+                }.get(meta["polyreg"], "")  # fmt: skip
     lines = [
         "# Coverage study",
         "",
@@ -334,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=None,
                         help="output directory (default benchmarks/results, or "
                              "benchmarks/results/improper_polyreg with --polyreg-draw improper)")
-    parser.add_argument("--polyreg-draw", choices=("proper", "improper"), default="proper",
+    parser.add_argument("--polyreg-draw", choices=("proper", "improper", "hierarchical"),
+                        default="proper",
                         help="improper: impute diet from beta-hat without a parameter draw, "
                              "as R mice does (for comparison; default proper)")
     parser.add_argument("--fresh", action="store_true",
@@ -342,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.results is None:
         args.results = HERE / "results"
-        if args.polyreg_draw == "improper":
-            args.results = args.results / "improper_polyreg"
+        if args.polyreg_draw != "proper":
+            args.results = args.results / f"{args.polyreg_draw}_polyreg"
     if args.workers < 1 or args.workers > 2:
         parser.error("--workers must be 1 or 2 (the machine is shared)")
     if args.reps < 2:

@@ -24,6 +24,7 @@ from sparkmice.io.run import FORMATS as OUTPUT_FORMATS
 from sparkmice.kernels import METHODS
 from sparkmice.kernels import quickpred as quickpred_rule
 from sparkmice.kernels.logreg import SEPARATIONS
+from sparkmice.kernels.polyreg import PRIORS as POLYREG_PRIORS
 
 ENGINES = ("auto", "barrier", "perstep", "inprocess")
 FORMATS = OUTPUT_FORMATS.keys()  # a live view: a format registered at run time is a choice
@@ -85,6 +86,10 @@ class MiceConfig:
       keep every level. Logged ("predictor levels pooled"). Without a cap a 300-level code
       puts 299 columns into every other model, which costs time quadratically and spends
       hundreds of coefficients on levels seen a few times each.
+    polyreg_prior: "none" (polyreg's draw from the normal approximation to the augmented
+      likelihood), "hierarchical" (a normal prior on every level's slopes, its scale per
+      predictor estimated from the data; see kernels/polyreg.py) or "auto" (the default:
+      hierarchical for a target with 10 or more levels, none below).
     donors: pmm donor pool size (R mice's `donors`). minbucket, cp: cart's least rows per
     leaf and complexity parameter (R mice's cart defaults 5 and 1e-4). ntree: rf's number of
     trees (R mice's default 10). max_levels: most categories allowed for a
@@ -122,6 +127,7 @@ class MiceConfig:
     minbucket: int = 5
     cp: float = 1e-4
     ntree: int = 10
+    polyreg_prior: str = "auto"
     max_levels: int = 500
     row_blocks: int | None = None
     rows_per_block: int = 100_000
@@ -397,6 +403,7 @@ RULES: dict[str, Rule] = {
     "minbucket": integer(1),
     "cp": number(0),
     "ntree": integer(1),
+    "polyreg_prior": one_of(POLYREG_PRIORS),
     "max_levels": integer(1),
     "row_blocks": optional(integer(1)),
     "rows_per_block": integer(1),

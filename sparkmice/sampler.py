@@ -387,6 +387,7 @@ def method_options(config: MiceConfig, name: str) -> dict[str, Any]:
         "minbucket": config.minbucket,
         "cp": config.cp,
         "ntree": config.ntree,
+        "polyreg_prior": config.polyreg_prior,
     }
     return {option: value for option, value in values.items() if value is not None}
 

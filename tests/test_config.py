@@ -87,6 +87,11 @@ BAD = [
     ("cp", -0.1, "The 'cp' option must be a number >= 0; got -0.1."),
     ("cp", "0.01", "The 'cp' option must be a number >= 0; got '0.01'."),
     ("ntree", 2.0, "The 'ntree' option must be an integer >= 1; got 2.0."),
+    (
+        "polyreg_prior",
+        "ridge",
+        "The 'polyreg_prior' option must be one of ['auto', 'none', 'hierarchical']; got 'ridge'.",
+    ),
     ("max_levels", -3, "The 'max_levels' option must be an integer >= 1"),
     ("row_blocks", 0, "The 'row_blocks' option must be an integer >= 1 or null; got 0."),
     ("rows_per_block", "1e5", "The 'rows_per_block' option must be an integer >= 1"),

@@ -23,7 +23,7 @@ import numpy as np
 from sparkmice.kernels.linalg import Moments
 
 # the run options a method may take (see MiceConfig)
-OPTIONS = ("separation", "donors", "minbucket", "cp", "ntree")
+OPTIONS = ("separation", "donors", "minbucket", "cp", "ntree", "polyreg_prior")
 
 
 @dataclass(frozen=True)

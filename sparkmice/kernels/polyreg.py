@@ -6,6 +6,18 @@
    draw; R mice's polyreg skips it and imputes from the fitted probabilities (mice issue 661).
 3. Impute level k with probability pi_k(X_mis beta*), by one uniform per row.
 
+Option `polyreg_prior` (MiceConfig; default "auto": "hierarchical" for targets with at
+least AUTO_LEVELS levels, else "none"): "none" draws from N(beta-hat, I^-1) of the augmented
+likelihood as above. "hierarchical" puts a normal prior on every level's slopes,
+gamma_kj ~ N(0, tau_j^2 / sd_j^2) (per SD of predictor j, symmetric over all K levels, so
+no level is special; intercepts flat), estimates tau_j by empirical Bayes (`prior_scales`,
+no extra pass over the data) and draws from N(mode, (I + P)^-1) of that posterior. A level
+seen a few times then keeps slopes near the common ones instead of the huge ones the flat
+normal approximation allows: with 300 long-tailed levels those made the rare levels'
+probabilities explode at some rows (benchmarks/many_levels.py: rare levels imputed 2.7
+times as often as they occur), while a predictor that separates the levels strongly (age
+for puberty stages) gets a wide tau and keeps its slopes (benchmarks/sparse_sim.py).
+
 Where (K-1)·p exceeds FULL_INFORMATION_LIMIT (hundreds of levels), the information matrix is
 kept block-diagonal (one p×p block per level, cross-level terms dropped): the Newton steps
 still converge to the same estimate, and the draw ignores the cross-level correlation,
@@ -22,9 +34,18 @@ import numpy as np
 from sparkmice.kernels.augment import augmentation
 from sparkmice.kernels.contract import BlockView, Method, StepData
 from sparkmice.kernels.linalg import symmetric_cholesky
-from sparkmice.kernels.newton import Draw, Fit, NewtonSums, newton
+from sparkmice.kernels.newton import Draw, Fit, NewtonSums, inverse, newton, solve
 
 FULL_INFORMATION_LIMIT = 600
+PRIORS = ("auto", "none", "hierarchical")
+DEFAULT_PRIOR = "auto"
+# "auto": hierarchical from this many levels on (the EM estimates each tau_j^2 from K
+# levels, relative SE about sqrt(2/K): 45% at K = 10, too loose below), else none
+AUTO_LEVELS = 10
+TAU_START = 2.5  # per SD of a predictor, as Gelman et al. (2008)'s default scale
+TAU_MIN, TAU_MAX = 0.05, 20.0
+EM_ROUNDS = 50
+EM_TOL = 0.05  # |log| change of every tau_j^2 that ends the EM
 CHUNK_ROWS = 4096
 
 
@@ -117,31 +138,101 @@ def shared_rows(
     return distinct, weights / total[:, None], total
 
 
+def prior_precision(sd: np.ndarray, scale2: np.ndarray) -> np.ndarray:
+    """Per-coefficient precision (p; the intercept's 0) of the slope prior with variance
+    scale2_j per SD of predictor j (constant predictors: 0, they are dropped before)."""
+    return np.concatenate([[0.0], np.where(sd > 0, sd, 0.0) ** 2 / scale2])
+
+
+def prior_sums(theta: np.ndarray, precision: np.ndarray, full: bool) -> NewtonSums:
+    """Information, score and deviance (-2 log density) of the symmetric normal prior
+    gamma_kj ~ N(0, scale^2 / sd_j^2) on all K levels' slopes, in the reference-coded
+    theta: beta_k = gamma_k - gamma_0 then has precision (I - J/K) ⊗ diag(precision)
+    across the K-1 levels; block-diagonal keeps its diagonal blocks (as the information)."""
+    p = len(precision)
+    km1 = len(theta) // p
+    beta = theta.reshape((p, km1), order="F")
+    across = beta - beta.sum(axis=1, keepdims=True) / (km1 + 1)  # (I - J/K) per predictor
+    score = -(across * precision[:, None]).ravel(order="F")
+    deviance = float(np.sum(beta * across * precision[:, None]))
+    if full:
+        info = np.kron(np.eye(km1) - 1.0 / (km1 + 1), np.diag(precision))
+    else:
+        info = np.broadcast_to(np.diag(precision) * (1.0 - 1.0 / (km1 + 1)), (km1, p, p))
+    return NewtonSums(info, score, deviance)
+
+
 def fit(
     observed_sums: Callable[[np.ndarray], NewtonSums],
     aug_x: np.ndarray,
     aug_y: np.ndarray,
     aug_w: np.ndarray,
     beta0: np.ndarray,
+    precision: np.ndarray | None = None,
 ) -> Fit:
-    """Newton fit over the observed rows' summed sums plus the augmentation rows.
+    """Newton fit (the posterior mode with the prior of `precision`, see prior_sums; None:
+    the maximum likelihood) over the observed rows' summed sums plus the augmentation rows.
 
     The returned Fit holds theta = beta.ravel('F') and its covariance (full or per block)."""
     p, km1 = beta0.shape
     aug_x, aug_y, aug_w = shared_rows(aug_x, aug_y, aug_w, km1 + 1)
+    full = uses_full_information(p, km1 + 1)
 
     def sums_at(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         beta = theta.reshape((p, km1), order="F")
         s = observed_sums(beta)
         if len(aug_y):
             s = s + block_sums(aug_x, aug_y, beta, aug_w)
+        if precision is not None:
+            s = s + prior_sums(theta, precision, full)
         return s.info, s.score, s.deviance
 
     return newton(sums_at, beta0.ravel(order="F"))
 
 
+def per_sd_moments(
+    coef: np.ndarray, v: np.ndarray, p: int, sd: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """All K levels' slopes per SD of each predictor, centred over the levels
+    ((p-1) × K), and their posterior variances ((p-1) × (K-1), levels 1..K-1), from
+    theta (reference-coded) and its covariance (full or per block)."""
+    km1 = len(coef) // p
+    beta = coef.reshape((p, km1), order="F")[1:] * sd[:, None]
+    gamma = np.hstack([np.zeros((p - 1, 1)), beta])
+    diag = np.diag(v).reshape((p, km1), order="F") if v.ndim == 2 else np.diagonal(v, 0, 1, 2).T
+    return gamma - gamma.mean(axis=1, keepdims=True), diag[1:] * (sd**2)[:, None]
+
+
+def prior_scales(at: NewtonSums, theta0: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Empirical-Bayes variances tau_j^2 (per SD of predictor j) of the hierarchical slope
+    prior gamma_kj ~ N(0, tau_j^2 / sd_j^2), one per predictor, shared by all K levels.
+
+    EM on the quadratic expansion of the log-likelihood at theta0 (the warm start: last
+    sweep's mode), so it costs no pass over the data: given tau, the posterior is
+    N(theta0 + (I + P)^-1 (score - P theta0), (I + P)^-1) with P the prior precision; the
+    update sets tau_j^2 to the mean over the K levels of the posterior second moment of
+    the centred per-SD slope. Levels with little data then keep slopes near the common
+    ones, while a predictor that separates levels strongly gets a wide prior."""
+    p = len(sd) + 1
+    full = at.info.ndim == 2
+    k = len(theta0) // p + 1
+    scale2 = np.full(p - 1, TAU_START**2)
+    for _ in range(EM_ROUNDS):
+        prior = prior_sums(theta0, prior_precision(sd, scale2), full)
+        posterior = at.info + prior.info
+        mode = theta0 + solve(posterior, at.score + prior.score)
+        centred, v = per_sd_moments(mode, inverse(posterior), p, sd)
+        new = np.clip(((centred**2).sum(axis=1) + v.sum(axis=1)) / k, TAU_MIN**2, TAU_MAX**2)
+        done = bool(np.all(np.abs(np.log(new / scale2)) <= EM_TOL))
+        scale2 = new
+        if done:
+            break
+    return scale2
+
+
 def draw(f: Fit, p: int, rng: np.random.Generator) -> np.ndarray:
-    """beta* (p × (K-1)) from N(beta-hat, I^-1), full or block-diagonal."""
+    """beta* (p × (K-1)) from N(the fit's mode, its covariance), full or block-diagonal: the
+    inverse information I^-1, or (I + P)^-1 under the hierarchical prior."""
     km1 = len(f.coef) // p
     if f.v.ndim == 2:
         theta = f.coef + symmetric_cholesky(f.v) @ rng.standard_normal(len(f.coef))
@@ -151,20 +242,45 @@ def draw(f: Fit, p: int, rng: np.random.Generator) -> np.ndarray:
     return theta.reshape((p, km1), order="F")
 
 
-def parameters(step: StepData, rng: np.random.Generator) -> Draw:
-    """Steps 1-2 over all blocks' sums; coefficients are p × (K-1)."""
+def parameters(
+    step: StepData, rng: np.random.Generator, polyreg_prior: str = DEFAULT_PRIOR
+) -> Draw:
+    """Steps 1-2 over all blocks' sums; coefficients are p × (K-1). polyreg_prior: "none"
+    (the augmented likelihood alone), "hierarchical" (see prior_scales) or "auto"
+    (hierarchical when y has at least AUTO_LEVELS levels)."""
+    if polyreg_prior not in PRIORS:
+        raise ValueError(f"polyreg_prior must be one of {PRIORS}; got {polyreg_prior!r}")
     aug_x, aug_y, aug_w = augmentation(step)
     p = len(step.moments.mean)  # predictors + 1 for the intercept (y's slot)
     beta0 = step.warm_start
     if beta0 is None:
         beta0 = np.zeros((p, step.n_levels - 1))
-    f = fit(
-        lambda beta: step.sum_over_blocks(lambda x, y: block_sums(x, y, beta)),
-        aug_x,
-        aug_y,
-        aug_w,
-        beta0,
-    )
+
+    first: dict[bytes, NewtonSums] = {}
+
+    def observed(beta: np.ndarray) -> NewtonSums:
+        """The observed rows' sums at beta (at the warm start computed once: the prior's
+        scales and Newton's first step both need them)."""
+        key = beta.tobytes()
+        if key not in first:
+            first.clear()
+            first[key] = step.sum_over_blocks(lambda x, y: block_sums(x, y, beta))
+        return first[key]
+
+    precision = None
+    if polyreg_prior == "auto":
+        polyreg_prior = "hierarchical" if step.n_levels >= AUTO_LEVELS else "none"
+    if polyreg_prior == "hierarchical" and p > 1:
+        sd = np.sqrt(step.x_all.variance())
+        if step.warm_start is None:  # first sweep: expand at the mode under the start prior
+            start = np.full(p - 1, TAU_START**2)
+            f0 = fit(observed, aug_x, aug_y, aug_w, beta0, prior_precision(sd, start))
+            beta0 = f0.coef.reshape(beta0.shape, order="F")
+        at = observed(beta0)
+        if len(aug_y):
+            at = at + block_sums(aug_x, aug_y, beta0, aug_w)
+        precision = prior_precision(sd, prior_scales(at, beta0.ravel(order="F"), sd))
+    f = fit(observed, aug_x, aug_y, aug_w, beta0, precision)
     return Draw(f.coef.reshape(beta0.shape, order="F"), draw(f, p, rng), f.iterations)
 
 
@@ -183,4 +299,5 @@ METHOD = Method(
     impute=impute,
     augments=True,
     warm_start=True,
+    fit_options=("polyreg_prior",),
 )
