@@ -42,14 +42,16 @@ from sparkmice import state
 from sparkmice.blocks import Block
 from sparkmice.config import MiceConfig
 from sparkmice.design import Design
+from sparkmice.io.paths import filesystem_path, write_atomic
 from sparkmice.kernels import METHODS, passive
 from sparkmice.kernels.contract import BlockView, Method, ObservedPool, StepData
 from sparkmice.kernels.linalg import Moments, collinear_predictors
+from sparkmice.models import DONOR_ROWS, Donors, StepModel, chain_bytes
 from sparkmice.plan import Plan
 
 T = TypeVar("T")
 POOL_SIZE = 1000  # observed values kept per block for the initial fill and `sample`
-PARAMETERS, IMPUTE, POOL = 0, 1, 2
+PARAMETERS, IMPUTE, POOL, DONORS = 0, 1, 2, 3
 MIN_OBSERVED = 2  # fewest observed values a method with predictors is fitted on
 NUMERICAL_FAILURES = (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError)
 
@@ -74,19 +76,24 @@ def add(a: Any, b: Any) -> Any:
 class ChainTask:
     """What an engine runs: chain `chain`'s sweeps in `iterations`, saving its state to
     `state_uri`, and resuming from `resume_from` (a sweep's report) if they do not start
-    at 1."""
+    at 1. With `model_uri`, the last sweep's models are written there (`sparkmice.models`)
+    by the task that reports (every task takes part in sampling the donors)."""
 
     chain: int
     iterations: range
     state_uri: str | None = None
     resume_from: dict[str, Any] | None = None
+    model_uri: str | None = None
 
     def run(
         self, plan: Plan, blocks: BlockSet, on_sweep: Callable[[SweepReport], None] | None
     ) -> None:
-        Chain(plan, self.chain).run(
-            blocks, self.iterations, on_sweep, self.state_uri, self.resume_from
-        )
+        chain = Chain(plan, self.chain)
+        chain.run(blocks, self.iterations, on_sweep, self.state_uri, self.resume_from,
+                  keep_models=self.model_uri is not None)  # fmt: skip
+        if self.model_uri is not None and on_sweep is not None and chain.models:
+            fs, path = filesystem_path(self.model_uri)
+            write_atomic(fs, path, chain_bytes(chain.models))
 
 
 @dataclass
@@ -113,6 +120,7 @@ class Chain:
     pools: dict[int, ObservedPool] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     exchanges: int = 0
+    models: dict[int, StepModel] = field(default_factory=dict)  # the last sweep's, if kept
 
     def __post_init__(self) -> None:
         self.designs = {
@@ -132,10 +140,12 @@ class Chain:
         on_sweep: Callable[[SweepReport], None] | None = None,
         state_uri: str | None = None,
         resume_from: dict[str, Any] | None = None,
+        keep_models: bool = False,
     ) -> None:
         """The sweeps in `iterations`: from the initial fill when they start at 1, else from
         the saved state of sweep `iterations.start - 1` (its progress report given as
-        `resume_from`). With `state_uri`, each sweep's imputed cells are saved there."""
+        `resume_from`). With `state_uri`, each sweep's imputed cells are saved there; with
+        `keep_models`, the last sweep's step models are kept in `self.models`."""
         self.pools_of(blocks)
         if iterations.start == 1:
             self.fill(blocks)
@@ -146,7 +156,7 @@ class Chain:
             t0 = time.perf_counter()
             n_events, n_exchanges = len(self.events), self.exchanges
             for j in self.designs:
-                self.step(blocks, j, it)
+                self.step(blocks, j, it, keep_models and it == iterations.stop - 1)
             rows = self.record_trace(blocks, it)
             if state_uri is not None:
                 self.reduce(
@@ -167,6 +177,30 @@ class Chain:
                         {str(j): np.asarray(w).tolist() for j, w in self.warm_start.items()},
                     )
                 )
+
+    def run_fixed(self, blocks: BlockSet, models: dict[int, StepModel], sweeps: int) -> None:
+        """New rows imputed with a run's final models (`sparkmice.models`): the initial fill
+        from each variable's kept pool, then `sweeps` chained sweeps over these rows alone
+        with every step's parameters fixed at the chain's last draw and its kept donors as
+        the observed rows (nothing is refitted)."""
+        seed, chain, plan = self.plan.config.seed, self.chain, self.plan
+        pools = {j: models[j].pool for j in self.designs}
+        blocks.update(functools.partial(_initial_fill, pools=pools, seed=seed, chain=chain))
+        self.recompute_passive(blocks, None)
+        for it in range(1, sweeps + 1):
+            for j, design in self.designs.items():
+                model = models[j]
+                options = method_options(plan.config, plan.variables[j].name)
+                impute_options = METHODS[model.method].impute_options
+                blocks.update(
+                    functools.partial(
+                        _impute_block, design=design, cols=model.cols, it=it,
+                        method=model.method, params=model.params, pool=model.pool, seed=seed,
+                        chain=chain, options={o: options[o] for o in impute_options if o in options},
+                        donors=model.donors,
+                    )
+                )  # fmt: skip
+                self.recompute_passive(blocks, j)
 
     def reduce(self, blocks: BlockSet, fn: Callable[[Block], T], merge=add) -> T:
         self.exchanges += 1
@@ -215,8 +249,9 @@ class Chain:
         self.warm_start = {int(j): np.asarray(w) for j, w in report["warm_start"].items()}
         self.recompute_passive(blocks, None)
 
-    def step(self, blocks: BlockSet, j: int, it: int) -> None:
-        """One variable step: summaries, collinearity, parameter draw, imputation."""
+    def step(self, blocks: BlockSet, j: int, it: int, keep_model: bool = False) -> None:
+        """One variable step: summaries, collinearity, parameter draw, imputation (with
+        `keep_model`, the step's model is kept in `self.models[j]`)."""
         plan, design = self.plan, self.designs[j]
         name = plan.variables[j].name
         method = METHODS[plan.method[name]]
@@ -265,11 +300,21 @@ class Chain:
             self.warm_start.pop(j, None)
         elif method.warm_start:
             self.warm_start[j] = drawn.params.coef
+        cols = [0] + [i + 1 for i in drawn.keep]
+        if keep_model:
+            seed, chain = plan.config.seed, self.chain
+            donors = self.reduce(
+                blocks,
+                functools.partial(_local_donors, design=design, cols=cols, it=it, seed=seed,
+                                  chain=chain),  # fmt: skip
+                Donors.merge,
+            )
+            self.models[j] = StepModel(drawn.method.name, cols, drawn.params, self.pools[j], donors)
         blocks.update(
             functools.partial(
                 _impute_block,
                 design=design,
-                cols=[0] + [i + 1 for i in drawn.keep],
+                cols=cols,
                 it=it,
                 method=drawn.method.name,
                 params=drawn.params,
@@ -410,6 +455,16 @@ def _local_pool(block: Block, j: int, seed: int, chain: int) -> ObservedPool:
     )
 
 
+def _local_donors(
+    block: Block, design: Design, cols: list[int], it: int, seed: int, chain: int
+) -> Donors:
+    """The block's fitting rows with the smallest random keys (at most DONOR_ROWS)."""
+    x, y, n_obs = _model_rows(block, design, it, cols)
+    keys = rng_for(seed, chain, it, design.target, DONORS, block.index).random(n_obs)
+    keep = np.argsort(keys, kind="stable")[:DONOR_ROWS]
+    return Donors(x[:n_obs][keep], y[:n_obs][keep], keys[keep])
+
+
 def _concat_pools(a: ObservedPool, b: ObservedPool) -> ObservedPool:
     return ObservedPool(
         np.concatenate([a.values, b.values]), np.concatenate([a.weights, b.weights])
@@ -459,13 +514,19 @@ def _impute_block(
     seed: int,
     chain: int,
     options: dict[str, Any],
+    donors: Donors | None = None,
 ) -> None:
+    """Impute the block's missing cells of the step's target; with `donors` (a run's kept
+    fitting rows: new data), those are the observed rows the method sees, not the block's."""
     j = design.target
     miss = block.missing[:, j]
     if not miss.any():
         return
     x, y, n_obs = _model_rows(block, design, it, cols)
-    view = BlockView(x[:n_obs], y[:n_obs], x[n_obs:], pool)
+    if donors is None:
+        view = BlockView(x[:n_obs], y[:n_obs], x[n_obs:], pool)
+    else:
+        view = BlockView(donors.x, donors.y, x[n_obs:], pool)
     rng = rng_for(seed, chain, it, j, IMPUTE, block.index)
     imputer = METHODS[method]
     values = imputer.impute(view, params, rng, **options)

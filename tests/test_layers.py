@@ -20,9 +20,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("options", ("config",)),
     # io.spark reads the input into Spark and checks it as the plan does (InputError, keys)
     ("plan", ("plan", "design", "blocks", "summaries", "state", "identity", "analysis.formula",
-              "io.spark", "predictors")),
+              "io.spark", "predictors", "models")),
     ("sampler", ("sampler", "progress")),
-    ("engines", ("engines",)),
+    ("engines", ("engines", "newdata")),
     ("analysis", ("analysis", "diagnostics", "congeniality", "pooling")),
     ("api", ("api", "")),  # "": the package's own __init__ (lazy public names)
     ("entry points", ("cli", "__main__", "impute_job", "congeniality_job", "pooling.job",

@@ -67,7 +67,7 @@ class InProcessEngine:
 
     def __init__(self, data: Any, cfg: MiceConfig):
         self.cfg = cfg
-        self.table = _arrow_input(data, cfg)
+        self.table = arrow_input(data, cfg)
         self.notes: list[str] = []
         self.reports: list[SweepReport] = []
 
@@ -109,7 +109,7 @@ class InProcessEngine:
         pass
 
 
-def _arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
+def arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
     """The input as an Arrow table with `_row_id` (the id column's keys, or positions),
     checked as the plan requires (schema, keys)."""
     if isinstance(data, pd.DataFrame):
