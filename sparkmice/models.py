@@ -86,7 +86,8 @@ def chain_bytes(steps: dict[int, StepModel]) -> bytes:
             if isinstance(value, np.ndarray):
                 arrays[f"{key}.params.{name}"] = value
             else:
-                entry["scalars"][name] = value if isinstance(value, int) else float(value)
+                integer = isinstance(value, int | np.integer)
+                entry["scalars"][name] = int(value) if integer else float(value)
         arrays[f"{key}.pool.values"] = s.pool.values
         arrays[f"{key}.pool.weights"] = s.pool.weights
         arrays[f"{key}.donors.x"] = s.donors.x
@@ -109,14 +110,16 @@ def chain_from_bytes(data: bytes) -> dict[int, StepModel]:
     for j, entry in index["steps"].items():
         key, method = f"v{j}", entry["method"]
         values = {
-            name[len(key) + 8 :]: a for name, a in arrays.items() if name.startswith(f"{key}.params.")
+            name[len(key) + 8 :]: a
+            for name, a in arrays.items()
+            if name.startswith(f"{key}.params.")
         }
         values.update(entry["scalars"])
         pool = ObservedPool(arrays[f"{key}.pool.values"], arrays[f"{key}.pool.weights"])
         kind = _params_type(method)
         if kind is ObservedPool:
             params: Any = pool
-        elif dataclasses.is_dataclass(kind):
+        elif isinstance(kind, type) and dataclasses.is_dataclass(kind):
             params = kind(**values)
         else:
             params = kind(values["value"])
@@ -159,9 +162,7 @@ def plan_bytes(plan: Plan) -> tuple[bytes, bytes]:
     }
     levels = pa.table(
         {
-            v.name: pa.array(
-                [list(v.levels) if v.levels is not None else None], pa.list_(v.type)
-            )
+            v.name: pa.array([list(v.levels) if v.levels is not None else None], pa.list_(v.type))
             for v in plan.variables
         }
     )

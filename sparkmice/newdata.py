@@ -48,7 +48,9 @@ def load_models(run: RunFolder) -> tuple[Plan, dict[int, dict[int, StepModel]]]:
             f"{run.root} holds no models for new data (a run written before sparkmice kept "
             "them, or not a run folder): impute again with this version and output=DIR."
         ) from None
-    models = {k: chain_from_bytes(run.read_chain_model(name)) for k, name in run.model_chains().items()}
+    models = {
+        k: chain_from_bytes(run.read_chain_model(name)) for k, name in run.model_chains().items()
+    }
     if not models:
         raise ModelError(f"{run.root} has no committed chain with models to impute new rows with.")
     return plan, models

@@ -191,13 +191,14 @@ class Chain:
             for j, design in self.designs.items():
                 model = models[j]
                 options = method_options(plan.config, plan.variables[j].name)
-                impute_options = METHODS[model.method].impute_options
+                options = {
+                    o: options[o] for o in METHODS[model.method].impute_options if o in options
+                }
                 blocks.update(
                     functools.partial(
                         _impute_block, design=design, cols=model.cols, it=it,
                         method=model.method, params=model.params, pool=model.pool, seed=seed,
-                        chain=chain, options={o: options[o] for o in impute_options if o in options},
-                        donors=model.donors,
+                        chain=chain, options=options, donors=model.donors,
                     )
                 )  # fmt: skip
                 self.recompute_passive(blocks, j)
@@ -305,8 +306,9 @@ class Chain:
             seed, chain = plan.config.seed, self.chain
             donors = self.reduce(
                 blocks,
-                functools.partial(_local_donors, design=design, cols=cols, it=it, seed=seed,
-                                  chain=chain),  # fmt: skip
+                functools.partial(
+                    _local_donors, design=design, cols=cols, it=it, seed=seed, chain=chain
+                ),  # fmt: skip
                 Donors.merge,
             )
             self.models[j] = StepModel(drawn.method.name, cols, drawn.params, self.pools[j], donors)

@@ -25,8 +25,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engines", ("engines", "newdata")),
     ("analysis", ("analysis", "diagnostics", "congeniality", "pooling")),
     ("api", ("api", "")),  # "": the package's own __init__ (lazy public names)
-    ("entry points", ("cli", "__main__", "impute_job", "congeniality_job", "pooling.job",
-                      "diagnostics.job")),
+    ("entry points", ("cli", "__main__", "impute_job", "impute_new_job", "congeniality_job",
+                      "pooling.job", "diagnostics.job")),
 ]  # fmt: skip
 
 

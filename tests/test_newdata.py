@@ -1,0 +1,145 @@
+"""New rows imputed with a run's final models (sparkmice.newdata, `impute-new`): the API and
+the command line in-process, the models kept by a Spark run, bad new data, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sparkmice
+from sparkmice.cli import main
+from sparkmice.datasets import make_mar
+from sparkmice.io.run import RunFolder, read_imputed
+from sparkmice.models import chain_from_bytes
+from sparkmice.names import IMPUTATION, ROW_ID
+from sparkmice.plan import InputError
+
+IMPUTED = ["bp", "chol", "bmi", "lact", "smoke", "diet"]
+
+
+@pytest.fixture(scope="module")
+def rows():
+    data = make_mar(500, seed=3)
+    return data.iloc[:400].reset_index(drop=True), data.iloc[400:].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def run(rows, tmp_path_factory):
+    old, _ = rows
+    out = tmp_path_factory.mktemp("run") / "run"
+    return sparkmice.mice(old, m=3, maxit=2, seed=5, output=str(out))
+
+
+def test_new_rows_imputed_observed_kept(run, rows):
+    _, new = rows
+    long = run.impute_new(new).complete("long")
+    assert sorted(long[IMPUTATION].unique()) == [1, 2, 3]
+    assert long[IMPUTED].notna().all().all()
+    for k in (1, 2, 3):
+        done = long[long[IMPUTATION] == k].sort_values(ROW_ID).reset_index(drop=True)
+        assert list(done[ROW_ID]) == list(range(len(new)))
+        observed = new.notna()
+        for c in new.columns:  # observed cells never change
+            pd.testing.assert_series_equal(
+                done.loc[observed[c], c], new.loc[observed[c], c], check_names=False
+            )
+    # pmm imputes observed values of the run's rows (its donors), never new rows' own
+    old_bp = set(run.complete(1)["bp"]) | set(rows[0]["bp"].dropna())
+    imputed_bp = long.loc[np.tile(new["bp"].isna().to_numpy(), 3), "bp"]
+    assert set(imputed_bp) <= old_bp
+
+
+def test_same_seed_same_imputations_other_seed_others(run, rows):
+    _, new = rows
+    a = run.impute_new(new).complete("long")
+    b = sparkmice.impute_new(run.output, new).complete("long")
+    c = run.impute_new(new, seed=99).complete("long")
+    pd.testing.assert_frame_equal(a, b)  # same machine: bitwise
+    assert not a[IMPUTED].equals(c[IMPUTED])
+
+
+def test_models_are_the_last_draw_and_typed(run):
+    folder = RunFolder(run.output)
+    names = folder.model_chains()
+    assert sorted(names) == [1, 2, 3]
+    steps = chain_from_bytes(folder.read_chain_model(names[1]))  # np.load without pickle
+    bp = run.plan.index["bp"]
+    assert steps[bp].method == "pmm"
+    assert 0 < len(steps[bp].donors.y) <= 1000
+    assert steps[bp].donors.x.shape == (len(steps[bp].donors.y), len(steps[bp].cols))
+    # the model's donors' predicted values are finite, and the chains drew differently
+    other = chain_from_bytes(folder.read_chain_model(names[2]))
+    assert np.isfinite(steps[bp].donors.x @ steps[bp].params.coef).all()
+    assert not np.array_equal(steps[bp].params.beta, other[bp].params.beta)
+
+
+def test_written_as_a_run_folder_and_rerun_replaces_models(run, rows, tmp_path):
+    _, new = rows
+    out = tmp_path / "new"
+    run.impute_new(new, output=str(out))
+    assert len(read_imputed(str(out))) == 3 * len(new)
+    with pytest.raises(sparkmice.OutputExistsError):
+        run.impute_new(new, output=str(out))
+
+
+def test_rerun_chain_deletes_its_old_model(rows, tmp_path):
+    old, _ = rows
+    out = str(tmp_path / "run")
+    sparkmice.mice(old, m=1, maxit=1, seed=1, output=out)
+    first = RunFolder(out).model_chains()[1]
+    sparkmice.mice(old, m=1, maxit=1, seed=1, output=out, chains=[1])
+    second = RunFolder(out).model_chains()[1]
+    assert first != second
+    files = {p.name for p in (tmp_path / "run" / "_sparkmice" / "model").iterdir()}
+    assert second in files and first not in files
+
+
+def test_bad_new_data_named(run, rows):
+    _, new = rows
+    with pytest.raises(InputError, match="'chol'"):
+        run.impute_new(new.drop(columns=["chol"]))
+    with pytest.raises(InputError, match="'extra'"):
+        run.impute_new(new.assign(extra=1.0))
+    with pytest.raises(InputError, match="'diet'.*not among the run's levels"):
+        run.impute_new(new.assign(diet="unheard-of"))
+    with pytest.raises(InputError, match="'region'.*type"):
+        run.impute_new(new.assign(region=1.0))
+
+
+def test_in_memory_run_has_no_models(rows):
+    old, new = rows
+    result = sparkmice.mice(old, m=1, maxit=1)
+    with pytest.raises(ValueError, match="output=DIR"):
+        result.impute_new(new)
+
+
+def test_cli(run, rows, tmp_path, capsys):
+    _, new = rows
+    source = tmp_path / "new.parquet"
+    new.to_parquet(source)
+    out = tmp_path / "out"
+    code = main(["impute-new", "--model", run.output, "--input", str(source), "--output", str(out)])
+    assert code == 0
+    via_cli = read_imputed(str(out)).drop(columns=[])
+    via_api = run.impute_new(new).complete("long")
+    pd.testing.assert_frame_equal(
+        via_cli[via_api.columns].reset_index(drop=True), via_api, check_dtype=False
+    )
+    code = main(["impute-new", "--model", str(tmp_path / "nothing"), "--input", str(source),
+                 "--output", str(tmp_path / "o2")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "holds no models" in err[0]
+
+
+def test_spark_run_keeps_models(spark, rows, tmp_path):
+    """A Spark run writes the models from a Spark task (the one that reports): they impute the same
+    way as an in-process run's of the same seed and blocks."""
+    old, new = rows
+    df = spark.createDataFrame(old)
+    spark_run = sparkmice.mice(df, m=2, maxit=2, seed=5, output=str(tmp_path / "s"), blocks=2)
+    local = sparkmice.mice(old, m=2, maxit=2, seed=5, output=str(tmp_path / "l"), blocks=2)
+    a = spark_run.impute_new(new).complete("long")
+    b = local.impute_new(new).complete("long")
+    assert sorted(RunFolder(spark_run.output).model_chains()) == [1, 2]
+    pd.testing.assert_frame_equal(a, b)
