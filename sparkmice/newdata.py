@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sparkmice.blocks import completed_table, split_blocks
+from sparkmice.blocks import completed_table, encode_column, split_blocks
 from sparkmice.engines.inprocess import LocalBlocks, arrow_input
 from sparkmice.io.run import RunFolder
 from sparkmice.models import ModelError, StepModel, chain_from_bytes, plan_from_bytes
@@ -92,11 +92,12 @@ def check_columns(table: pa.Table, plan: Plan) -> None:
             )
 
 
-def _check_levels(table: pa.Table, codes: dict[str, np.ndarray], plan: Plan) -> None:
+def check_levels(table: pa.Table, plan: Plan) -> None:
     """Refuse observed values of a categorical column that the run never saw."""
     for v in plan.variables:
         if v.categorical and not v.derived:
-            unknown = int(np.sum(np.isnan(codes[v.name]) & ~_null(table.column(v.name))))
+            column = table.column(v.name)
+            unknown = int(np.sum(np.isnan(encode_column(column, v)) & ~_null(column)))
             if unknown:
                 raise InputError(
                     f"new data's column {v.name!r} holds {unknown} value(s) that are not among "
@@ -127,14 +128,8 @@ def impute_chains(
         else:
             source = pa.Table.from_pandas(source.toPandas(), preserve_index=False)
     check_columns(source, plan)
-    table = arrow_input(source, plan.config)
-    blocks = split_blocks(table, plan)
-    codes = {
-        v.name: np.concatenate([b.values[:, v.index] for b in blocks]) if blocks else np.zeros(0)
-        for v in plan.variables
-    }
-    ordered = pa.concat_tables([b.source for b in blocks if b.source is not None])
-    _check_levels(ordered, codes, plan)
+    check_levels(source, plan)
+    blocks = split_blocks(arrow_input(source, plan.config), plan)
     tables = []
     for k, chain_models in sorted(models.items()):
         mine = [copy.copy(b) for b in blocks]

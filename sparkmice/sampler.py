@@ -423,14 +423,17 @@ def all_finite(params: Any) -> bool:
 # -- block functions (module level so the per-step engine can ship them to executors) --------
 def _design(block: Block, design: Design, it: int) -> tuple[np.ndarray, int]:
     """The block's design for this step, built once per step: intercept, predictors and
-    the target's categories, with the rows where the target is observed first (so that
-    every model's observed and missing rows are views), and how many those are."""
+    the target's categories, with the rows the model is fitted on first (the target
+    observed, the row not `ignore`d; so that every model's fitted and missing rows are
+    views), then the rows to impute, and how many are fitted on. Observed rows that are
+    ignored are in neither part."""
     key = (it, design.target)
     if block.cache.get("key") != key:
         missing = block.missing[:, design.target]
-        rows = np.concatenate([np.flatnonzero(~missing), np.flatnonzero(missing)])
+        fitted = ~missing if block.ignored is None else ~missing & ~block.ignored
+        rows = np.concatenate([np.flatnonzero(fitted), np.flatnonzero(missing)])
         z = design.build(block.values, rows)
-        block.cache = {"key": key, "z": z, "n_obs": len(rows) - int(missing.sum())}
+        block.cache = {"key": key, "z": z, "n_obs": len(rows) - int(missing.sum())}  # fitted
     return block.cache["z"], block.cache["n_obs"]
 
 
@@ -448,7 +451,10 @@ def _model_rows(
 
 
 def _local_pool(block: Block, j: int, seed: int, chain: int) -> ObservedPool:
-    y = block.values[~block.missing[:, j], j]
+    observed = ~block.missing[:, j]
+    if block.ignored is not None:
+        observed &= ~block.ignored
+    y = block.values[observed, j]
     if len(y) <= POOL_SIZE:
         return ObservedPool(y.copy(), np.ones(len(y)))
     rng = rng_for(seed, chain, 0, j, POOL, block.index)
