@@ -64,6 +64,15 @@ class StepModel:
     donors: Donors
 
 
+def bounded_pool(pool: ObservedPool, size: int, rng: np.random.Generator) -> ObservedPool:
+    """At most `size` values of `pool`, drawn by its weights (each then standing for an
+    equal share of the rows): the kept pool does not grow with the number of blocks."""
+    if len(pool.values) <= size:
+        return pool
+    total = float(pool.weights.sum())
+    return ObservedPool(pool.draw(size, rng), np.full(size, total / size))
+
+
 def _params_type(method: str) -> Any:
     """The type of `method`'s parameters: the annotation of its `impute`'s `params`."""
     return typing.get_type_hints(METHODS[method].impute)["params"]
@@ -77,9 +86,13 @@ def chain_bytes(steps: dict[int, StepModel]) -> bytes:
         key = f"v{j}"
         entry: dict[str, Any] = {"method": s.method, "cols": list(s.cols), "scalars": {}}
         params = s.params
+        if isinstance(params, ObservedPool):  # `sample`: its parameters are the pool
+            params = {}
         fields = (
             {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
             if dataclasses.is_dataclass(params)
+            else params
+            if isinstance(params, dict)
             else {"value": params}
         )
         for name, value in fields.items():

@@ -12,7 +12,9 @@ which options each takes, whether it uses predictors, augments, or warm-starts.
 
 Random streams: numpy SeedSequence(seed, spawn_key=(chain, iteration, variable, stream,
 block)); stream 0 draws a step's parameters (the same in every task), stream 1 imputes a
-block, stream 2 samples a block's observed-value pool.
+block, stream 2 samples a block's observed-value pool; with `model_uri` (the chain's final
+models kept for new rows, `sparkmice.models`), stream 3 samples the donor rows of the last
+sweep's steps and stream 4 the variable's pool those keep.
 
 No numerical failure ends a run. A step's parameters come from the first of
   1. the method as asked, on the predictors the collinearity checks kept (its linear
@@ -46,12 +48,12 @@ from sparkmice.io.paths import filesystem_path, write_atomic
 from sparkmice.kernels import METHODS, passive
 from sparkmice.kernels.contract import BlockView, Method, ObservedPool, StepData
 from sparkmice.kernels.linalg import Moments, collinear_predictors
-from sparkmice.models import DONOR_ROWS, Donors, StepModel, chain_bytes
+from sparkmice.models import DONOR_ROWS, Donors, StepModel, bounded_pool, chain_bytes
 from sparkmice.plan import Plan
 
 T = TypeVar("T")
 POOL_SIZE = 1000  # observed values kept per block for the initial fill and `sample`
-PARAMETERS, IMPUTE, POOL, DONORS = 0, 1, 2, 3
+PARAMETERS, IMPUTE, POOL, DONORS, KEPT_POOL = 0, 1, 2, 3, 4
 MIN_OBSERVED = 2  # fewest observed values a method with predictors is fitted on
 NUMERICAL_FAILURES = (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError)
 
@@ -311,7 +313,9 @@ class Chain:
                 ),  # fmt: skip
                 Donors.merge,
             )
-            self.models[j] = StepModel(drawn.method.name, cols, drawn.params, self.pools[j], donors)
+            pool = bounded_pool(self.pools[j], DONOR_ROWS, rng_for(seed, chain, it, j, KEPT_POOL))
+            params = pool if drawn.params is self.pools[j] else drawn.params  # `sample`'s
+            self.models[j] = StepModel(drawn.method.name, cols, params, pool, donors)
         blocks.update(
             functools.partial(
                 _impute_block,

@@ -11,7 +11,8 @@ import sparkmice
 from sparkmice.cli import main
 from sparkmice.datasets import make_mar
 from sparkmice.io.run import RunFolder, read_imputed
-from sparkmice.models import chain_from_bytes
+from sparkmice.kernels.contract import ObservedPool
+from sparkmice.models import Donors, bounded_pool, chain_from_bytes
 from sparkmice.names import IMPUTATION, ROW_ID
 from sparkmice.plan import InputError
 
@@ -143,3 +144,25 @@ def test_spark_run_keeps_models(spark, rows, tmp_path):
     b = local.impute_new(new).complete("long")
     assert sorted(RunFolder(spark_run.output).model_chains()) == [1, 2]
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_donor_samples_merge_to_the_sample_of_all_rows_in_any_order():
+    rng = np.random.default_rng(0)
+    x, y, keys = rng.normal(size=(300, 2)), rng.normal(size=300), rng.random(300)
+    parts = [Donors(x[a:b], y[a:b], keys[a:b]) for a, b in ((0, 90), (90, 200), (200, 300))]
+    whole = Donors(x, y, keys).merge(Donors(x[:0], y[:0], keys[:0]), size=50)
+    forward = parts[0].merge(parts[1], size=50).merge(parts[2], size=50)
+    backward = parts[2].merge(parts[1], size=50).merge(parts[0], size=50)
+    for merged in (forward, backward):
+        np.testing.assert_array_equal(merged.y, whole.y)
+        np.testing.assert_array_equal(merged.x, whole.x)
+    np.testing.assert_array_equal(np.sort(whole.keys), np.sort(keys)[:50])
+
+
+def test_kept_pool_is_bounded_and_keeps_the_weight():
+    pool = ObservedPool(np.arange(5000.0), np.full(5000, 3.0))
+    kept = bounded_pool(pool, 1000, np.random.default_rng(1))
+    assert len(kept.values) == 1000 and kept.weights.sum() == pytest.approx(15000.0)
+    assert set(kept.values) <= set(pool.values)
+    small = ObservedPool(np.arange(10.0), np.ones(10))
+    assert bounded_pool(small, 1000, np.random.default_rng(1)) is small
