@@ -219,7 +219,7 @@ def impute_new(
         check_apart(out.root, [RunFolder(model).root])
         _check_output_early(out, overwrite, False, False)
     plan, tables = impute_chains(RunFolder(model), new_data, seed)
-    n_rows = tables[0].num_rows
+    n_rows = next(iter(tables.values())).num_rows
     plan = dataclasses.replace(plan, n_rows=n_rows)
     if out:
         rid, config = _open_output(out, plan, "inprocess", overwrite, False, False)
@@ -227,13 +227,13 @@ def impute_new(
             raise RuntimeError(f"no config.json to write for {out.root}")
         out.write_config({**config, "impute_new_of": RunFolder(model).root})
         sink = ChainSink(out, n_rows, plan.config.maxit, rid)
-        for table in tables:
-            sink.write_table(int(table.column(IMPUTATION)[0].as_py()) if n_rows else 0, table)
+        for k, table in tables.items():
+            sink.write_table(k, table)
         log.info(f"new rows imputed with the models of {model}, written to {out.root}")
     empty = tables_of([])
     return MiceResult(
         plan, "inprocess", out.root if out else None, empty["trace"], empty["events"],
-        empty["timings"], pa.concat_tables(tables),
+        empty["timings"], pa.concat_tables(list(tables.values())),
     )  # fmt: skip
 
 

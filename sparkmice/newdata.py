@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sparkmice.blocks import completed_table, encode_column, split_blocks
+from sparkmice.blocks import Block, completed_table, encode_column, split_blocks
 from sparkmice.engines.inprocess import LocalBlocks, arrow_input
 from sparkmice.io.run import RunFolder
 from sparkmice.models import ModelError, StepModel, chain_from_bytes, plan_from_bytes
@@ -56,8 +56,9 @@ def load_models(run: RunFolder) -> tuple[Plan, dict[int, dict[int, StepModel]]]:
     return plan, models
 
 
-def check_columns(table: pa.Table, plan: Plan) -> None:
-    """The new rows must have the run's columns and types: one line naming the column."""
+def conform_columns(table: pa.Table, plan: Plan) -> pa.Table:
+    """The new rows must have the run's columns and types (one line naming the column); a
+    column with no value at all (Arrow's null type, as pandas gives it) gets the run's."""
     config = plan.config
     expected = [v.name for v in plan.variables if not v.derived] + list(plan.passthrough)
     if config.id_column and config.id_column not in expected:
@@ -79,6 +80,10 @@ def check_columns(table: pa.Table, plan: Plan) -> None:
         if v.derived:
             continue
         t = table.schema.field(v.name).type
+        if pa.types.is_null(t):
+            i = table.schema.get_field_index(v.name)
+            table = table.set_column(i, v.name, pa.nulls(table.num_rows, v.type))
+            continue
         numeric = pa.types.is_integer(t) or pa.types.is_floating(t)
         run_numeric = pa.types.is_integer(v.type) or pa.types.is_floating(v.type)
         value_type = t.value_type if pa.types.is_dictionary(t) else t
@@ -90,6 +95,7 @@ def check_columns(table: pa.Table, plan: Plan) -> None:
                 f"new data's column {v.name!r} has type {t}, the run's had {v.type}; cast it "
                 "to the run's type."
             )
+    return table
 
 
 def check_levels(table: pa.Table, plan: Plan) -> None:
@@ -112,9 +118,9 @@ def _null(column: pa.ChunkedArray) -> np.ndarray:
 
 def impute_chains(
     run: RunFolder, data: Any, seed: int | None = None
-) -> tuple[Plan, list[pa.Table]]:
-    """Each committed chain's imputations of the new rows `data` (the run's columns), as
-    completed tables with `_imputation` and `_row_id` (the new rows' ids: the id column's,
+) -> tuple[Plan, dict[int, pa.Table]]:
+    """Each committed chain's imputations of the new rows `data` (the run's columns), by
+    chain: completed tables with `_imputation` and `_row_id` (the new rows' ids: the id column's,
     else their positions); `seed` replaces the run's seed for the new rows' draws."""
     plan, models = load_models(run)
     if seed is not None:
@@ -127,14 +133,19 @@ def impute_chains(
             source = pa.Table.from_pandas(source, preserve_index=False)
         else:
             source = pa.Table.from_pandas(source.toPandas(), preserve_index=False)
-    check_columns(source, plan)
+    source = conform_columns(source, plan)
     check_levels(source, plan)
-    blocks = split_blocks(arrow_input(source, plan.config), plan)
-    tables = []
+    table = arrow_input(source, plan.config)
+    blocks = split_blocks(table, plan)
+    if not blocks:  # no new rows (an empty day): an empty table of the output's columns
+        shape = (0, len(plan.variables))
+        empty = np.zeros(shape, order="F")
+        blocks = [Block(0, np.zeros(0, np.int64), empty, empty.astype(bool), table)]
+    tables = {}
     for k, chain_models in sorted(models.items()):
         mine = [copy.copy(b) for b in blocks]
         for b in mine:
             b.values, b.cache = b.values.copy(order="F"), {}
         Chain(plan, k).run_fixed(LocalBlocks(mine), chain_models, plan.config.maxit)
-        tables.append(pa.concat_tables(completed_table(b, plan, k) for b in mine))
+        tables[k] = pa.concat_tables(completed_table(b, plan, k) for b in mine)
     return plan, tables

@@ -166,3 +166,10 @@ def test_kept_pool_is_bounded_and_keeps_the_weight():
     assert set(kept.values) <= set(pool.values)
     small = ObservedPool(np.arange(10.0), np.ones(10))
     assert bounded_pool(small, 1000, np.random.default_rng(1)) is small
+
+
+def test_no_new_rows_give_an_empty_table(run, rows, tmp_path):
+    _, new = rows
+    result = run.impute_new(new.iloc[:0], output=str(tmp_path / "empty"))
+    assert len(result.complete("long")) == 0
+    assert RunFolder(str(tmp_path / "empty")).chains() == [1, 2, 3]
