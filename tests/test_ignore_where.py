@@ -114,6 +114,7 @@ def test_spark_equals_in_process(spark, data):
     """The masks travel with the rows into Spark's tasks: the same imputations as in-process
     for the same seed and blocks."""
     options = dict(m=2, maxit=2, seed=4, blocks=2, ignore="test", where={"bp": "bp_where"})
+    options["rows_per_task"] = 250  # two tasks per chain (the exchange), not one
     local = sparkmice.mice(data, **options).complete("long")
     on_spark = sparkmice.mice(spark.createDataFrame(data), **options).complete("long").toPandas()
     on_spark = on_spark.sort_values([IMPUTATION, "_row_id"]).reset_index(drop=True)

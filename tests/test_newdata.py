@@ -10,6 +10,7 @@ import pytest
 import sparkmice
 from sparkmice.cli import main
 from sparkmice.datasets import make_mar
+from sparkmice.engines import wire
 from sparkmice.io.run import RunFolder, read_imputed
 from sparkmice.kernels.contract import ObservedPool
 from sparkmice.models import Donors, bounded_pool, chain_from_bytes
@@ -133,12 +134,18 @@ def test_cli(run, rows, tmp_path, capsys):
     assert code == 2 and len(err) == 1 and "holds no models" in err[0]
 
 
-def test_spark_run_keeps_models(spark, rows, tmp_path):
-    """A Spark run writes the models from a Spark task (the one that reports): they impute the same
-    way as an in-process run's of the same seed and blocks."""
+@pytest.mark.parametrize("engine", ["barrier", "perstep"])
+def test_spark_run_keeps_models(spark, rows, tmp_path, engine):
+    """A Spark run writes the models from the task that reports (barrier: an executor's rank
+    0; per-step: the driver): they impute the same way as an in-process run's of the same
+    seed and blocks."""
     old, new = rows
     df = spark.createDataFrame(old)
-    spark_run = sparkmice.mice(df, m=2, maxit=2, seed=5, output=str(tmp_path / "s"), blocks=2)
+    spark_run = sparkmice.mice(  # two tasks per chain: the donors cross the exchange
+        df, m=2, maxit=2, seed=5, output=str(tmp_path / "s"), blocks=2, engine=engine,
+        rows_per_task=250,
+    )  # fmt: skip
+    assert spark_run.engine == engine
     local = sparkmice.mice(old, m=2, maxit=2, seed=5, output=str(tmp_path / "l"), blocks=2)
     a = spark_run.impute_new(new).complete("long")
     b = local.impute_new(new).complete("long")
@@ -157,6 +164,15 @@ def test_donor_samples_merge_to_the_sample_of_all_rows_in_any_order():
         np.testing.assert_array_equal(merged.y, whole.y)
         np.testing.assert_array_equal(merged.x, whole.x)
     np.testing.assert_array_equal(np.sort(whole.keys), np.sort(keys)[:50])
+
+
+def test_donors_cross_the_barrier_exchange_bitwise():
+    rng = np.random.default_rng(2)
+    donors = Donors(np.asfortranarray(rng.normal(size=(7, 3))), rng.normal(size=7), rng.random(7))
+    back = wire.decode(wire.encode(donors))
+    assert type(back) is Donors
+    for name in ("x", "y", "keys"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(donors, name))
 
 
 def test_kept_pool_is_bounded_and_keeps_the_weight():
