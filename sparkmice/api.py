@@ -160,6 +160,11 @@ def mice(
     YAML file path in `config`.
     """
     cfg = _config(config, m=m, maxit=maxit, seed=seed, **options)
+    if resume and cfg.where:  # the saved state counts missing cells, not `where` cells
+        raise ConfigError(
+            "resume is not built for a run with `where`: rerun it with overwrite "
+            "(--overwrite) instead of resume."
+        )
     ensure_logging()
     engine = _engine_for(data, cfg)  # checks the input's schema; no Spark job yet
     in_memory = engine.name == "inprocess"

@@ -97,6 +97,13 @@ def test_masks_must_be_boolean_columns(data):
         sparkmice.mice(data, m=1, maxit=1, where={"bp": "nope"})
 
 
+def test_resume_with_where_is_one_clear_line(data, tmp_path):
+    out = str(tmp_path / "r")
+    sparkmice.mice(data, m=1, maxit=1, output=out, where={"bp": "bp_where"})
+    with pytest.raises(sparkmice.ConfigError, match="resume is not built for a run with `where`"):
+        sparkmice.mice(data, m=1, maxit=2, output=out, resume=True, where={"bp": "bp_where"})
+
+
 def test_new_rows_of_a_run_with_where(data, tmp_path):
     df = data.drop(columns=["test"]).assign(diet_where=np.arange(len(data)) % 9 == 0)
     old, new = df.iloc[:300], df.iloc[300:].reset_index(drop=True)
