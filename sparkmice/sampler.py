@@ -13,8 +13,8 @@ which options each takes, whether it uses predictors, augments, or warm-starts.
 Random streams: numpy SeedSequence(seed, spawn_key=(chain, iteration, variable, stream,
 block)); stream 0 draws a step's parameters (the same in every task), stream 1 imputes a
 block, stream 2 samples a block's observed-value pool; with `model_uri` (the chain's final
-models kept for new rows, `sparkmice.models`), stream 3 samples the donor rows of the last
-sweep's steps and stream 4 the variable's pool those keep.
+models kept for new rows, `sparkmice.models`), stream 4 samples the donor rows of the last
+sweep's steps and stream 5 the variable's pool those keep (3 is the trees' `FIT` on main).
 
 No numerical failure ends a run. A step's parameters come from the first of
   1. the method as asked, on the predictors the collinearity checks kept (its linear
@@ -53,7 +53,7 @@ from sparkmice.plan import Plan
 
 T = TypeVar("T")
 POOL_SIZE = 1000  # observed values kept per block for the initial fill and `sample`
-PARAMETERS, IMPUTE, POOL, DONORS, KEPT_POOL = 0, 1, 2, 3, 4
+PARAMETERS, IMPUTE, POOL, DONORS, KEPT_POOL = 0, 1, 2, 4, 5  # 3: main's FIT (the trees)
 MIN_OBSERVED = 2  # fewest observed values a method with predictors is fitted on
 NUMERICAL_FAILURES = (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError)
 
