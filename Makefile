@@ -17,9 +17,9 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(PY) -m sparkmice impute --input sparkmice/data/nhanes.csv --output out/nhanes_imputed \
-		--m 5 --maxit 10 --seed 1 --overwrite
+		--m 5 --maxit 50 --seed 1 --overwrite
 	$(PY) -m sparkmice impute --input sparkmice/data/health_mar.parquet --output out/health_imputed \
-		--m 5 --maxit 10 --seed 1 --overwrite
+		--m 5 --maxit 50 --seed 1 --overwrite
 
 test: setup
 	$(VENV)/bin/ruff check sparkmice jobs tests benchmarks

@@ -30,6 +30,8 @@ _HOMES = {
     "quickpred": "sparkmice.predictors",
     "read_imputed": "sparkmice.io.run",
     "summary": "sparkmice.pooling",
+    "with_imputations": "sparkmice.analysis",
+    "write_table": "sparkmice.io.catalog",
 }
 __all__ = sorted(_HOMES)
 __getattr__, __dir__ = lazy_exports(globals(), _HOMES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -11,17 +12,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sparkmice import state
+from sparkmice import state, where
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines.contract import Engine
 from sparkmice.engines.inprocess import InProcessEngine
 from sparkmice.identity import differences, run_id, run_identity
+from sparkmice.io.imputed import Completed, NoWhereError, of_folder, read_where, write_where
 from sparkmice.io.paths import check_apart
 from sparkmice.io.run import ChainSink, RunFolder, tables_of
 from sparkmice.models import plan_bytes
 from sparkmice.names import IMPUTATION, ROW_ID
 from sparkmice.plan import Plan
-from sparkmice.progress import ensure_logging
+from sparkmice.progress import ensure_logging, notebook_bar
 from sparkmice.sampler import ChainTask
 
 log = logging.getLogger("sparkmice")
@@ -45,13 +47,16 @@ class MiceResult:
     long_table: pa.Table | None = None
     spark: Any = None
     notes: list[str] = field(default_factory=list)
+    input_table: pa.Table | None = None  # in-process runs: the input, with `_row_id`
+    where_table: pa.Table | None = None  # which cells were imputed, once asked
 
     @property
     def m(self) -> int:
         return self.plan.config.m
 
     def rhat(self, threshold: float = 1.1) -> pd.DataFrame:
-        """Rank-normalised split R-hat per variable from the trace (Vehtari et al. 2021)."""
+        """Rank-normalised split R-hat per variable over the second half of the trace
+        (Vehtari et al. 2021), and whether the run is long enough to judge it."""
         from sparkmice.diagnostics.rhat import rhat_table
 
         return rhat_table(self.trace, threshold)
@@ -97,23 +102,51 @@ class MiceResult:
             pm.loc[target, list(preds)] = 1
         return pm
 
-    def complete(self, action: int | str = 1):
-        """One completed data set (action = k), or all of them stacked ("long"), as R's
-        complete(). A Spark DataFrame for Spark runs, a pandas DataFrame otherwise."""
-        if action != "long" and not (isinstance(action, int) and 1 <= action <= self.m):
-            raise ValueError(
-                f"action must be 'long' or an imputation in 1..{self.m}; got {action!r}."
-            )
-        if self.long_table is not None:
-            df = self.long_table.to_pandas()
-            if action != "long":
-                df = df[df[IMPUTATION] == action].drop(columns=[IMPUTATION])
-            return df.sort_values(
-                [c for c in (IMPUTATION, ROW_ID) if c in df], kind="stable"
-            ).reset_index(drop=True)
-        chain = action if isinstance(action, int) else None  # None: "long", every chain
-        df = self._stored().read(self.spark, chain)
-        return df if action == "long" else df.drop(IMPUTATION)
+    def complete(self, action: int | str = 1, include: bool = False, indicator: bool = False):
+        """The completed data, as R's complete(imp, action, include): imputation k (1..m),
+        or the original data (0: the imputed cells missing again); "long" (stacked, with
+        `_imputation`), "all" (a list of frames), "broad" (one row per `_row_id`, columns
+        `<col>.<k>` by imputation) or "repeated" (the same, by column). `include` adds the
+        original data as imputation 0. `indicator` adds `<col>_imputed`, True where the
+        cell was imputed, for each column the run fills (see `where()`). A Spark DataFrame
+        (a list of them for "all") for Spark runs, pandas otherwise."""
+        return self._completed().complete(action, include, indicator)
+
+    def where(self):
+        """R's `where`: `_row_id` and, for each column the run fills, True where its value
+        was imputed (missing in the input), for every row. Read from the run's record of
+        its imputed cells (`sparkmice.where`), so it needs nothing but the run."""
+        return self._completed().where()
+
+    def _completed(self) -> Completed:
+        """The completed data: in memory (in-process runs), else the run folder's."""
+        table = self.long_table
+        if table is None:
+            return of_folder(self._stored(), self.spark)
+
+        def imputation_of(k: int) -> pd.DataFrame:
+            one = table.filter(pc.equal(table[IMPUTATION], k)).drop([IMPUTATION]).to_pandas()
+            return one.sort_values(ROW_ID, kind="stable").reset_index(drop=True)
+
+        def long_of() -> pd.DataFrame:
+            df = table.to_pandas()
+            return df.sort_values([IMPUTATION, ROW_ID], kind="stable").reset_index(drop=True)
+
+        def where_of() -> pa.Table:
+            if self.where_table is None:
+                source = self.input_table
+                self.where_table = (
+                    where.table_of_input(source, self.plan)
+                    if source is not None
+                    else read_where(self._stored())
+                )
+            return self.where_table
+
+        chains = sorted(set(table.column(IMPUTATION).to_pylist()))
+        return Completed(
+            self.m, chains, imputation_of, long_of, where_of,
+            where_option=tuple(self.plan.config.where),
+        )  # fmt: skip
 
     def write(self, path: str, overwrite: bool = False) -> str:
         """Write the long table and the run's files to `path` (the run's format)."""
@@ -128,13 +161,19 @@ class MiceResult:
             table = self.long_table
             for k in sorted(set(table.column(IMPUTATION).to_pylist())):
                 sink.write_table(k, table.filter(pc.equal(table[IMPUTATION], k)))
+            record = self._completed().where_of
         else:
             source = self._stored()
             for k in source.chains():
                 sink.write_dataframe(k, source.read(self.spark, k), self.spark)
+            record = functools.partial(read_where, source)  # as Arrow, for a Spark run too
         run.write_tables(
             {"trace": self.trace, "events": self.logged_events, "timings": self.timings}
         )
+        try:
+            write_where(run, record())
+        except NoWhereError:  # a run of an older version: no record to copy
+            pass
         return run.root
 
 
@@ -148,9 +187,14 @@ def mice(
     output: str | None = None,
     overwrite: bool = False,
     resume: bool = False,
+    output_table: str | None = None,
     **options: Any,
 ) -> MiceResult:
     """Multiple imputation by chained equations, as R's mice(data, m, maxit, seed = ...).
+
+    output_table: also publish the chains of this run to the catalog table
+    `catalog.schema.table`, each as its `_imputation` partition (`sparkmice.io.catalog`);
+    Spark input only. A catalog table as input: `mice(spark.table("catalog.schema.t"))`.
 
     resume: continue the chains in `output` after their last finished sweep (a failed run,
     or a finished one with a larger maxit, as R's mice.mids); chains done are skipped.
@@ -168,6 +212,8 @@ def mice(
     ensure_logging()
     engine = _engine_for(data, cfg)  # checks the input's schema; no Spark job yet
     in_memory = engine.name == "inprocess"
+    if output_table is not None:
+        _check_output_table(output_table, in_memory)
     run = RunFolder(output) if output else None if in_memory else RunFolder(_temporary_output())
     adding = cfg.chains is not None
     if run:
@@ -184,7 +230,8 @@ def mice(
             run.write_config(config_json)
         if run and sink:
             tasks = _keep_models(run, sink, plan, tasks)
-        tables = engine.run(tasks, sink, run.progress_uri if run else None)
+        with notebook_bar({t.chain: len(t.iterations) for t in tasks}):
+            tables = engine.run(tasks, sink, run.progress_uri if run else None)
     finally:
         engine.close()
     found = run.run_tables() if run else tables_of([asdict(r) for r in engine.reports])
@@ -196,10 +243,16 @@ def mice(
         long_table = pa.Table.from_pandas(run.read(), preserve_index=False)
     if run:
         log.info(f"imputed table written to {run.root}")
+    if run and output_table is not None:
+        from sparkmice.io.catalog import write_table
+
+        write_table(run.root, output_table, data.sparkSession, cfg.chain_numbers())
+        log.info(f"chains {cfg.chain_numbers()} written to table {output_table}")
     result = MiceResult(
         plan, engine.name, run.root if run else None, found["trace"], found["events"],
         found["timings"], long_table, spark=None if in_memory else data.sparkSession,
         notes=engine.notes,
+        input_table=engine.table if isinstance(engine, InProcessEngine) else None,
     )  # fmt: skip
     _log_convergence(result)
     return result
@@ -256,6 +309,16 @@ def _keep_models(
             task = dataclasses.replace(task, model_uri=uri)
         kept.append(task)
     return kept
+def _check_output_table(name: str, in_memory: bool) -> None:
+    """Before any job: a valid table name, and Spark input (the table is written by Spark)."""
+    from sparkmice.io.catalog import check_table_name
+
+    check_table_name(name)
+    if in_memory:
+        raise ConfigError(
+            "output_table needs Spark input (a Spark DataFrame) and the Spark engines; for "
+            "pandas input give output=DIR, then sparkmice.write_table(DIR, name, spark)"
+        )
 
 
 def _engine_for(data: Any, cfg: MiceConfig) -> Engine:
@@ -327,7 +390,10 @@ def _chain_tasks(
                 continue
             if start > 1:
                 state.check_resumable(run.state_uri, k, start - 1, plan)
-        tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report))
+        where_uri = run.where_uri if run else None
+        tasks.append(
+            ChainTask(k, range(start, cfg.maxit + 1), state_uri, report, where_uri=where_uri)
+        )
     for task in tasks:
         if task.iterations.start == 1 and run:
             run.clear_progress(task.chain)
@@ -370,7 +436,10 @@ def _open_output(
     old = run.read_config()
     diffs = differences(old.get("identity"), identity, resume) if old else None
     if old is not None and not diffs and (adding or resume):
-        return rid, (config if old.get("maxit") != plan.config.maxit else None)
+        # rewritten when maxit grows, or when DIR's run id was digested by an older version
+        # (an option renamed or added since: the same run, see sparkmice.identity)
+        rewrite = old.get("maxit") != plan.config.maxit or old.get("run_id") != rid
+        return rid, (config if rewrite else None)
     if overwrite and not resume:
         run.wipe()
         return rid, config

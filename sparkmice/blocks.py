@@ -28,6 +28,8 @@ class Block:
     source: pa.Table | None = None  # the original columns, for writing the completed rows
     cache: dict = field(default_factory=dict)
     ignored: np.ndarray | None = None  # (rows,) bool: rows not fitted on (config `ignore`)
+    # (rows, variables) bool: the observed input cells config `where` marks (imputed too)
+    where_observed: np.ndarray | None = None
 
 
 def key_row_ids(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -124,9 +126,11 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
         values[:, i] = np.nan if v.derived else encode_column(table.column(v.name), v)
     missing = np.isnan(values)
     config = plan.config
+    observed = np.zeros_like(missing) if config.where else None
     for name, column in config.where.items():  # cells to impute beyond the missing ones
-        if name in plan.index:
+        if name in plan.index and observed is not None:
             mask = mask_of(table, column)
+            observed[:, plan.index[name]] = mask & ~missing[:, plan.index[name]]
             missing[mask, plan.index[name]] = True
             values[mask, plan.index[name]] = np.nan  # observed values stay out of the sweeps
     ignored = mask_of(table, config.ignore) if config.ignore else None
@@ -142,6 +146,7 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
             missing[a:b].copy(order="F"),
             table.slice(a, b - a),
             ignored=None if ignored is None else ignored[a:b],
+            where_observed=None if observed is None else observed[a:b].copy(order="F"),
         )
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]

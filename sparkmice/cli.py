@@ -1,7 +1,8 @@
-"""The `sparkmice` command: impute, impute-new, pool, report, check-congeniality.
+"""The `sparkmice` command: impute, impute-new, pool, report, complete, check-congeniality.
 
 Every subcommand ends the same way on an error (`error_exit`): one line
 `sparkmice <cmd>: error: ...` on stderr and exit code 2; a traceback only with `--debug`.
+sparkmice's own warnings (a renamed option) are one line `sparkmice <cmd>: warning: ...`.
 The spark-submit entries in jobs/ call `main` too."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import functools
 import importlib
 import sys
+import warnings
 from collections.abc import Callable
 
 # command -> (module with add_arguments and run, help); imported when the command runs
@@ -24,6 +26,10 @@ COMMANDS = {
         "fit a model on every imputation and pool by Rubin's rules",
     ),
     "report": ("sparkmice.diagnostics.job", "write an HTML report of an imputed run"),
+    "complete": (
+        "sparkmice.complete_job",
+        "write a run's completed data in one of R's complete() shapes",
+    ),
     "check-congeniality": (
         "sparkmice.congeniality_job",
         "say which terms of an analysis formula the imputation models leave out",
@@ -53,7 +59,9 @@ def error_exit(command: str, *bad_input: type[Exception]) -> Callable[[Run], Run
             project = (ConfigError, InputError, OutputExistsError, PathError, ChainCommitError)
 
             try:
-                return run(args)
+                with warnings.catch_warnings():
+                    warnings.showwarning = _one_line_warnings(command, warnings.showwarning)
+                    return run(args)
             except Exception as error:
                 if getattr(args, "debug", False):
                     raise
@@ -71,6 +79,20 @@ def error_exit(command: str, *bad_input: type[Exception]) -> Callable[[Run], Run
         return wrapper
 
     return decorate
+
+
+def _one_line_warnings(command: str, show: Callable) -> Callable:
+    """A `warnings.showwarning` that prints sparkmice's renamed-option warnings as one
+    line and leaves every other warning to `show`."""
+    from sparkmice.config import RenamedOptionWarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, RenamedOptionWarning):
+            print(f"sparkmice {command}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import sys
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +26,26 @@ from sparkmice.kernels import quickpred as quickpred_rule
 from sparkmice.kernels.logreg import SEPARATIONS
 
 ENGINES = ("auto", "barrier", "perstep", "inprocess")
-FORMATS = tuple(OUTPUT_FORMATS)
+FORMATS = OUTPUT_FORMATS.keys()  # a live view: a format registered at run time is a choice
 # options that change only how fast or where a run's chains run, never the imputations: a
 # fan-out task or a resumed run may differ in these (sparkmice.identity compares the rest)
 SPEED_ONLY_OPTIONS = frozenset(
     {"engine", "concurrency", "rows_per_task", "chains", "exchange_timeout"}
 )
 KINDS = ("continuous", "binary", "nominal", "ordered")
+# R mice's named visit sequences (`visitSequence = "monotone"`, ...), see plan.visit_order
+VISIT_ORDERS = ("roman", "arabic", "monotone", "revmonotone")
+POST_STEPS = ("round", "squeeze")  # what `post` may do to a variable's imputations
+# options renamed: old name -> new name (the old one still works, with a FutureWarning)
+RENAMED = {"blocks": "row_blocks"}
 
 
 class ConfigError(ValueError):
     """A bad option; the message says which and how to fix it."""
+
+
+class RenamedOptionWarning(FutureWarning):
+    """An option was given by its old name (`RENAMED`); it still works, for now."""
 
 
 @dataclass
@@ -57,19 +68,35 @@ class MiceConfig:
       method), false (every variable predicts), or null (the default: quickpred with R's
       defaults when a variable has more than 25 candidate predictors, logged). An entry
       under `predictors` takes precedence.
-    visit_sequence: the variables to impute, in order (default: incomplete ones, column order).
+    visit_sequence: the variables to impute, in order (default: incomplete ones, column
+      order), or as R mice names an order: "roman" (column order), "arabic" (reversed),
+      "monotone" (fewest missing first), "revmonotone" (most missing first).
+    post: variable -> post-processing of its imputed cells after each of its imputations
+      (R mice's `post`), e.g. {'chl': {'squeeze': [100, 300], 'round': 0}}: round to that
+      many decimals, then squeeze into [lo, hi]; continuous variables only.
     exclude: columns carried through untouched and never used as predictors.
     collapse_below: levels of a nominal variable seen in fewer rows than this share one
       category in the models (as predictor and as target; an imputed shared category becomes
       one of its levels in proportion to their counts); logged, never silent.
-    donors: pmm donor pool size (R mice's `donors`). max_levels: most categories allowed for a
-    nominal variable. blocks: number of row blocks, which with the seed defines the result
-    (default: one per `rows_per_block` rows). rows_per_task: most rows one Spark task holds
-    in memory (sets the tasks per chain; never changes the result). engine: "auto",
+    max_dummies: most indicator columns one nominal predictor brings into another variable's
+      model (default 20; None: all K-1, as R mice). Beyond it the predictor's max_dummies
+      most frequent categories keep their own indicator and the rest share one, in the
+      designs of the other variables only: the predictor's own imputations and its values
+      keep every level. Logged ("predictor levels pooled"). Without a cap a 300-level code
+      puts 299 columns into every other model, which costs time quadratically and spends
+      hundreds of coefficients on levels seen a few times each.
+    donors: pmm donor pool size (R mice's `donors`). minbucket, cp: cart's least rows per
+    leaf and complexity parameter (R mice's cart defaults 5 and 1e-4). ntree: rf's number of
+    trees (R mice's default 10). max_levels: most categories allowed for a
+    nominal variable. row_blocks: number of row blocks, which with the seed defines the
+    result (default: one per `rows_per_block` rows; formerly `blocks`, R mice's word for
+    blocks of variables: still read, with a warning). rows_per_task: most rows one Spark
+    task holds in memory (sets the tasks per chain; never changes the result). engine: "auto",
     "barrier", "perstep" or "inprocess". concurrency: chains run at once (default: as the
     cluster's slots allow).
-    format: "parquet" or "delta". id_column: a column that identifies rows (else one is made):
-      unique, non-null, integer or string (a string key's row id is a hash of it).
+    format: "parquet", "delta" or another format registered in `sparkmice.io.run.FORMATS`.
+    id_column: a column that identifies rows (else one is made): unique, non-null, integer
+      or string (a string key's row id is a hash of it).
     inf_as_missing: treat +inf and -inf in numeric columns as missing (else they are refused).
     ignore: a boolean column (R mice's `ignore`): its true rows are imputed but not fitted
       on (no model, pool or donor sees their observed values), e.g. a test set or rows
@@ -95,14 +122,19 @@ class MiceConfig:
     passive: dict[str, str] = field(default_factory=dict)
     predictors: dict[str, list[str]] = field(default_factory=dict)
     quickpred: bool | dict[str, Any] | None = None
-    visit_sequence: list[str] | None = None
+    visit_sequence: list[str] | str | None = None
+    post: dict[str, dict[str, Any]] = field(default_factory=dict)
     exclude: list[str] = field(default_factory=list)
     donors: int = 5
+    minbucket: int = 5
+    cp: float = 1e-4
+    ntree: int = 10
     max_levels: int = 500
-    blocks: int | None = None
+    row_blocks: int | None = None
     rows_per_block: int = 100_000
     rows_per_task: int = 5_000_000
     collapse_below: int | None = None
+    max_dummies: int | None = 20
     engine: str = "auto"
     concurrency: int | None = None
     format: str = "parquet"
@@ -115,8 +147,11 @@ class MiceConfig:
     inf_as_missing: bool = False
     ignore: str | None = None
     where: dict[str, str] = field(default_factory=dict)
+    blocks: InitVar[int | None] = None  # the old name of row_blocks (RENAMED)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, blocks: int | None) -> None:
+        if blocks is not None:
+            self.row_blocks = _renamed("blocks", blocks, self.row_blocks, self)
         self.validate()
 
     def validate(self) -> None:
@@ -127,11 +162,11 @@ class MiceConfig:
 
     @staticmethod
     def choices(name: str) -> tuple[str, ...]:
-        """The values option `name` allows (for the command line's `choices`)."""
+        """The values option `name` allows now (for the command line's `choices`)."""
         allowed = RULES[name].choices
         if allowed is None:
             raise ValueError(f"option {name!r} is not a choice among fixed values")
-        return allowed
+        return allowed()
 
     def chain_numbers(self) -> list[int]:
         return sorted(set(self.chains)) if self.chains else list(range(1, self.m + 1))
@@ -148,7 +183,8 @@ class MiceConfig:
             "quickpred": [c for k in ("include", "exclude") for c in self.quickpred.get(k, [])]
             if isinstance(self.quickpred, dict)
             else [],
-            "visit_sequence": list(self.visit_sequence or []),
+            "visit_sequence": [] if isinstance(vs := self.visit_sequence, str) else vs or [],
+            "post": list(self.post),
             "exclude": list(self.exclude),
             "private": list(self.private),
             "ignore": [self.ignore] if self.ignore else [],
@@ -169,7 +205,7 @@ class MiceConfig:
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> MiceConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} | set(RENAMED)
         unknown = sorted(set(options) - known)
         if unknown:
             raise ConfigError(f"unknown option(s) {unknown}; the options are {sorted(known)}.")
@@ -191,17 +227,48 @@ class MiceConfig:
         return cls.from_dict(options)
 
 
+def _renamed(old: str, value: Any, given: Any, config: MiceConfig) -> Any:
+    """The value of renamed option `old` for its new name (checked under the old name, so
+    the message names what the user wrote), with a one-line FutureWarning."""
+    new = RENAMED[old]
+    RULES[new].check(old, value, config)
+    if given is not None and given != value:
+        raise ConfigError(
+            f"The {old!r} option is the old name of {new!r}; both are given ({value!r} and "
+            f"{given!r}): keep {new!r} only."
+        )
+    warnings.warn(
+        f"The {old!r} option is now called {new!r} (it counts row blocks, not R mice's "
+        f"blocks of variables); {old!r} still works for now: rename it in your config.",
+        RenamedOptionWarning,
+        stacklevel=_first_caller_outside(),
+    )
+    return value
+
+
+def _first_caller_outside() -> int:
+    """The `stacklevel` of the first frame outside sparkmice (the user's line)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        "sparkmice"
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 @dataclass(frozen=True)
 class Rule:
     """What one option accepts: `accepts(value, config)` and the words for it (`wants`,
-    which may name other options as {m}). `optional`: None is allowed too (the default).
-    `per_column`: the option maps column names to values that each follow the rule;
-    `example` is a right value of the whole option. `choices`: the allowed values, if fixed.
+    which may name other options as {m}, or a function giving them). `optional`: None is
+    allowed too (the default). `per_column`: the option maps column names to values that
+    each follow the rule; `example` is a right value of the whole option. `choices`: the
+    allowed values, if a set of names; read when asked, so that a method or format
+    registered at run time (kernels.METHODS, io.run.FORMATS) is one.
     """
 
-    wants: str
+    wants: str | Callable[[], str]
     accepts: Callable[[Any, Any], bool]
-    choices: tuple[str, ...] | None = None
+    choices: Callable[[], tuple[str, ...]] | None = None
     optional: bool = False
     per_column: bool = False
     example: str = ""
@@ -210,7 +277,7 @@ class Rule:
         """Raise ConfigError unless `value` of option `name` follows the rule."""
         if value is None and self.optional:
             return
-        wants = self.wants.format_map(vars(config))
+        wants = self.wants() if callable(self.wants) else self.wants.format_map(vars(config))
         if not self.per_column:
             if not self.accepts(value, config):
                 raise _error(name, wants + (" or null" if self.optional else ""), value)
@@ -245,8 +312,28 @@ def seconds() -> Rule:
     )
 
 
-def one_of(choices: tuple[str, ...], wants: str = "") -> Rule:
-    return Rule(wants or f"one of {list(choices)}", lambda v, _: v in choices, choices)
+def number(minimum: float) -> Rule:
+    return Rule(
+        f"a number >= {minimum:g}",
+        # the ignore: as in seconds()
+        lambda v, _: (
+            isinstance(v, numbers.Real)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and v >= minimum  # type: ignore[operator]
+        ),
+    )
+
+
+def one_of(
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]],
+    wants: str | Callable[[], str] | None = None,
+) -> Rule:
+    """One of `choices`: fixed, or a function reading a registry when the rule is checked."""
+    allowed = choices if callable(choices) else lambda: choices
+    return Rule(
+        wants or (lambda: f"one of {list(allowed())}"), lambda v, _: v in allowed(), allowed
+    )
 
 
 def names(wants: str = "a list of column names") -> Rule:
@@ -276,13 +363,30 @@ def per_column(rule: Rule, example: str) -> Rule:
     return dataclasses.replace(rule, per_column=True, example=example)
 
 
-METHOD_NAMES = (*METHODS, "")
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _post_steps(v: Any) -> bool:
+    """A mapping of `round: digits` (an integer) and/or `squeeze: [lo, hi]` (lo <= hi)."""
+    if not isinstance(v, dict) or not v or set(v) - set(POST_STEPS):
+        return False
+    squeeze = v.get("squeeze", [0, 0])
+    return (
+        _is_integer(v.get("round", 0))
+        and isinstance(squeeze, list | tuple)
+        and len(squeeze) == 2
+        and all(_finite_number(b) for b in squeeze)
+        and squeeze[0] <= squeeze[1]
+    )
+
+
 RULES: dict[str, Rule] = {
     "m": integer(1),
     "maxit": integer(1),
     "seed": integer(0),
     "method": per_column(
-        one_of(METHOD_NAMES, f"one of {sorted(METHODS)} or '' (do not impute)"),
+        one_of(lambda: (*METHODS, ""), lambda: f"one of {sorted(METHODS)} or '' (do not impute)"),
         "{'bp': 'pmm'}",
     ),
     "kind": per_column(one_of(KINDS), "{'sev': 'ordered'}"),
@@ -294,17 +398,31 @@ RULES: dict[str, Rule] = {
     "passive": per_column(text("a formula of other columns"), "{'bmi': 'weight / height**2'}"),
     "predictors": per_column(names(), "{'bp': ['age', 'smoke']}"),
     "quickpred": Rule(quickpred_rule.OPTION_WORDS, lambda v, _: quickpred_rule.valid(v)),
-    "visit_sequence": optional(names()),
+    "visit_sequence": Rule(
+        f"a list of column names or null, or one of {list(VISIT_ORDERS)}",
+        lambda v, _: v is None or v in VISIT_ORDERS or names().accepts(v, None),
+    ),
+    "post": per_column(
+        Rule(
+            "a mapping of 'round' (decimals, an integer) and/or 'squeeze' ([lo, hi], lo <= hi)",
+            lambda v, _: _post_steps(v),
+        ),
+        "{'chl': {'squeeze': [100, 300], 'round': 0}}",
+    ),
     "exclude": names(),
     "donors": integer(1),
+    "minbucket": integer(1),
+    "cp": number(0),
+    "ntree": integer(1),
     "max_levels": integer(1),
-    "blocks": optional(integer(1)),
+    "row_blocks": optional(integer(1)),
     "rows_per_block": integer(1),
     "rows_per_task": integer(1),
     "collapse_below": optional(integer(1)),
+    "max_dummies": optional(integer(1)),
     "engine": one_of(ENGINES),
     "concurrency": optional(integer(1)),
-    "format": one_of(FORMATS),
+    "format": one_of(lambda: tuple(OUTPUT_FORMATS)),
     "id_column": optional(text("a column name")),
     "chains": optional(chain_list()),
     "exchange_timeout": seconds(),

@@ -1,6 +1,6 @@
 """Example data: the reference MAR workload with a known truth, and R mice's ``nhanes``.
 
-The reference workload (DESIGN.md §4) has 11 columns of mixed type:
+The reference workload (benchmarks/README.md, "The workload") has 11 columns of mixed type:
 
 * continuous: ``age`` (always observed), ``bp``, ``chol``, ``bmi``, ``lact``, ``crp``;
 * binary 0/1 (float): ``smoke``, ``female`` (always observed);

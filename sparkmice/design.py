@@ -5,15 +5,61 @@ predictor with K levels is K-1 indicator columns (level 0 the reference), as R's
 contrasts (R uses polynomial contrasts for ordered factors: the same column space, so the
 same fitted values and imputations). Rare levels collapsed by `collapse_below` share one
 indicator; as a target they are one category, expanded back to a level after imputation.
+
+A nominal predictor with more than `max_dummies` indicators keeps its most frequent
+categories and pools the rest into one indicator (`Variable.predictor_groups`), in the
+designs of the other variables only.
+
+A binned design (for the trees, `Method.binned`) has one column per predictor holding its
+bin code instead: a number's quantile bin (`Binning.cuts`, set when the chain starts), a
+categorical's category (its own bins, however many levels).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from sparkmice.plan import Plan
+from sparkmice.plan import Plan, Variable
+
+LABELLED_CODES = 3  # an indicator of more levels is named by its first and their number
+
+
+@dataclass(frozen=True)
+class Binning:
+    """How one predictor becomes bin codes: a number by `cuts` (bin i holds
+    cuts[i-1] <= value < cuts[i]; None until the chain's edges are known), a categorical by
+    its categories (`groups`: each level's category when rare levels share one)."""
+
+    variable: int
+    categorical: bool
+    unordered: bool = False
+    groups: tuple[int, ...] | None = None
+    n_categories: int = 0
+    cuts: tuple[float, ...] | None = None
+
+    @classmethod
+    def of(cls, v: Variable) -> Binning:
+        if not v.categorical:
+            return cls(v.index, False)
+        return cls(v.index, True, v.kind == "nominal", v.groups, v.n_categories)
+
+    @property
+    def n_bins(self) -> int:
+        if self.categorical:
+            return self.n_categories
+        if self.cuts is None:
+            raise ValueError(f"variable {self.variable} has no bin edges yet")
+        return len(self.cuts) + 1
+
+    def codes(self, column: np.ndarray) -> np.ndarray:
+        if self.categorical:
+            if self.groups is None:
+                return column
+            return np.asarray(self.groups, dtype=float)[column.astype(int)]
+        return np.searchsorted(np.asarray(self.cuts), column, side="right").astype(float)
 
 
 @dataclass(frozen=True)
@@ -26,24 +72,48 @@ class Design:
     names: tuple[str, ...]
     groups: tuple[int, ...] | None = None
     counts: tuple[int, ...] | None = None
+    bins: tuple[Binning, ...] | None = None  # a binned design: one per column
 
     @classmethod
-    def for_target(cls, plan: Plan, target: str) -> Design:
+    def for_target(cls, plan: Plan, target: str, binned: bool = False) -> Design:
+        t = plan.variable(target)
+        if binned:
+            vs = [plan.variable(p) for p in plan.predictors[target]]
+            return cls(
+                plan.index[target],
+                tuple((v.index, ()) for v in vs),
+                tuple(v.name for v in vs),
+                t.groups,
+                t.counts,
+                tuple(Binning.of(v) for v in vs),
+            )
         cols: list[tuple[int, tuple[int, ...]]] = []
         names: list[str] = []
         for p in plan.predictors[target]:
             v = plan.variable(p)
             if v.kind in ("nominal", "ordered"):  # treatment dummies (same span as contr.poly)
-                groups = v.groups or tuple(range(v.n_levels))
-                for category in range(1, v.n_categories):
+                groups = v.predictor_groups or v.groups or tuple(range(v.n_levels))
+                for category in range(1, max(groups) + 1):
                     codes = tuple(i for i, g in enumerate(groups) if g == category)
                     cols.append((v.index, codes))
-                    names.append(f"{v.name}[{'|'.join(plan.level_label(v, i) for i in codes)}]")
+                    names.append(f"{v.name}[{_indicator_label(plan, v, codes)}]")
             else:
                 cols.append((v.index, ()))
                 names.append(v.name)
-        t = plan.variable(target)
         return cls(plan.index[target], tuple(cols), tuple(names), t.groups, t.counts)
+
+    def numeric_predictors(self) -> list[int]:
+        """Variables of a binned design whose bins are quantiles (they need cuts)."""
+        return [b.variable for b in self.bins or () if not b.categorical]
+
+    def with_cuts(self, cuts: dict[int, tuple[float, ...]]) -> Design:
+        """The binned design with each number's cut points (by variable index)."""
+        if self.bins is None:
+            return self
+        bins = tuple(
+            b if b.categorical else dataclasses.replace(b, cuts=cuts[b.variable]) for b in self.bins
+        )
+        return dataclasses.replace(self, bins=bins)
 
     def build(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """len(rows) × (p + 2) matrix of `rows` in that order: intercept, the predictor
@@ -55,7 +125,9 @@ class Design:
             column = gathered.get(var)
             if column is None:
                 column = gathered[var] = values[:, var].take(rows)
-            if not codes:
+            if self.bins is not None:
+                x[:, i] = self.bins[i - 1].codes(column)
+            elif not codes:
                 x[:, i] = column
             elif len(codes) == 1:
                 x[:, i] = column == codes[0]
@@ -86,3 +158,10 @@ class Design:
             weights = np.asarray(self.counts, dtype=float)[members]
             out[at] = rng.choice(members, size=int(at.sum()), p=weights / weights.sum())
         return out
+
+
+def _indicator_label(plan: Plan, v: Variable, codes: tuple[int, ...]) -> str:
+    """`a|b|c` for an indicator of up to LABELLED_CODES levels, `a|... (40 levels)` beyond."""
+    if len(codes) <= LABELLED_CODES:
+        return "|".join(plan.level_label(v, i) for i in codes)
+    return f"{plan.level_label(v, codes[0])}|... ({len(codes)} levels)"

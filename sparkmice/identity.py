@@ -5,6 +5,10 @@ only if every option that changes the imputations is the same (all of MiceConfig
 `config.SPEED_ONLY_OPTIONS`), the resolved plan is the same, the input has the same
 fingerprint (rows, and per column its type, missing count and levels with their counts, as
 a digest), and the run folder's layout version is this one. A resumed run may raise maxit.
+
+A folder written before an option was renamed (`config.RENAMED`: `blocks` is now
+`row_blocks`) or before an option existed is read as if written now: the old name counts
+as the new one, and a missing option as its default (which is what that run did).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-from sparkmice.config import SPEED_ONLY_OPTIONS
+from sparkmice.config import RENAMED, SPEED_ONLY_OPTIONS, MiceConfig
 from sparkmice.names import FORMAT_VERSION
 from sparkmice.plan import Plan
 
@@ -61,10 +65,12 @@ def differences(old: dict[str, Any] | None, new: dict[str, Any], resume: bool) -
         found = (old or {}).get("format_version", "none")
         return [f"run folder format version ({found} there, {new['format_version']} here)"]
     out = []
-    for name in sorted(set(old["options"]) | set(new["options"])):
+    defaults = MiceConfig().to_dict()
+    old_options = {RENAMED.get(k, k): v for k, v in old["options"].items()}
+    for name in sorted(set(old_options) | set(new["options"])):
         if name == "maxit" and resume:
             continue
-        a, b = old["options"].get(name), new["options"].get(name)
+        a, b = old_options.get(name, defaults.get(name)), new["options"].get(name)
         if a != b:
             out.append(f"{name} ({a!r} there, {b!r} here)")
     out += [f"plan {k}" for k in new["plan"] if old["plan"].get(k) != new["plan"][k]]

@@ -2,8 +2,10 @@
 
     sparkmice impute --input PATH --output DIR --m M --maxit T --seed S \\
         [--config conf/FILE.yaml] [--chains 3,4] [--engine barrier] [--format delta] [--overwrite]
+        [--output-table catalog.schema.table]
 
-Input: a Parquet or CSV path, or a catalog table name. Output: the long table in DIR,
+Input: a Parquet or CSV path, or a catalog table name (`catalog.schema.table`).
+Output: the long table in DIR,
 partitioned by `_imputation`, with the run's trace and configuration in DIR/_sparkmice.
 `--chains` runs only those chains, so an orchestrator can fan out one task per imputation
 into the same table.
@@ -17,6 +19,7 @@ import os
 from sparkmice.api import mice
 from sparkmice.cli import error_exit
 from sparkmice.config import MiceConfig
+from sparkmice.io.catalog import check_table_name
 from sparkmice.io.paths import check_apart
 
 
@@ -37,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Parquet or CSV path, or a catalog table name",
     )
     parser.add_argument("--output", required=True, metavar="DIR", help="imputed table folder")
+    parser.add_argument(
+        "--output-table", default=None, metavar="CATALOG.SCHEMA.TABLE",
+        help="also write the chains to this catalog table, partitioned by _imputation "
+        "(a rerun of a chain replaces its partition)",
+    )  # fmt: skip
     parser.add_argument("--m", type=int, default=None, help="number of imputations (default 5)")
     parser.add_argument("--maxit", type=int, default=None, help="iterations (default 5)")
     parser.add_argument("--seed", type=int, default=None, help="master seed (default 1)")
@@ -83,11 +91,14 @@ def run(args: argparse.Namespace) -> int:
         config = MiceConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
     if os.path.exists(args.input) or "/" in args.input or ":" in args.input:
         check_apart(args.output, [args.input])  # a path, not a catalog table
+    if args.output_table is not None:
+        check_table_name(args.output_table)  # before Spark starts
     spark = get_spark(master=args.master)
     df = read_input(spark, args.input)
     result = mice(
-        df, config=config, output=args.output, overwrite=args.overwrite, resume=args.resume
-    )
+        df, config=config, output=args.output, overwrite=args.overwrite, resume=args.resume,
+        output_table=args.output_table,
+    )  # fmt: skip
     chains = config.chain_numbers()
     print(
         f"imputed {result.plan.n_rows} rows of {args.input}: chains {chains} of m={config.m}, "

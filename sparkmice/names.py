@@ -22,7 +22,8 @@ STATE_DIR = "state"  # a chain's imputed cells after each sweep (resume)
 MODEL_DIR = "model"  # the chains' final models (impute-new): chain_k-<task>.npz, plan files
 MODEL_PLAN = "plan.json"  # model/plan.json: the plan the models belong to (no levels)
 MODEL_LEVELS = "levels.arrow"  # model/levels.arrow: each variable's Arrow type and levels
-STAGING_DIR = "staging"  # files a Spark writer stages before they become an attempt's
+WHERE_DIR = "where"  # which cells the run imputes (R's `where`), one Parquet file per block
+IMPUTED_SUFFIX = "_imputed"  # complete(indicator=True): `<column>_imputed`, True if imputed
 DELTA_LOG = "_delta_log"
 # version of the run folder's layout written in config.json: 2 = chains committed by
 # done/chain_k.json manifests (Parquet) or the Delta log; absent = a plain partitioned table

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from sparkmice.blocks import Block, completed_table, encode_column, split_blocks
 from sparkmice.engines.inprocess import LocalBlocks, arrow_input
 from sparkmice.io.run import RunFolder
+from sparkmice.kernels import METHODS
 from sparkmice.models import ModelError, StepModel, chain_from_bytes, plan_from_bytes
 from sparkmice.plan import InputError, Plan
 from sparkmice.sampler import Chain
@@ -123,6 +124,13 @@ def impute_chains(
     chain: completed tables with `_imputation` and `_row_id` (the new rows' ids: the id column's,
     else their positions); `seed` replaces the run's seed for the new rows' draws."""
     plan, models = load_models(run)
+    binned = sorted({plan.variables[j].name for ms in models.values() for j, s in ms.items()
+                     if METHODS[s.method].binned})  # fmt: skip
+    if binned:  # a tree's bins are cut on the run's data; the kept models do not hold them
+        raise ModelError(
+            f"impute-new does not take a run with tree methods (cart, rf: {binned}); "
+            f"impute the new rows with the run's data (mice with the rows added)."
+        )
     if seed is not None:
         plan = dataclasses.replace(plan, config=dataclasses.replace(plan.config, seed=seed))
     source = data

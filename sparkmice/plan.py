@@ -8,6 +8,7 @@ message that names the column and the fix.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,12 +16,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from sparkmice import privacy
+from sparkmice import ordinal, privacy
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.kernels import DEFAULT_METHOD, METHODS, quickpred
 from sparkmice.names import RESERVED_COLUMNS
 
 RESERVED = RESERVED_COLUMNS
+log = logging.getLogger("sparkmice")
 
 
 class InputError(ValueError):
@@ -53,6 +55,8 @@ class Variable:
     derived: bool = False  # a passive column not in the input (a predictor only)
     counts: tuple[int, ...] | None = None  # observed rows per level
     groups: tuple[int, ...] | None = None  # model category of each level, if rare ones share
+    # category of each level in other variables' designs, when max_dummies pools some
+    predictor_groups: tuple[int, ...] | None = None
 
     @property
     def n_categories(self) -> int:
@@ -96,6 +100,18 @@ class Plan:
     @property
     def index(self) -> dict[str, int]:
         return {v.name: v.index for v in self.variables}
+
+    @property
+    def imputed_columns(self) -> tuple[Variable, ...]:
+        """The input columns whose missing cells (and config `where`'s cells) the run fills
+        (imputed or passive), in column order: the columns of R's `where` that hold a True."""
+        return tuple(
+            v
+            for v in self.variables
+            if not v.derived
+            and (v.n_missing or v.name in self.config.where)
+            and self.method.get(v.name, "") != ""
+        )
 
     @functools.cached_property
     def private(self) -> frozenset[str]:
@@ -268,15 +284,7 @@ def _collapse(
     rare = [i for i, c in enumerate(counts) if c < below]
     if len(rare) < 2 or len(rare) == len(levels):
         return None
-    groups, code, shared = [], 0, None
-    for i in range(len(levels)):
-        if i in rare:
-            if shared is None:
-                shared, code = code, code + 1
-            groups.append(shared)
-        else:
-            groups.append(code)
-            code += 1
+    groups = _numbered([-1 if i in rare else i for i in range(len(levels))])
     private = privacy.is_private(
         name, "nominal", len(levels), config.private, config.private_levels_above
     )
@@ -295,6 +303,67 @@ def _collapse(
         }
     )
     return tuple(groups)
+
+
+def _hint_ordered(name: str, levels: tuple, config: MiceConfig, events: list) -> None:
+    """Log (and record as an event) that an incomplete nominal column's levels look like
+    an ordered scale, with the config line that declares it; the method stays as it is.
+    Private columns' levels are never shown, so they get no hint."""
+    if privacy.is_private(name, "nominal", len(levels), config.private,
+                          config.private_levels_above):  # fmt: skip
+        return
+    hint = ordinal.ordered_hint(name, levels)
+    if hint:
+        log.info(f"{name}: {hint}")
+        events.append(
+            {"chain": 0, "iteration": 0, "variable": name, "event": "looks ordered",
+             "detail": hint}
+        )  # fmt: skip
+
+
+def _numbered(labels: list[int]) -> tuple[int, ...]:
+    """Labels renumbered 0, 1, ... in order of first appearance: levels with equal labels
+    share a category, placed where the first of them is."""
+    codes: dict[int, int] = {}
+    return tuple(codes.setdefault(label, len(codes)) for label in labels)
+
+
+def _cap_dummies(
+    name: str,
+    counts: tuple[int, ...],
+    groups: tuple[int, ...] | None,
+    cap: int,
+    config: MiceConfig,
+    events: list,
+) -> tuple[int, ...] | None:
+    """Category of each level of a nominal predictor in other variables' designs: with more
+    than `cap` (max_dummies) indicators, its `cap` most frequent categories (ties: the
+    earlier level) keep their own and the rest share one, which is the reference when it
+    holds level 0 — so exactly `cap` indicators. None when it has `cap` or fewer. Its own
+    model (as a target) and its values are unchanged; logged without naming levels."""
+    categories = groups or tuple(range(len(counts)))
+    n_categories = max(categories) + 1
+    if n_categories - 1 <= cap:
+        return None
+    rows = [0] * n_categories
+    for category, count in zip(categories, counts, strict=True):
+        rows[category] += count
+    kept = set(sorted(range(n_categories), key=lambda c: -rows[c])[:cap])
+    pooled = [c for c in range(n_categories) if c not in kept]
+    pooled_rows = sum(rows[c] for c in pooled)
+    events.append(
+        {
+            "chain": 0,
+            "iteration": 0,
+            "variable": name,
+            "event": "predictor levels pooled",
+            "detail": f"as a predictor of other variables: {len(pooled)} of its {n_categories} "
+            f"categories ({privacy.count_text(pooled_rows, config.min_cell_count)} observed "
+            f"rows) share one indicator, the {cap} most frequent keep their own "
+            f"(max_dummies={cap}); its own imputations keep every level",
+        }
+    )
+    return _numbered([-1 if c in pooled else c for c in categories])
 
 
 def _passive_variables(
@@ -357,9 +426,44 @@ def _carry_temporal(f: pa.Field, config: MiceConfig, events: list) -> None:
 
 
 def block_count(config: MiceConfig, n_rows: int) -> int:
-    """How many row blocks (which with the seed define the result): `blocks`, or one per
-    `rows_per_block` rows."""
-    return config.blocks or max(1, math.ceil(n_rows / config.rows_per_block))
+    """How many row blocks (which with the seed define the result): `row_blocks`, or one
+    per `rows_per_block` rows."""
+    return config.row_blocks or max(1, math.ceil(n_rows / config.rows_per_block))
+
+
+def visit_order(
+    sequence: list[str] | str | None, variables: list[Variable], method: dict[str, str]
+) -> tuple[str, ...]:
+    """The variables imputed, in the order they are visited: an explicit list (its imputed
+    variables), or R mice's named orders (`check.visitSequence`): "roman" (the default,
+    column order), "arabic" (reversed), "monotone" (increasing number of missing cells, ties
+    in column order), "revmonotone" (monotone reversed)."""
+    imputed = [v for v in variables if method.get(v.name) not in (None, "", "passive")]
+    if isinstance(sequence, list | tuple):
+        return tuple(n for n in sequence if method.get(n) not in (None, "", "passive"))
+    names = [v.name for v in imputed]
+    monotone = [v.name for v in sorted(imputed, key=lambda v: v.n_missing)]  # stable
+    orders = {
+        None: names,
+        "roman": names,
+        "arabic": names[::-1],
+        "monotone": monotone,
+        "revmonotone": monotone[::-1],
+    }
+    return tuple(orders[sequence])
+
+
+def check_post(config: MiceConfig, variables: dict[str, Variable], method: dict[str, str]) -> None:
+    """`post` rounds and squeezes numbers: only imputed continuous variables take it."""
+    for name in config.post:
+        v = variables.get(name)  # None: excluded, the id column or carried through
+        imputed = v is not None and method.get(name) not in ("", "passive")
+        kind = v.kind if v is not None and imputed else "not imputed"
+        if kind != "continuous":
+            raise ConfigError(
+                f"post is set for column {name!r}, which is {kind}; post (round, squeeze) "
+                f"applies to imputed continuous variables only: remove it for {name!r}."
+            )
 
 
 def resolve(
@@ -407,6 +511,7 @@ def resolve(
         levels: tuple[Any, ...] | None = None
         counts: tuple[int, ...] | None = None
         groups: tuple[int, ...] | None = None
+        predictor_groups: tuple[int, ...] | None = None
         if kind != "continuous":
             observed = s.n - s.n_missing
             per_row = s.n_distinct >= observed > 2  # a level per observed row
@@ -443,9 +548,24 @@ def resolve(
             counts = _level_counts(levels, s)
             if kind == "nominal" and config.collapse_below is not None:
                 groups = _collapse(f.name, levels, counts, config.collapse_below, config, events)
+            if kind == "nominal" and s.n_missing and f.name not in config.kind:
+                _hint_ordered(f.name, levels, config, events)
+            if kind == "nominal" and config.max_dummies is not None:
+                predictor_groups = _cap_dummies(
+                    f.name, counts, groups, config.max_dummies, config, events
+                )
         variables.append(
             Variable(
-                f.name, len(variables), kind, f.type, levels, s.n_missing, False, counts, groups
+                f.name,
+                len(variables),
+                kind,
+                f.type,
+                levels,
+                s.n_missing,
+                False,
+                counts,
+                groups,
+                predictor_groups,
             )
         )
 
@@ -477,10 +597,8 @@ def resolve(
                 f"{method.get(name)!r}; it applies to logreg (binary) variables only."
             )
 
-    if config.visit_sequence is not None:
-        visit = tuple(n for n in config.visit_sequence if method.get(n) not in ("", "passive"))
-    else:
-        visit = tuple(n for n in names if method[n] not in ("", "passive"))
+    visit = visit_order(config.visit_sequence, variables, method)
+    check_post(config, {v.name: v for v in variables}, method)
 
     unimputed = {v.name for v in variables if v.n_missing and not method[v.name]}
     predictors: dict[str, tuple[str, ...]] = {}

@@ -5,13 +5,25 @@ writes one small JSON file per finished sweep under `DIR/_sparkmice/progress/`; 
 polls that folder, prints a line per sweep and later assembles the trace, the logged events
 and the timings from the same files. Files go through pyarrow's filesystems, so local paths,
 HDFS and object stores work alike.
+
+Every finished sweep reaches the driver through `announce`: a log line in batch jobs and
+terminals, or, while a run in a notebook (an IPython kernel: Jupyter, Databricks) holds a
+`NotebookBar`, one progress bar updated in place (sweeps done of chains × sweeps, chains
+done, elapsed time, ETA). `SPARKMICE_PROGRESS=log` keeps the log lines in a notebook.
 """
 
 from __future__ import annotations
 
+import contextlib
+import html
+import importlib
 import json
 import logging
+import os
+import sys
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -80,4 +92,82 @@ class ProgressPrinter:
                 key = (r["chain"], r["iteration"])
                 if key not in self.seen:
                     self.seen.add(key)
-                    log.info(describe(SweepReport(**r)))
+                    announce(SweepReport(**r))
+
+
+# -- a notebook's progress bar ------------------------------------------------------------------
+_bar: NotebookBar | None = None  # the bar of the run in progress, if a notebook shows one
+
+
+def announce(report: SweepReport) -> None:
+    """A finished sweep: on the notebook's bar while one is shown, else a log line."""
+    bar = _bar
+    if bar is not None:
+        bar.update(report)
+    else:
+        log.info(describe(report))
+
+
+def in_notebook() -> bool:
+    """Whether this process is an IPython kernel (Jupyter, Databricks), whose cells show
+    rich output; a terminal IPython or a batch job is not (IPython is never imported here)."""
+    if os.environ.get("SPARKMICE_PROGRESS", "").lower() == "log":
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class NotebookBar:
+    """One bar for a run's chains × sweeps, shown in the cell and updated in place."""
+
+    def __init__(self, sweeps: dict[int, int]):
+        shown = importlib.import_module("IPython.display")  # there: this is a notebook
+        self.html, self.sweeps = shown.HTML, sweeps  # chain -> sweeps it runs
+        self.done: dict[int, int] = {k: 0 for k in sweeps}
+        self.start = time.perf_counter()
+        self.lock = threading.Lock()  # updated by the Spark engine's threads
+        self.handle = shown.display(self.html(self.render()), display_id=True)
+
+    @property
+    def total(self) -> int:
+        return sum(self.sweeps.values())
+
+    def update(self, report: SweepReport) -> None:
+        with self.lock:
+            k = report.chain
+            if k in self.done:
+                self.done[k] = min(self.done[k] + 1, self.sweeps[k])
+            if self.handle is not None:
+                self.handle.update(self.html(self.render()))
+
+    def render(self) -> str:
+        """The bar: sweeps done of all, chains done, elapsed and the time left (at the
+        pace so far, wall clock: chains running at once count once)."""
+        done, total = sum(self.done.values()), self.total
+        chains = sum(self.done[k] == n for k, n in self.sweeps.items())
+        elapsed = time.perf_counter() - self.start
+        left = f"{elapsed / done * (total - done):.0f} s left" if done else "starting"
+        text = (
+            f"sparkmice: {done}/{total} sweeps, {chains}/{len(self.sweeps)} chains done, "
+            f"{elapsed:.0f} s, {left if done < total else 'done'}"
+        )
+        return (
+            f'<div><progress value="{done}" max="{max(total, 1)}" style="width:320px">'
+            f"</progress> <span>{html.escape(text)}</span></div>"
+        )
+
+
+@contextlib.contextmanager
+def notebook_bar(sweeps: dict[int, int]) -> Iterator[NotebookBar | None]:
+    """Show a bar for the sweeps (chain -> sweeps to run) while the block runs, in a
+    notebook; elsewhere nothing changes (the log lines stay)."""
+    global _bar
+    if not in_notebook() or not sweeps:
+        yield None
+        return
+    _bar = NotebookBar(sweeps)
+    try:
+        yield _bar
+    finally:
+        _bar = None

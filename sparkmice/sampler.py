@@ -10,11 +10,22 @@ per-step engine runs it on the driver and turns each reduce into a Spark job.
 The sampler knows the methods only through their `Method` contract (`kernels.contract`):
 which options each takes, whether it uses predictors, augments, or warm-starts.
 
+A variable's `post` (R mice's: round, then squeeze; `post_process`) acts on its imputed
+cells right after each of its imputations, so the trace and the models fitted after it
+see the processed values. Before its first sweep a chain records the blocks' missing cells
+(`sparkmice.where`, once per run), so the run can give back R's `where` and its input.
+
 Random streams: numpy SeedSequence(seed, spawn_key=(chain, iteration, variable, stream,
 block)); stream 0 draws a step's parameters (the same in every task), stream 1 imputes a
-block, stream 2 samples a block's observed-value pool; with `model_uri` (the chain's final
-models kept for new rows, `sparkmice.models`), stream 4 samples the donor rows of the last
-sweep's steps and stream 5 the variable's pool those keep (3 is the trees' `FIT` on main).
+block, stream 2 samples a block's observed-value pool, stream 3 (with a purpose) is a
+block's own randomness in a step's fit (`BlockContext.rng`: rf's bootstrap weights); with
+`model_uri` (the chain's final models kept for new rows, `sparkmice.models`), stream 4
+samples the donor rows of the last sweep's steps and stream 5 the variable's pool those keep.
+
+A binned method (the trees) gets each predictor as bin codes: the cut points of every
+numeric predictor come once per chain, after the initial fill (or the restored sweep),
+from quantile points of its observed cells in every block merged in block order, so they
+depend on the data alone (a derived passive predictor: the rows whose inputs are observed).
 
 No numerical failure ends a run. A step's parameters come from the first of
   1. the method as asked, on the predictors the collinearity checks kept (its linear
@@ -40,20 +51,21 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from sparkmice import state
+from sparkmice import state, where
 from sparkmice.blocks import Block
 from sparkmice.config import MiceConfig
 from sparkmice.design import Design
 from sparkmice.io.paths import filesystem_path, write_atomic
 from sparkmice.kernels import METHODS, passive
-from sparkmice.kernels.contract import BlockView, Method, ObservedPool, StepData
+from sparkmice.kernels.contract import BlockContext, BlockView, Method, ObservedPool, StepData
+from sparkmice.kernels.histtree import QuantilePoints
 from sparkmice.kernels.linalg import Moments, collinear_predictors
 from sparkmice.models import DONOR_ROWS, Donors, StepModel, bounded_pool, chain_bytes
 from sparkmice.plan import Plan
 
 T = TypeVar("T")
 POOL_SIZE = 1000  # observed values kept per block for the initial fill and `sample`
-PARAMETERS, IMPUTE, POOL, DONORS, KEPT_POOL = 0, 1, 2, 4, 5  # 3: main's FIT (the trees)
+PARAMETERS, IMPUTE, POOL, FIT, DONORS, KEPT_POOL = 0, 1, 2, 3, 4, 5
 MIN_OBSERVED = 2  # fewest observed values a method with predictors is fitted on
 NUMERICAL_FAILURES = (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError)
 
@@ -78,19 +90,23 @@ def add(a: Any, b: Any) -> Any:
 class ChainTask:
     """What an engine runs: chain `chain`'s sweeps in `iterations`, saving its state to
     `state_uri`, and resuming from `resume_from` (a sweep's report) if they do not start
-    at 1. With `model_uri`, the last sweep's models are written there (`sparkmice.models`)
-    by the task that reports (every task takes part in sampling the donors)."""
+    at 1; the imputed cells are recorded in `where_uri` (`sparkmice.where`) if given. With
+    `model_uri`, the last sweep's models are written there (`sparkmice.models`) by the task
+    that reports (every task takes part in sampling the donors)."""
 
     chain: int
     iterations: range
     state_uri: str | None = None
     resume_from: dict[str, Any] | None = None
+    where_uri: str | None = None
     model_uri: str | None = None
 
     def run(
         self, plan: Plan, blocks: BlockSet, on_sweep: Callable[[SweepReport], None] | None
     ) -> None:
         chain = Chain(plan, self.chain)
+        if self.where_uri is not None:
+            chain.record_where(blocks, self.where_uri)
         chain.run(blocks, self.iterations, on_sweep, self.state_uri, self.resume_from,
                   keep_models=self.model_uri is not None)  # fmt: skip
         if self.model_uri is not None and on_sweep is not None and chain.models:
@@ -125,13 +141,15 @@ class Chain:
     models: dict[int, StepModel] = field(default_factory=dict)  # the last sweep's, if kept
 
     def __post_init__(self) -> None:
+        plan = self.plan
         self.designs = {
-            self.plan.index[n]: Design.for_target(self.plan, n) for n in self.plan.visit_sequence
+            plan.index[n]: Design.for_target(plan, n, METHODS[plan.method[n]].binned)
+            for n in plan.visit_sequence
         }
-        index = self.plan.index
+        index = plan.index
         self.passive = [
             (index[name], formula, {c: index[c] for c in passive.inputs(formula)})
-            for name, formula in self.plan.passive.items()
+            for name, formula in plan.passive.items()
         ]
 
     # -- the parts of a run -------------------------------------------------------------
@@ -153,6 +171,7 @@ class Chain:
             self.fill(blocks)
         else:
             self.restore(blocks, iterations.start - 1, state_uri, resume_from)
+        self.bin_edges(blocks)
         js = list(self.designs)
         for it in iterations:
             t0 = time.perf_counter()
@@ -180,6 +199,12 @@ class Chain:
                     )
                 )
 
+    def record_where(self, blocks: BlockSet, uri: str) -> None:
+        """Write each block's imputed cells of the filled columns (R's `where`: the missing
+        ones and config `where`'s), where an earlier chain of the run has not."""
+        columns = where.columns_of(self.plan)
+        self.reduce(blocks, functools.partial(where.save_block, uri=uri, columns=columns))
+
     def run_fixed(self, blocks: BlockSet, models: dict[int, StepModel], sweeps: int) -> None:
         """New rows imputed with a run's final models (`sparkmice.models`): the initial fill
         from each variable's kept pool, then `sweeps` chained sweeps over these rows alone
@@ -201,6 +226,7 @@ class Chain:
                         _impute_block, design=design, cols=model.cols, it=it,
                         method=model.method, params=model.params, pool=model.pool, seed=seed,
                         chain=chain, options=options, donors=model.donors,
+                        post=plan.config.post.get(plan.variables[j].name),
                     )
                 )  # fmt: skip
                 self.recompute_passive(blocks, j)
@@ -216,6 +242,32 @@ class Chain:
             self.pools[j] = self.reduce(
                 blocks, functools.partial(_local_pool, j=j, seed=seed, chain=chain), _concat_pools
             )
+
+    def bin_edges(self, blocks: BlockSet) -> None:
+        """Cut points of the numeric predictors of binned designs (module docstring)."""
+        numeric = sorted({v for d in self.designs.values() for v in d.numeric_predictors()})
+        if not numeric:
+            return
+        sources = {v: self.observed_sources(v) for v in numeric if self.plan.variables[v].derived}
+        points = self.reduce(
+            blocks,
+            functools.partial(_quantile_points, variables=numeric, sources=sources),
+            _merge_points,
+        )
+        cuts = {v: points[v].cuts() for v in numeric}
+        self.designs = {j: d.with_cuts(cuts) for j, d in self.designs.items()}
+
+    def observed_sources(self, v: int) -> list[int]:
+        """The input variables a derived passive column is computed from (transitively)."""
+        inputs = {p: ins for p, _, ins in self.passive}
+        todo, found = list(inputs.get(v, {}).values()), set()
+        while todo:
+            u = todo.pop()
+            if u in inputs and self.plan.variables[u].derived:
+                todo.extend(inputs[u].values())
+            else:
+                found.add(u)
+        return sorted(found)
 
     def fill(self, blocks: BlockSet) -> None:
         """The initial fill: every missing cell drawn from its variable's pool."""
@@ -266,6 +318,7 @@ class Chain:
         keep: list[int] = []
         if method.uses_predictors:
             keep = list(range(len(design.columns)))
+        if method.uses_predictors and not method.binned:
             for i, reason in collinear_predictors(obs):
                 keep.remove(i)
                 self.event(it, name, "predictor dropped", f"{design.names[i]}: {reason}")
@@ -275,6 +328,7 @@ class Chain:
             warm = self.warm_start.get(j)
             if warm is not None and warm.shape[0] != len(cols):
                 warm = None
+            bins = [design.bins[i] for i in kept] if design.bins is not None else []
             return StepData(
                 moments=obs.take(kept + [len(design.columns)]),
                 x_all=x_all.take(kept),
@@ -287,6 +341,20 @@ class Chain:
                 ),
                 warm_start=warm,
                 pool=self.pools[j],
+                bins=tuple(b.n_bins for b in bins),
+                unordered=tuple(b.unordered for b in bins),
+                sum_over_blocks_with_context=lambda f: self.reduce(
+                    blocks,
+                    functools.partial(
+                        _observed_apply_in_context,
+                        design=design,
+                        cols=cols,
+                        it=it,
+                        f=f,
+                        seed=plan.config.seed,
+                        chain=self.chain,
+                    ),
+                ),
             )
 
         options = method_options(plan.config, name)
@@ -328,6 +396,7 @@ class Chain:
                 seed=plan.config.seed,
                 chain=self.chain,
                 options={o: options[o] for o in drawn.method.impute_options if o in options},
+                post=plan.config.post.get(name),
             )
         )
         self.recompute_passive(blocks, j)
@@ -366,7 +435,13 @@ class Chain:
 def method_options(config: MiceConfig, name: str) -> dict[str, Any]:
     """The run's value of each option in `contract.OPTIONS` for variable `name`; options the
     run leaves unset are left out (the kernel's default applies)."""
-    values = {"separation": config.separation.get(name), "donors": config.donors}
+    values = {
+        "separation": config.separation.get(name),
+        "donors": config.donors,
+        "minbucket": config.minbucket,
+        "cp": config.cp,
+        "ntree": config.ntree,
+    }
     return {option: value for option, value in values.items() if value is not None}
 
 
@@ -515,6 +590,37 @@ def _observed_apply(block: Block, design: Design, cols: list[int], it: int, f):
     return f(x[:n_obs], y[:n_obs])
 
 
+def _observed_apply_in_context(
+    block: Block, design: Design, cols: list[int], it: int, f, seed: int, chain: int
+):
+    """f(x_obs, y_obs, context): the block's fit stream and a scratch dict for the step
+    (kept in the block's design cache, so gone when the block changes)."""
+    x, y, n_obs = _model_rows(block, design, it, cols)
+    scratch = block.cache.setdefault(("scratch", tuple(cols)), {})
+    key = (seed, chain, it, design.target, FIT, block.index)
+    return f(x[:n_obs], y[:n_obs], BlockContext(key, scratch))
+
+
+def _quantile_points(
+    block: Block, variables: list[int], sources: dict[int, list[int]]
+) -> dict[int, QuantilePoints]:
+    """Quantile points of each variable's observed cells in the block (a derived column:
+    the rows where all its inputs are observed)."""
+    out = {}
+    for v in variables:
+        observed = ~block.missing[:, sources[v]].any(axis=1) if v in sources else None
+        if observed is None:
+            observed = ~block.missing[:, v]
+        out[v] = QuantilePoints.of(block.values[observed, v])
+    return out
+
+
+def _merge_points(
+    a: dict[int, QuantilePoints], b: dict[int, QuantilePoints]
+) -> dict[int, QuantilePoints]:
+    return {v: a[v] + b[v] for v in a}
+
+
 def _impute_block(
     block: Block,
     design: Design,
@@ -527,6 +633,7 @@ def _impute_block(
     chain: int,
     options: dict[str, Any],
     donors: Donors | None = None,
+    post: dict[str, Any] | None = None,
 ) -> None:
     """Impute the block's missing cells of the step's target; with `donors` (a run's kept
     fitting rows: new data), those are the observed rows the method sees, not the block's."""
@@ -544,8 +651,22 @@ def _impute_block(
     values = imputer.impute(view, params, rng, **options)
     if not imputer.draws_levels:
         values = design.levels_of(values, rng)
+    if post:
+        values = post_process(values, post)
     block.values[miss, j] = values
     block.cache = {}
+
+
+def post_process(values: np.ndarray, steps: dict[str, Any]) -> np.ndarray:
+    """R mice's `post` for a variable's imputed values, as declared (never evaluated):
+    `round: d` rounds to d decimals (half to even, as R's round), then `squeeze: [lo, hi]`
+    moves values below lo to lo and above hi to hi (R's squeeze), so the bounds always hold."""
+    if "round" in steps:
+        values = np.round(values, int(steps["round"]))
+    if "squeeze" in steps:
+        lo, hi = steps["squeeze"]
+        values = np.clip(values, float(lo), float(hi))
+    return values
 
 
 def _passive_block(block: Block, items: list[tuple[int, str, dict[str, int]]]) -> None:

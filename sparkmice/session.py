@@ -8,8 +8,9 @@ import sys
 
 
 def get_spark(master: str | None = None, remote: str | None = None):
-    """Active session, or a new one: Spark Connect if `remote` or $SPARK_REMOTE is set,
-    else local Spark on `master` (default $SPARK_MASTER or local[*])."""
+    """Active session, or a new one: Spark Connect if `remote` or $SPARK_REMOTE is set;
+    under spark-submit, the submitted application's; else local Spark on `master` (default
+    $SPARK_MASTER or local[*])."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -21,6 +22,8 @@ def get_spark(master: str | None = None, remote: str | None = None):
     builder = SparkSession.builder.appName("sparkmice")
     if remote:
         return builder.remote(remote).getOrCreate()
+    if master is None and submitted():  # spark-submit's --master, --name and --conf hold
+        return SparkSession.builder.getOrCreate()
     return (
         builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))
         .config("spark.ui.showConsoleProgress", "false")
@@ -29,6 +32,12 @@ def get_spark(master: str | None = None, remote: str | None = None):
         .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"])
         .getOrCreate()
     )
+
+
+def submitted() -> bool:
+    """True in a driver that spark-submit (or the pyspark shell) started: its JVM is already
+    running, with the master and configuration given on the command line."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 def is_connect(spark) -> bool:

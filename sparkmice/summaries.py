@@ -25,7 +25,7 @@ def summarize_arrow(table: pa.Table, max_levels: int, skip: set[str]) -> list[Co
         else:
             if pa.types.is_dictionary(col.type):
                 col = pc.cast(col, col.type.value_type)
-            distinct = pc.unique(col.drop_null())
+            distinct = _distinct(col, max_levels)
         n_distinct = len(distinct)
         levels = counts = None
         if n_distinct <= max_levels:
@@ -56,6 +56,22 @@ def summarize_arrow(table: pa.Table, max_levels: int, skip: set[str]) -> list[Co
             )
         )
     return out
+
+
+PREFIX_ROWS = 10_000
+
+
+def _distinct(col: pa.ChunkedArray, max_levels: int) -> pa.Array:
+    """The distinct observed values. Of a floating column whose first `PREFIX_ROWS` observed
+    values already hold more than `max_levels`, only those: enough to know it is continuous
+    (then `n_distinct` is a lower bound), without hashing every row (at 10^6 rows, ~1 s of
+    the plan's pass)."""
+    observed = col.drop_null()
+    if pa.types.is_floating(col.type) and len(observed) > PREFIX_ROWS:
+        head = pc.unique(observed.slice(0, PREFIX_ROWS))
+        if len(head) > max_levels:
+            return head
+    return pc.unique(observed)
 
 
 def merge_summaries(a: ColumnSummary, b: ColumnSummary, max_levels: int) -> ColumnSummary:

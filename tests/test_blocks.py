@@ -61,7 +61,7 @@ def frame() -> pd.DataFrame:
 
 
 def test_split_blocks_keeps_every_row_once_in_row_id_order(frame):
-    plan, blocks = plan_of(pd.concat([frame] * 50, ignore_index=True), blocks=4)
+    plan, blocks = plan_of(pd.concat([frame] * 50, ignore_index=True), row_blocks=4)
     assert [b.index for b in blocks] == sorted(b.index for b in blocks)
     ids = np.concatenate([b.row_id for b in blocks])
     assert sorted(ids.tolist()) == list(range(300))
@@ -128,7 +128,7 @@ def test_completed_table_has_every_input_column_row_id_and_imputation(frame):
 
 def test_split_blocks_reads_a_given_block_column():
     df = pd.DataFrame({"x": [1.0, None, 3.0, 4.0], "z": [0.0, 1.0, 2.0, 3.0]})
-    plan, _ = plan_of(df, blocks=2)
+    plan, _ = plan_of(df, row_blocks=2)
     table = table_of(df)
     table = table.append_column("_block", pa.array([1, 0, 1, 0], pa.int32()))
     blocks = split_blocks(table, plan)

@@ -8,7 +8,15 @@ import re
 
 import pytest
 
-from sparkmice.config import ENGINES, FORMATS, KINDS, RULES, ConfigError, MiceConfig
+from sparkmice.config import (
+    ENGINES,
+    FORMATS,
+    KINDS,
+    RULES,
+    ConfigError,
+    MiceConfig,
+    RenamedOptionWarning,
+)
 from sparkmice.impute_job import add_arguments
 from sparkmice.kernels import METHODS
 from sparkmice.kernels.logreg import SEPARATIONS
@@ -27,9 +35,9 @@ BAD = [
     ),
     (
         "method",
-        {"x": "rf"},
+        {"x": "forest"},
         f"The 'method' option for column 'x' must be one of {sorted(METHODS)} or '' "
-        "(do not impute); got 'rf'.",
+        "(do not impute); got 'forest'.",
     ),
     ("kind", {"x": "date"}, f"The 'kind' option for column 'x' must be one of {list(KINDS)}"),
     ("levels", {"x": "abc"}, "The 'levels' option for column 'x' must be a list of its levels"),
@@ -56,13 +64,35 @@ BAD = [
     ("quickpred", {"mincr": 0.1}, "The 'quickpred' option must be true, false, null"),
     ("quickpred", "yes", "The 'quickpred' option must be true, false, null"),
     ("visit_sequence", "ab", "The 'visit_sequence' option must be a list of column names or null"),
+    (
+        "visit_sequence",
+        "Monotone",
+        "or null, or one of ['roman', 'arabic', 'monotone', 'revmonotone']; got 'Monotone'.",
+    ),
+    ("post", ["chl"], "The 'post' option must be a mapping of column name to a mapping of"),
+    (
+        "post",
+        {"chl": {"squeeze": [300, 100]}},
+        "The 'post' option for column 'chl' must be a mapping of 'round' (decimals, an integer) "
+        "and/or 'squeeze' ([lo, hi], lo <= hi); got {'squeeze': [300, 100]}.",
+    ),
+    ("post", {"chl": {"round": 0.5}}, "The 'post' option for column 'chl' must be a mapping"),
+    ("post", {"chl": {"squeeze": [0, "x"]}}, "The 'post' option for column 'chl' must be"),
+    ("post", {"chl": "squeeze(100, 300)"}, "The 'post' option for column 'chl' must be"),
+    ("post", {"chl": {"clip": [0, 1]}}, "The 'post' option for column 'chl' must be"),
+    ("post", {"chl": {}}, "The 'post' option for column 'chl' must be"),
     ("exclude", "a", "The 'exclude' option must be a list of column names; got 'a'."),
     ("donors", 0, "The 'donors' option must be an integer >= 1; got 0."),
+    ("minbucket", 0, "The 'minbucket' option must be an integer >= 1; got 0."),
+    ("cp", -0.1, "The 'cp' option must be a number >= 0; got -0.1."),
+    ("cp", "0.01", "The 'cp' option must be a number >= 0; got '0.01'."),
+    ("ntree", 2.0, "The 'ntree' option must be an integer >= 1; got 2.0."),
     ("max_levels", -3, "The 'max_levels' option must be an integer >= 1"),
-    ("blocks", 0, "The 'blocks' option must be an integer >= 1 or null; got 0."),
+    ("row_blocks", 0, "The 'row_blocks' option must be an integer >= 1 or null; got 0."),
     ("rows_per_block", "1e5", "The 'rows_per_block' option must be an integer >= 1"),
     ("rows_per_task", 0, "The 'rows_per_task' option must be an integer >= 1"),
     ("collapse_below", 0.5, "The 'collapse_below' option must be an integer >= 1 or null"),
+    ("max_dummies", 0, "The 'max_dummies' option must be an integer >= 1 or null; got 0."),
     ("engine", "spark", f"The 'engine' option must be one of {list(ENGINES)}; got 'spark'."),
     ("concurrency", 0, "The 'concurrency' option must be an integer >= 1 or null"),
     ("format", "csv", f"The 'format' option must be one of {list(FORMATS)}; got 'csv'."),
@@ -113,8 +143,9 @@ def test_the_defaults_and_right_values_pass():
         passive={"bmi": "w / h**2"},
         predictors={"x": ["y"], "y": []},
         visit_sequence=["y", "x"],
+        post={"x": {"squeeze": [0, 1.5], "round": 1}, "y": {"round": -1}},
         exclude=["id"],
-        blocks=4,
+        row_blocks=4,
         collapse_below=10,
         engine="inprocess",
         concurrency=2,
@@ -127,6 +158,38 @@ def test_the_defaults_and_right_values_pass():
     )
 
 
+@pytest.mark.parametrize("order", ["roman", "arabic", "monotone", "revmonotone"])
+def test_visit_sequence_takes_r_mices_named_orders(order):
+    assert MiceConfig(visit_sequence=order).visit_sequence == order
+    assert MiceConfig(visit_sequence=order).columns_named()["visit_sequence"] == []
+
+
+def test_blocks_is_the_old_name_of_row_blocks_with_one_warning_line(tmp_path):
+    with pytest.warns(RenamedOptionWarning) as caught:
+        config = MiceConfig(blocks=4)
+    assert config.row_blocks == 4 and config == MiceConfig(row_blocks=4)
+    (warning,) = caught
+    assert "\n" not in str(warning.message)
+    assert str(warning.message).startswith("The 'blocks' option is now called 'row_blocks'")
+    assert warning.filename == __file__  # points at the caller's line, not sparkmice's
+    path = tmp_path / "old.yaml"
+    path.write_text("blocks: 3\n")
+    with pytest.warns(RenamedOptionWarning, match="'blocks' option is now called 'row_blocks'"):
+        assert MiceConfig.from_yaml(path).row_blocks == 3
+    with pytest.warns(RenamedOptionWarning):
+        assert MiceConfig.from_dict({"blocks": 2}).to_dict()["row_blocks"] == 2
+    assert "blocks" not in MiceConfig(row_blocks=2).to_dict()
+
+
+def test_the_old_name_is_checked_under_its_name_and_not_with_the_new_one():
+    with pytest.raises(
+        ConfigError, match=re.escape("The 'blocks' option must be an integer >= 1 or null; got 0.")
+    ):
+        MiceConfig(blocks=0)
+    with pytest.raises(ConfigError, match=r"'blocks' option is the old name of 'row_blocks'; both"):
+        MiceConfig(blocks=2, row_blocks=3)
+
+
 def test_a_changed_field_is_checked_again_by_validate():
     config = MiceConfig()
     config.m = 0
@@ -136,7 +199,7 @@ def test_a_changed_field_is_checked_again_by_validate():
 
 def test_choices_come_from_the_table():
     assert MiceConfig.choices("engine") == ENGINES
-    assert MiceConfig.choices("format") == FORMATS
+    assert MiceConfig.choices("format") == tuple(FORMATS)
     assert MiceConfig.choices("kind") == KINDS
     assert MiceConfig.choices("separation") == SEPARATIONS
     assert set(MiceConfig.choices("method")) == set(METHODS) | {""}
@@ -151,7 +214,7 @@ def test_the_command_line_offers_the_tables_choices():
     add_arguments(parser)
     by_flag = {a.dest: a for a in parser._actions}
     assert tuple(by_flag["engine"].choices) == ENGINES
-    assert tuple(by_flag["format"].choices) == FORMATS
+    assert tuple(by_flag["format"].choices) == tuple(FORMATS)
 
 
 def test_from_dict_refuses_unknown_options_naming_them():

@@ -85,3 +85,65 @@ def test_without_collapsed_levels_categories_are_the_codes(frame):
     codes = np.array([3.0, 0.5, 7.25])
     assert design.categories(codes) is codes
     assert design.levels_of(codes, np.random.default_rng(0)) is codes
+
+
+@pytest.fixture
+def long_tail() -> pd.DataFrame:
+    # g: a 1 row, b 8, c 6, d 3, e 2 (level 0, "a", is rare); y incomplete
+    return pd.DataFrame(
+        {
+            "g": ["a"] + ["b"] * 8 + ["c"] * 6 + ["d"] * 3 + ["e"] * 2,
+            "y": [1.0, None, 2.0, 3.5] * 5,
+        }
+    )
+
+
+def test_a_predictor_beyond_max_dummies_keeps_its_most_frequent_categories(long_tail):
+    """max_dummies=2: b and c (8 and 6 rows) keep their indicators; a, d and e share one,
+    which holds level 0 and so is the reference: exactly 2 indicators. Logged."""
+    plan, blocks = plan_of(long_tail, max_dummies=2)
+    g = plan.variable("g")
+    assert g.predictor_groups == (0, 1, 2, 0, 0)
+    assert g.groups is None  # its own model keeps every level
+    design = Design.for_target(plan, "y")
+    assert design.names == ("g[b]", "g[c]")
+    z = design.build(blocks[0].values, np.arange(20))
+    codes = blocks[0].values[:, plan.index["g"]]
+    np.testing.assert_array_equal(z[:, 1], (codes == 1).astype(float))
+    np.testing.assert_array_equal(z[:, 2], (codes == 2).astype(float))
+    (event,) = [e for e in plan.events if e["event"] == "predictor levels pooled"]
+    assert event["variable"] == "g"
+    assert "3 of its 5 categories" in event["detail"] and "max_dummies=2" in event["detail"]
+
+
+def test_a_pooled_group_without_level_0_is_an_indicator_named_compactly():
+    """Level 0 frequent: the pooled levels (more than LABELLED_CODES) are one indicator,
+    named by its first level and their number."""
+    g = ["a"] * 9 + ["b"] * 5 + ["c", "d", "e", "f"]
+    frame = pd.DataFrame({"g": g, "y": [1.0, None, 2.0] * 6})
+    plan, blocks = plan_of(frame, max_dummies=2)
+    assert plan.variable("g").predictor_groups == (0, 1, 2, 2, 2, 2)
+    design = Design.for_target(plan, "y")
+    assert design.names == ("g[b]", "g[c|... (4 levels)]")
+    z = design.build(blocks[0].values, np.arange(18))
+    codes = blocks[0].values[:, plan.index["g"]]
+    np.testing.assert_array_equal(z[:, 2], (codes >= 2).astype(float))
+
+
+def test_max_dummies_pools_only_what_is_above_it(long_tail):
+    """4 indicators: max_dummies 4 (and the default, 20) pool nothing, None never does."""
+    for options in ({"max_dummies": 4}, {}, {"max_dummies": None}):
+        plan, _ = plan_of(long_tail, **options)
+        assert plan.variable("g").predictor_groups is None
+        assert len(Design.for_target(plan, "y").columns) == 4
+        assert not any(e["event"] == "predictor levels pooled" for e in plan.events)
+
+
+def test_max_dummies_counts_categories_after_collapse_below(long_tail):
+    """collapse_below=3 makes a and e one category (3 rows: a, e); with max_dummies=2 the
+    most frequent b and c keep theirs and d joins the shared rare category (the reference)."""
+    plan, _ = plan_of(long_tail, collapse_below=3, max_dummies=2)
+    g = plan.variable("g")
+    assert g.groups == (0, 1, 2, 3, 0)
+    assert g.predictor_groups == (0, 1, 2, 0, 0)
+    assert Design.for_target(plan, "y").names == ("g[b]", "g[c]")

@@ -1,23 +1,32 @@
-"""The worked example of docs/architecture.md: a method added as one module and one
-registry line (docs/examples/weighted_pmm.py) runs through the whole package."""
+"""The worked examples of docs/architecture.md run through the whole package: a method
+added as one module and one registry line (docs/examples/weighted_pmm.py), and an output
+format added the same way (docs/examples/csv_output.py); the config and the command line
+accept what is registered at run time."""
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
+import datetime
 import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sparkmice
-from sparkmice import config as config_module
+from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.datasets import load_nhanes
+from sparkmice.impute_job import add_arguments
+from sparkmice.io.run import FORMATS, RunFolder, read_imputed
 from sparkmice.kernels import METHODS
 from sparkmice.kernels.contract import BlockView
 from sparkmice.kernels.norm import NormDraw
+from sparkmice.names import IMPUTATION, ROW_ID
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "weighted_pmm.py"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "docs" / "examples" / "weighted_pmm.py"
+CSV_MODULE = "docs.examples.csv_output"  # importable from the checkout (also by Spark workers)
 
 
 def load_example():
@@ -30,18 +39,18 @@ def load_example():
 
 @pytest.fixture
 def registered(monkeypatch):
-    """The registry line `"weighted_pmm": weighted_pmm.METHOD` in kernels/__init__.py; the
-    config's method rule, built from the registry when config is imported, follows it."""
+    """The registry line `"weighted_pmm": weighted_pmm.METHOD` in kernels/__init__.py, and
+    nothing else: the config's method rule reads the registry when it checks."""
     module = load_example()
     monkeypatch.setitem(METHODS, "weighted_pmm", module.METHOD)
-    rule = config_module.RULES["method"]
-    names = (*METHODS, "")
-    monkeypatch.setitem(
-        config_module.RULES,
-        "method",
-        dataclasses.replace(rule, accepts=lambda v, _: v in names, choices=names),
-    )
     return module
+
+
+@pytest.fixture
+def csv_format(monkeypatch):
+    """The one line that registers the CSV format of docs/examples/csv_output.py."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.setitem(FORMATS, "csv", CSV_MODULE)
 
 
 def test_weighted_pmm_prefers_the_nearest_donor(registered):
@@ -79,3 +88,117 @@ def test_weighted_pmm_imputes_through_mice(registered):
 def test_an_unregistered_method_is_refused():
     with pytest.raises(sparkmice.config.ConfigError, match="'weighted_pmm'"):
         sparkmice.mice(load_nhanes(), m=1, maxit=1, method={"bmi": "weighted_pmm"})
+
+
+def test_a_method_registered_at_run_time_is_an_option(monkeypatch):
+    with pytest.raises(ConfigError, match="'weighted_pmm'"):
+        MiceConfig(method={"bmi": "weighted_pmm"})
+    monkeypatch.setitem(METHODS, "weighted_pmm", load_example().METHOD)
+    MiceConfig(method={"bmi": "weighted_pmm"})
+    assert "weighted_pmm" in MiceConfig.choices("method")
+    with pytest.raises(ConfigError, match=r"must be one of \[.*'weighted_pmm'.*\] or ''"):
+        MiceConfig(method={"bmi": "weighted"})  # the message lists it too
+
+
+def test_a_format_registered_at_run_time_is_an_option_and_a_command_line_choice(monkeypatch):
+    def parse_format(value: str) -> str:
+        parser = argparse.ArgumentParser(exit_on_error=False)
+        add_arguments(parser)
+        return parser.parse_args(["--input", "x", "--output", "y", "--format", value]).format
+
+    with pytest.raises(ConfigError, match=r"'format' option must be one of \['parquet', 'delta'\]"):
+        MiceConfig(format="csv")
+    with pytest.raises(argparse.ArgumentError, match="invalid choice: 'csv'"):
+        parse_format("csv")
+    monkeypatch.setitem(FORMATS, "csv", CSV_MODULE)
+    assert MiceConfig(format="csv").format == "csv"
+    assert parse_format("csv") == "csv"
+    assert MiceConfig.choices("format") == ("parquet", "delta", "csv")
+
+
+def _mixed() -> pd.DataFrame:
+    """nhanes with a nominal string column (imputed by polyreg; one level holds a quote, a
+    comma and a newline, one is empty), and a date and a timestamp column carried through
+    with missing cells."""
+    df = load_nhanes()
+    sites = ["north", 'say "hi", then\nleave', "", "south"]
+    df["site"] = [None if i % 6 == 1 else sites[i % 4] for i in range(len(df))]
+    df["visit"] = [
+        None if i % 5 == 0 else datetime.date(2020, 1, 1) + datetime.timedelta(days=i)
+        for i in range(len(df))
+    ]
+    seen = pd.Timestamp("2021-03-04 05:06:07.123456")
+    df["seen"] = [pd.NaT if i % 7 == 3 else seen + pd.Timedelta(hours=i) for i in range(len(df))]
+    return df
+
+
+def test_csv_output_holds_what_parquet_holds_in_process(csv_format, tmp_path):
+    """The same run written as CSV and as Parquet: read_imputed (all chains, one chain) and
+    pooling give the same values and types (same process: exact); the files are plain CSV."""
+    data = _mixed()
+    runs = {
+        fmt: sparkmice.mice(data, m=2, maxit=2, seed=7, format=fmt, output=str(tmp_path / fmt))
+        for fmt in ("parquet", "csv")
+    }
+    by_csv, by_parquet = (read_imputed(str(tmp_path / f)) for f in ("csv", "parquet"))
+    pd.testing.assert_frame_equal(by_csv, by_parquet)
+    assert by_csv["site"].isna().sum() == 0 and by_csv["visit"].isna().sum() == 2 * 5
+    assert "" in set(by_csv["site"]) and 'say "hi", then\nleave' in set(by_csv["site"])
+
+    run = RunFolder(str(tmp_path / "csv"))
+    files = [f for k in (1, 2) for f in run.record(k)["files"]]
+    assert files and all(f.endswith(".csv") for f in files)
+    first = pd.read_csv(run.at(files[0]).path, keep_default_na=False)  # any CSV reader
+    assert list(first.columns) == [*data.columns, ROW_ID] and len(first) == len(data)
+
+    for k in (1, 2):
+        chain = read_imputed(str(tmp_path / "csv"), imputation=k)
+        pd.testing.assert_frame_equal(chain, read_imputed(str(tmp_path / "parquet"), imputation=k))
+        kept = runs["csv"].complete(k).drop(columns=[ROW_ID])  # the run's own, in memory
+        pd.testing.assert_frame_equal(chain.drop(columns=[IMPUTATION, ROW_ID]), kept)
+    fits = {
+        fmt: sparkmice.fit_imputations(read_imputed(str(tmp_path / fmt)), "chl ~ age + bmi")
+        for fmt in runs
+    }
+    pd.testing.assert_frame_equal(sparkmice.pool(fits["csv"]), sparkmice.pool(fits["parquet"]))
+
+
+def test_csv_output_on_spark_matches_parquet(csv_format, spark, tmp_path):
+    """Barrier tasks write the CSV files themselves, and per-step chains are DataFrames
+    written by their tasks: both read back (pandas, Spark, complete()) equal to the barrier
+    engine's Parquet run (the engines give the same imputations)."""
+    source = tmp_path / "input.parquet"
+    _mixed().to_parquet(source, coerce_timestamps="us")  # Spark reads no nanoseconds
+    df = spark.read.parquet(str(source))
+    runs = {
+        (engine, fmt): sparkmice.mice(
+            df, m=2, maxit=1, seed=3, engine=engine, format=fmt,
+            output=str(tmp_path / f"{engine}-{fmt}"),
+        )  # fmt: skip
+        for engine, fmt in [("barrier", "parquet"), ("barrier", "csv"), ("perstep", "csv")]
+    }
+
+    def on_spark(imp: sparkmice.MiceResult) -> pd.DataFrame:
+        table = read_imputed(imp.output, spark).toPandas()
+        return table.sort_values([IMPUTATION, ROW_ID], kind="stable").reset_index(drop=True)
+
+    def second(imp: sparkmice.MiceResult) -> pd.DataFrame:
+        return imp.complete(2).toPandas().sort_values(ROW_ID).reset_index(drop=True)
+
+    def zone_free(table: pd.DataFrame) -> pd.DataFrame:
+        """The per-step engine hands Spark a timestamp without zone as one in the session's
+        zone (UTC here): the same instants, another type, whichever the format."""
+        seen = table["seen"]
+        if isinstance(seen.dtype, pd.DatetimeTZDtype):
+            table = table.assign(seen=seen.dt.tz_convert("UTC").dt.tz_localize(None))
+        return table
+
+    reference = runs["barrier", "parquet"]
+    for key in [("barrier", "csv"), ("perstep", "csv")]:
+        imp = runs[key]
+        same = (lambda t: t) if key[0] == "barrier" else zone_free
+        want = read_imputed(reference.output)
+        pd.testing.assert_frame_equal(same(read_imputed(imp.output)), want)
+        pd.testing.assert_frame_equal(same(on_spark(imp)), on_spark(reference))
+        pd.testing.assert_frame_equal(same(second(imp)), second(reference))
+        assert len(on_spark(imp)) == 2 * len(_mixed())

@@ -120,9 +120,50 @@ def test_new_rows_of_a_run_with_where(data, tmp_path):
 def test_spark_equals_in_process(spark, data):
     """The masks travel with the rows into Spark's tasks: the same imputations as in-process
     for the same seed and blocks."""
-    options = dict(m=2, maxit=2, seed=4, blocks=2, ignore="test", where={"bp": "bp_where"})
+    options = dict(m=2, maxit=2, seed=4, row_blocks=2, ignore="test", where={"bp": "bp_where"})
     options["rows_per_task"] = 250  # two tasks per chain (the exchange), not one
     local = sparkmice.mice(data, **options).complete("long")
     on_spark = sparkmice.mice(spark.createDataFrame(data), **options).complete("long").toPandas()
     on_spark = on_spark.sort_values([IMPUTATION, "_row_id"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(on_spark[local.columns], local, check_dtype=False)
+
+
+def test_where_cells_are_in_the_record_of_imputed_cells(data, tmp_path):
+    """R's where (imp.where()) marks `where`'s cells as imputed, in memory and from the run
+    folder (whose count check adds the observed cells `where` marked); the original data
+    cannot be rebuilt (those observed values were replaced), so complete(0) says so."""
+    from sparkmice.io.imputed import of_folder, read_where
+    from sparkmice.io.run import RunFolder
+
+    out = str(tmp_path / "r")
+    result = sparkmice.mice(data, m=1, maxit=1, seed=2, output=out, row_blocks=2,
+                            where={"bp": "bp_where"})  # fmt: skip
+    expected = (data["bp"].isna() | data["bp_where"]).to_numpy()
+    assert data["bp_where"].sum() > 0 and (data["bp_where"] & data["bp"].notna()).any()
+    run = RunFolder(out)
+    assert read_where(run).num_rows > 0  # the count check passed
+    for completed in (result._completed(), of_folder(run)):
+        marks = completed.where()
+        assert (marks["bp"].to_numpy() == expected).all()
+        chol = marks["chol"].to_numpy()
+        assert (chol == data["chol"].isna().to_numpy()).all()  # other columns: missing only
+        with pytest.raises(ValueError, match=r"complete 0\) are not in a run with config `where`"):
+            completed.complete(0)
+        assert completed.complete(1)["bp"].notna().all()
+
+
+def test_where_record_count_check_can_fail(data, tmp_path):
+    """The record's observed counts are checked: a record without them does not add up."""
+    import pyarrow.parquet as pq
+
+    from sparkmice.io.imputed import NoWhereError, read_where
+    from sparkmice.io.run import RunFolder
+
+    out = str(tmp_path / "r")
+    sparkmice.mice(data, m=1, maxit=1, seed=2, output=out, where={"bp": "bp_where"})
+    run = RunFolder(out)
+    folder = tmp_path / "r" / "_sparkmice" / "where"
+    for path in folder.glob("*.parquet"):
+        pq.write_table(pq.read_table(path).replace_schema_metadata(None), path)
+    with pytest.raises(NoWhereError, match=r"does not match config.json for column\(s\) \['bp'\]"):
+        read_where(run)

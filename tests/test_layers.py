@@ -13,19 +13,22 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sparkmice"
 
 # lowest first; a module belongs to the first layer with a prefix that names it or its package
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("names", "lazy", "expression", "privacy", "datasets", "session", "io.paths")),
+    ("foundation", ("names", "lazy", "expression", "privacy", "datasets", "session", "io.paths",
+                    "ordinal")),
     ("kernels", ("kernels", "pooling.rubin", "pooling.tests", "pooling.r_squared",
+                 "pooling.results",
                  "diagnostics.rhat", "diagnostics.missingness", "diagnostics.plots")),
     ("storage", ("io",)),
     ("options", ("config",)),
     # io.spark reads the input into Spark and checks it as the plan does (InputError, keys)
-    ("plan", ("plan", "design", "blocks", "summaries", "state", "identity", "analysis.formula",
-              "io.spark", "predictors", "models")),
+    ("plan", ("plan", "design", "blocks", "summaries", "state", "where", "identity",
+              "analysis.formula", "io.spark", "predictors", "models")),
     ("sampler", ("sampler", "progress")),
     ("engines", ("engines", "newdata")),
     ("analysis", ("analysis", "diagnostics", "congeniality", "pooling")),
     ("api", ("api", "")),  # "": the package's own __init__ (lazy public names)
     ("entry points", ("cli", "__main__", "impute_job", "impute_new_job", "congeniality_job",
+                      "complete_job",
                       "pooling.job", "diagnostics.job")),
 ]  # fmt: skip
 

@@ -142,11 +142,11 @@ def test_spark_run_keeps_models(spark, rows, tmp_path, engine):
     old, new = rows
     df = spark.createDataFrame(old)
     spark_run = sparkmice.mice(  # two tasks per chain: the donors cross the exchange
-        df, m=2, maxit=2, seed=5, output=str(tmp_path / "s"), blocks=2, engine=engine,
+        df, m=2, maxit=2, seed=5, output=str(tmp_path / "s"), row_blocks=2, engine=engine,
         rows_per_task=250,
     )  # fmt: skip
     assert spark_run.engine == engine
-    local = sparkmice.mice(old, m=2, maxit=2, seed=5, output=str(tmp_path / "l"), blocks=2)
+    local = sparkmice.mice(old, m=2, maxit=2, seed=5, output=str(tmp_path / "l"), row_blocks=2)
     a = spark_run.impute_new(new).complete("long")
     b = local.impute_new(new).complete("long")
     assert sorted(RunFolder(spark_run.output).model_chains()) == [1, 2]
@@ -189,3 +189,12 @@ def test_no_new_rows_give_an_empty_table(run, rows, tmp_path):
     result = run.impute_new(new.iloc[:0], output=str(tmp_path / "empty"))
     assert len(result.complete("long")) == 0
     assert RunFolder(str(tmp_path / "empty")).chains() == [1, 2, 3]
+
+
+def test_run_with_tree_methods_is_refused_in_one_line(rows, tmp_path):
+    """A tree's bins are cut on the run's data and not kept: impute-new names the columns."""
+    old, new = rows
+    run = sparkmice.mice(old, m=1, maxit=1, seed=5, output=str(tmp_path / "t"),
+                         method={"bp": "cart", "chol": "rf"})  # fmt: skip
+    with pytest.raises(InputError, match=r"tree methods \(cart, rf: \['bp', 'chol'\]\)"):
+        run.impute_new(new)

@@ -225,7 +225,7 @@ def test_block_sums_do_not_depend_on_partitioning():
     """Blocks go whole to Spark tasks in any order, their rows shuffled: the sums merged
     in block order are bitwise those of the in-process table (same machine)."""
     df = small_frame(300)
-    plan = sparkmice.mice(df, m=1, maxit=1, blocks=5).plan
+    plan = sparkmice.mice(df, m=1, maxit=1, row_blocks=5).plan
     table = pa.Table.from_pandas(df).append_column(ROW_ID, pa.array(np.arange(300) * 7))
     whole = merge_in_order(block_moments(table, plan.variables, 5), len(owners(plan.variables)))
     shuffled = table.take(pa.array(np.random.default_rng(1).permutation(300)))

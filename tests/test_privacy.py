@@ -20,7 +20,11 @@ PREDICTORS = {"ward": ["x", "y", "diet"], "x": ["patient", "y", "ward", "diet"]}
 
 
 def run(d: pd.DataFrame, out, **options):
-    options = {"m": 2, "maxit": 2, "seed": 1, "predictors": PREDICTORS, **options}
+    """max_dummies None: patient expanded into all 159 dummies (as R mice), so that some are
+    constant and their events name levels, the leak the tests look for."""
+    options = {
+        "m": 2, "maxit": 2, "seed": 1, "predictors": PREDICTORS, "max_dummies": None, **options
+    }  # fmt: skip
     return sparkmice.mice(d, config=MiceConfig(**options), output=str(out))
 
 

@@ -200,9 +200,10 @@ def test_each_attempt_starts_the_same_parameter_stream():
 
 
 def test_options_reach_only_the_methods_that_declare_them():
-    config = MiceConfig(separation={"b": "firth"}, donors=3)
-    assert method_options(config, "b") == {"separation": "firth", "donors": 3}
-    assert method_options(config, "x") == {"donors": 3}  # unset: the kernel's default
+    config = MiceConfig(separation={"b": "firth"}, donors=3, ntree=4)
+    trees = {"minbucket": 5, "cp": 1e-4, "ntree": 4}
+    assert method_options(config, "b") == {"separation": "firth", "donors": 3, **trees}
+    assert method_options(config, "x") == {"donors": 3, **trees}  # unset: the kernel's default
     declared = {o for m in METHODS.values() for o in m.fit_options + m.impute_options}
     assert declared == set(OPTIONS) == set(method_options(config, "b"))
     # norm takes no option: passing separation to it would raise TypeError

@@ -74,3 +74,25 @@ def test_values_of_another_type_are_refused(table):
     wrong = pa.schema([pa.field("s", pa.int64())])
     with pytest.raises(ValueError, match="values of another type"):
         decode_summaries(encode_summaries(summaries), wrong)
+
+
+def test_many_valued_float_columns_are_told_from_their_first_rows():
+    """A floating column with more than max_levels values among its first PREFIX_ROWS is
+    continuous without hashing the rest; one with few values there is still counted whole
+    (its later rows decide), and so are other types."""
+    import numpy as np
+
+    from sparkmice.summaries import PREFIX_ROWS
+
+    n = 3 * PREFIX_ROWS
+    few_then_many = np.r_[np.zeros(PREFIX_ROWS), np.arange(n - PREFIX_ROWS, dtype=float)]
+    t = pa.table({
+        "cont": np.arange(n, dtype=float), "three": np.arange(n) % 3 * 1.5,
+        "late": few_then_many, "ints": np.arange(n),
+    })  # fmt: skip
+    s = {c.name: c for c in summarize_arrow(t, 20, set())}
+    assert s["cont"].distinct is None and 20 < s["cont"].n_distinct <= PREFIX_ROWS
+    assert s["three"].distinct == (0.0, 1.5, 3.0) and s["three"].counts == (n // 3,) * 3
+    assert s["late"].distinct is None and s["late"].n_distinct == n - PREFIX_ROWS
+    assert s["ints"].n_distinct == n
+    assert all(c.n == n and c.n_missing == 0 for c in s.values())

@@ -8,6 +8,12 @@ coefficients; the driver collects the (partitions x m) small sum vectors, adds t
 partition order (so the result does not depend on task timing) and takes the Newton step
 for all m models. DataFrame API only (no
 RDD, SparkContext or broadcast): works over Spark Connect.
+
+When every imputation's design fits in one task (`LOCAL_FIT_CELLS`) and the rows carry
+`_row_id` (sparkmice's imputed tables do), each imputation is fitted inside one task
+instead: the same IRLS over its rows sorted by `_row_id` (a fixed order, so the result is
+deterministic), one Spark job in all instead of one per iteration (measured: the README
+quick start's 20 imputations of 20,000 rows, 59 s -> a few s).
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ from sparkmice.analysis.design import (
     model_spec,
 )
 from sparkmice.analysis.fits import AnalysisFits, check_long
-from sparkmice.analysis.irls import irls, null_start, offset_design, sums_for
+from sparkmice.analysis.irls import IrlsResult, irls, null_start, offset_design, sums_for
 from sparkmice.kernels.glm import GlmSums, irls_sums
-from sparkmice.names import IMPUTATION
+from sparkmice.names import IMPUTATION, ROW_ID
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -38,14 +44,30 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 _SUMS_SCHEMA = "partition int, imputation int, sums array<double>"
+_FIT_SCHEMA = (
+    "imputation int, zero array<double>, sums array<double>, beta array<double>, "
+    "iterations int, fitted boolean, warnings array<string>"
+)
+_FIT_ARROW_SCHEMA = pa.schema(
+    [("imputation", pa.int32())]
+    + [(c, pa.list_(pa.field("element", pa.float64()))) for c in ("zero", "sums", "beta")]
+    + [("iterations", pa.int32()), ("fitted", pa.bool_())]
+    + [("warnings", pa.list_(pa.field("element", pa.string())))]
+)
 _SAMPLE_ROWS = 100
+LOCAL_FIT_CELLS = 25_000_000  # rows x terms of one imputation fitted in one task (200 MB)
+_IMPUTATIONS, _ROWS = "__sparkmice_imputations", "__sparkmice_rows"
 
 
-def _spark_model_spec(data: DataFrame, formula: str, variables: list[str]) -> ModelSpecs:
-    """ModelSpec on a prototype frame that holds every level of each categorical column.
+def spark_model_spec(
+    data: DataFrame, formula: str, variables: list[str]
+) -> tuple[ModelSpecs, tuple[int, ...], int]:
+    """ModelSpec on a prototype frame that holds every level of each categorical column;
+    the imputations and the number of rows.
 
     A few sample rows show the column types (Arrow gives each batch the same pandas dtypes)
-    and which columns are categorical; one aggregation then collects those columns' levels.
+    and which columns are categorical; one aggregation then collects those columns' levels,
+    the imputations and the row count.
     """
     from pyspark.sql import functions as F
 
@@ -58,15 +80,18 @@ def _spark_model_spec(data: DataFrame, formula: str, variables: list[str]) -> Mo
             f"no row has all of the formula's columns {variables} observed; check the data"
         )
     cat_vars = categorical_variables(model_spec(formula, complete))
-    levels: dict[str, list] = {}
-    if cat_vars:
-        row = data.agg(*[F.collect_set(F.col(v)).alias(v) for v in cat_vars]).collect()[0]
-        levels = {v: sorted(row[v]) for v in cat_vars}
+    row = data.agg(
+        *[F.collect_set(F.col(v)).alias(v) for v in cat_vars],
+        F.collect_set(F.col(IMPUTATION)).alias(_IMPUTATIONS),
+        F.count(F.lit(1)).alias(_ROWS),
+    ).collect()[0]
+    levels = {v: sorted(row[v]) for v in cat_vars}
     n = max([1, *(len(v) for v in levels.values())])
     proto = complete.iloc[[0] * n].reset_index(drop=True)
     for v, values in levels.items():
         proto[v] = pd.Series([values[i % len(values)] for i in range(n)]).astype(sample[v].dtype)
-    return model_spec(formula, proto)
+    imputations = tuple(sorted(int(k) for k in row[_IMPUTATIONS]))
+    return model_spec(formula, proto), imputations, int(row[_ROWS])
 
 
 def _design_batches(
@@ -162,30 +187,101 @@ def _restricted_deviance(
     return np.array([res[k].sums.deviance for k in imputations])
 
 
+def _fit_one(table: pa.Table, spec: ModelSpecs, family: str, terms: tuple[str, ...]) -> pa.Table:
+    """Runs in a Spark task: the IRLS of one imputation over its rows (sorted by `_row_id`),
+    with the sums at zero; an imputation without usable rows or with a rank-deficient
+    design is returned unfitted, for the driver to refuse with its message."""
+    import warnings
+
+    frame = table.to_pandas().sort_values(ROW_ID, kind="stable").drop(columns=[ROW_ID])
+    k = int(frame[IMPUTATION].iloc[0])
+    y, x = design_arrays(spec, frame, family)
+
+    def sums_at(betas: dict[int, np.ndarray]) -> dict[int, GlmSums]:
+        return {j: irls_sums(x, y, b, family) for j, b in betas.items()}
+
+    zero = sums_at({k: np.zeros(len(terms))})
+    res, messages = IrlsResult(np.full(len(terms), np.nan), zero[k], 0), []
+    try:
+        check_full_rank(sums_for(zero, k).xtwx, terms, k)
+        fitted = True
+    except ValueError:  # the driver raises it again, as the distributed route does
+        fitted = False
+    if fitted:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = _irls_from_zero(sums_at, zero, family, terms)[k]
+        messages = [str(w.message) for w in caught]
+    values = {
+        "imputation": [k], "zero": [zero[k].to_array().tolist()],
+        "sums": [res.sums.to_array().tolist()], "beta": [res.beta.tolist()],
+        "iterations": [res.iterations], "fitted": [fitted], "warnings": [messages],
+    }  # fmt: skip
+    return pa.table(values, schema=_FIT_ARROW_SCHEMA)
+
+
+def _irls_from_zero(sums_at, zero: dict[int, GlmSums], family: str, terms: tuple[str, ...]):
+    """IRLS from beta = 0 (poisson with an intercept: from the intercept-only fit, as Newton
+    from 0 crawls to log(ybar)), given the sums at zero."""
+    intercept = terms.index("Intercept") if "Intercept" in terms else None
+    if family == "poisson" and intercept is not None:
+        return irls(sums_at, {k: null_start(zero[k], family, intercept) for k in zero})
+    return irls(sums_at, {k: np.zeros(len(terms)) for k in zero}, first=zero)
+
+
+def _fit_in_tasks(
+    data: DataFrame, spec: ModelSpecs, family: str, terms: tuple[str, ...]
+) -> tuple[dict[int, GlmSums], dict[int, IrlsResult]]:
+    """One Spark job: every imputation fitted in its own task (`_fit_one`)."""
+    import warnings
+
+    fn = partial(_fit_one, spec=spec, family=family, terms=terms)
+    rows = data.groupBy(IMPUTATION).applyInArrow(fn, _FIT_SCHEMA).collect()
+    p = len(terms)
+    zero, res = {}, {}
+    for r in sorted(rows, key=lambda r: r["imputation"]):
+        k = r["imputation"]
+        zero[k] = GlmSums.from_array(np.asarray(r["zero"], dtype=float), p)
+        if not r["fitted"]:
+            check_full_rank(sums_for(zero, k).xtwx, terms, k)
+        for message in r["warnings"]:
+            warnings.warn(message, stacklevel=3)
+        sums = GlmSums.from_array(np.asarray(r["sums"], dtype=float), p)
+        res[k] = IrlsResult(np.asarray(r["beta"], dtype=float), sums, r["iterations"])
+    return zero, res
+
+
+def _fit_distributed(
+    data: DataFrame, spec: ModelSpecs, family: str, terms: tuple[str, ...],
+    imputations: tuple[int, ...],
+) -> tuple[dict[int, GlmSums], dict[int, IrlsResult]]:  # fmt: skip
+    """The design cached once, then one Spark job per IRLS iteration for all m models."""
+    design = _design_table(data, spec, family).persist()
+    try:
+        sums_at = partial(_spark_sums, design, family, None)
+        zero = sums_at({k: np.zeros(len(terms)) for k in imputations})
+        for k in imputations:
+            check_full_rank(sums_for(zero, k).xtwx, terms, k)
+        return zero, _irls_from_zero(sums_at, zero, family, terms)
+    finally:
+        design.unpersist()
+
+
 def fit_spark(sdf: DataFrame, formula: str, family: str, dfcom: float | None) -> AnalysisFits:
     """Fit on every imputation of a Spark long table; see the module docstring."""
     check_long(list(sdf.columns))
     variables = formula_variables(formula, sdf.columns)
     data = sdf.select(IMPUTATION, *variables)
-    spec = _spark_model_spec(data, formula, variables)
+    spec, imputations, n_rows = spark_model_spec(data, formula, variables)
     terms = tuple(spec.rhs.column_names)
     p = len(terms)
     intercept = terms.index("Intercept") if "Intercept" in terms else None
-    imputations = tuple(sorted(int(r[0]) for r in data.select(IMPUTATION).distinct().collect()))
-
-    design = _design_table(data, spec, family).persist()
-    try:
-        sums_at = partial(_spark_sums, design, family, None)
-        zeros = {k: np.zeros(p) for k in imputations}
-        s0 = sums_at(zeros)
-        for k in imputations:
-            check_full_rank(sums_for(s0, k).xtwx, terms, k)
-        if family == "poisson" and intercept is not None:  # from 0, Newton crawls to log(ybar)
-            res = irls(sums_at, {k: null_start(s0[k], family, intercept) for k in imputations})
-        else:
-            res = irls(sums_at, zeros, first=s0)
-    finally:
-        design.unpersist()
+    local = ROW_ID in sdf.columns and n_rows * p <= LOCAL_FIT_CELLS * max(len(imputations), 1)
+    if local:
+        rows = sdf.select(IMPUTATION, ROW_ID, *[v for v in variables if v != ROW_ID])
+        s0, res = _fit_in_tasks(rows, spec, family, terms)
+    else:
+        s0, res = _fit_distributed(data, spec, family, terms, imputations)
 
     est, cov, dev, tss, nobs = [], [], [], [], []
     for k in imputations:

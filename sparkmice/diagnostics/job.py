@@ -2,8 +2,11 @@
 
     sparkmice report --imputed DIR --output report.html [--original PATH] [--pooled PATH]
 
-Spark starts only when ``--original`` is given (to reduce the imputed table by
-aggregations); the convergence part needs only the files under ``DIR/_sparkmice``.
+Without ``--original`` the original data are rebuilt from the run itself (its record of
+imputed cells), so ``--imputed DIR`` alone gives every section. The imputed table is
+reduced by Spark aggregations when ``--original`` is given or the run holds more than
+PANDAS_ROWS rows (m × n), by pandas otherwise; the convergence part needs only the files
+under ``DIR/_sparkmice``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sparkmice.cli import error_exit
 from sparkmice.diagnostics.distributions import DEFAULT_BINS
 from sparkmice.diagnostics.report import build_report
 from sparkmice.diagnostics.rhat import THRESHOLD, convergence_message
+from sparkmice.io.imputed import PANDAS_ROWS
 
 __all__ = ["add_arguments", "run"]
 
@@ -31,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         metavar="PATH",
         help="the incomplete input (CSV, Parquet or table name, read as "
         "'sparkmice impute' reads it), for observed-vs-imputed plots and "
-        "the missing-data pattern",
+        "the missing-data pattern (default: rebuilt from the run itself)",
     )
     parser.add_argument(
         "--pooled",
@@ -63,12 +67,17 @@ def _read_pooled(path: str) -> pd.DataFrame:
 @error_exit("report", FileNotFoundError, ValueError)
 def run(args: argparse.Namespace) -> int:
     """Build and write the report; 0 on success, 2 when an input is missing or wrong."""
+    from sparkmice.io.run import RunFolder
+
     original, spark = None, None
-    if args.original:
-        from sparkmice.io.spark import read_input
+    config = RunFolder(args.imputed).read_config() or {}
+    if args.original or config.get("n_rows", 0) * config.get("m", 0) > PANDAS_ROWS:
         from sparkmice.session import get_spark
 
         spark = get_spark()
+    if args.original:
+        from sparkmice.io.spark import read_input
+
         original = read_input(spark, args.original)
     pooled = _read_pooled(args.pooled) if args.pooled else None
     report = build_report(

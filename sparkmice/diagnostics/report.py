@@ -1,9 +1,11 @@
 """One self-contained HTML report of an imputed run: what a user checks before pooling.
 
 ``build_report(DIR)`` reads the run's ``_sparkmice/`` files (config, trace, events,
-timings) and, given the original data, summarises observed against imputed values and
-the missing-data pattern. The imputed table is reduced by Spark aggregations when a Spark
-session or a Spark original is given, by pandas otherwise. Images are embedded as base64
+timings) and summarises observed against imputed values and the missing-data pattern of
+the original data: given, or else rebuilt from the run itself (one imputation with the
+cells its record of imputed cells names missing again, `sparkmice.io.imputed`). The
+imputed table is reduced by Spark aggregations when a Spark session or a Spark original
+is given, by pandas otherwise. Images are embedded as base64
 PNG and the page loads nothing from the network, so it opens offline, in a notebook
 (``_repr_html_``) and with Databricks' ``displayHTML(report.html)``.
 """
@@ -26,8 +28,15 @@ from matplotlib.figure import Figure
 from sparkmice import privacy
 from sparkmice.diagnostics import distributions, missingness, plots
 from sparkmice.diagnostics.rhat import THRESHOLD, convergence_message, rhat_table
+from sparkmice.io.imputed import (
+    NoWhereError,
+    original_frame,
+    read_where,
+    spark_original,
+    where_option_of,
+)
 from sparkmice.io.run import RunFolder
-from sparkmice.names import CONFIG_FILE
+from sparkmice.names import CONFIG_FILE, IMPUTATION
 
 MAX_TABLE_ROWS = 200
 SECTIONS = {
@@ -287,12 +296,14 @@ def _convergence_section(run: Run, threshold: float, figures: dict, tables: dict
     tables["rhat"] = table
     message = convergence_message(table, threshold)
     figures["trace"] = plots.trace_plot(run.trace)
-    kind = "ok" if table["converged"].fillna(False).all() else "warn"
+    converged = table["converged"]
+    kind = "warn" if converged.eq(False).any() else "info" if converged.isna().any() else "ok"
     return (
         _note(message, kind)
         + "<p>Rank-normalised split R-hat (Vehtari et al. 2021) of the mean and SD of the "
-        f"imputed values over all iterations; above {threshold:g} the chains have not "
-        "mixed. Categorical variables are traced by their integer codes.</p>"
+        f"imputed values over the second half of the iterations; above {threshold:g} the "
+        "chains have not mixed. Runs too short for R-hat to tell (min_maxit) are not "
+        "judged. Categorical variables are traced by their integer codes.</p>"
         + _table(table)
         + "<h3>Trace plots</h3><p>Mean and SD of the imputed values per iteration, one "
         "line per chain: healthy chains intermingle with no trend.</p>"
@@ -375,6 +386,33 @@ def _missingness_section(run: Run, original: Any, figures: dict, tables: dict) -
     )
 
 
+REBUILT = (
+    "The original data were rebuilt from the run: its first imputation with the cells the "
+    "run imputed (its record in _sparkmice/where) missing again."
+)
+
+
+def _where_of(folder: RunFolder, spark: Any) -> Any:
+    """The run's record of imputed cells; None for a run without committed chains, or
+    without the record (an older sparkmice), or with config `where` (the observed cells it
+    marks were replaced: the input cannot be rebuilt)."""
+    if where_option_of(folder.read_config() or {}):
+        return None
+    try:
+        return read_where(folder, spark) if folder.chains() else None
+    except NoWhereError:
+        return None
+
+
+def _original_of_run(folder: RunFolder, imputed: Any, where: Any, spark: Any) -> Any:
+    """The run's input rebuilt from its first imputation and its record of imputed cells."""
+    first = folder.chains()[0]
+    if spark is not None:
+        return spark_original(imputed.where(imputed[IMPUTATION] == first).drop(IMPUTATION), where)
+    one = imputed[imputed[IMPUTATION] == first].drop(columns=[IMPUTATION])
+    return original_frame(one.reset_index(drop=True), where)
+
+
 def _pooled_section(pooled: pd.DataFrame | None) -> str:
     if pooled is None:
         return _note("No pooled analysis was given (pooled=..., or --pooled).", "info")
@@ -425,9 +463,13 @@ def build_report(
     run = read_run(imputed_dir)
     if spark is None and missingness.is_spark_frame(original):
         spark = original.sparkSession
-    imputed = None
+    folder = RunFolder(imputed_dir)
+    imputed, rebuilt = None, False
     if original is not None:
-        imputed = RunFolder(imputed_dir).read(spark)
+        imputed = folder.read(spark)
+    elif (where := _where_of(folder, spark)) is not None:
+        imputed = folder.read(spark)
+        original, rebuilt = _original_of_run(folder, imputed, where, spark), True
     figures: dict[str, Figure] = {}
     tables: dict[str, pd.DataFrame] = {}
     sections = {
@@ -436,7 +478,8 @@ def build_report(
         "events": _events_section(run),
         "timings": _timings_section(run),
         "convergence": _convergence_section(run, threshold, figures, tables),
-        "plausibility": _plausibility_section(run, imputed, original, bins, figures, tables),
+        "plausibility": (_note(REBUILT, "info") if rebuilt else "")
+        + _plausibility_section(run, imputed, original, bins, figures, tables),
         "missingness": _missingness_section(run, original, figures, tables),
         "pooled": _pooled_section(pooled),
     }

@@ -2,10 +2,10 @@
 
 Every task loads its partition's blocks into numpy once and runs the whole chain (the same
 `sampler.Chain` as in-process), exchanging only sums with the other tasks at each step
-(`exchange`). At the end the tasks write the chain's completed rows as Parquet files of one
-attempt (`sparkmice.io.run`) for the driver to check and commit as chain k (or, for Spark's
-own Delta writer, return them as rows). README, "Performance", gives the measurements
-behind this choice.
+(`exchange`). At the end the tasks write the chain's completed rows as files of one attempt,
+in the run's file format (`sparkmice.io.run.write_part`), for the driver to check and commit
+as chain k (or, for Spark's own Delta writer, return them as rows). README, "Performance",
+gives the measurements behind this choice.
 
 A chain may also run as one task over all partitions (`solo`): then nothing is exchanged,
 and no barrier is needed, so several such chains share the slots. Blocks, not tasks, define
@@ -27,8 +27,7 @@ import pyarrow as pa
 from sparkmice.blocks import block_of, completed_table, split_blocks
 from sparkmice.engines.exchange import ExchangedBlocks, TaskExchange
 from sparkmice.engines.inprocess import LocalBlocks
-from sparkmice.io.parquet import write_part
-from sparkmice.io.run import Attempt
+from sparkmice.io.run import WRITTEN_SCHEMA, Attempt, written_batch
 from sparkmice.io.spark import AS_GIVEN, PositionalNames, spark_schema_of
 from sparkmice.names import BLOCK, ROW_ID
 from sparkmice.plan import Plan
@@ -36,7 +35,6 @@ from sparkmice.progress import ProgressWriter
 from sparkmice.sampler import ChainTask
 
 PACKED_SCHEMA = pa.schema([("__task", pa.int32()), ("__rows", pa.binary())])
-WRITTEN_SCHEMA = pa.schema([("rows", pa.int64())])
 
 
 def packed_value_bytes(records_per_batch: int) -> int:
@@ -115,8 +113,9 @@ def chain_function(
 ):
     """The mapInArrow function of one chain (a fresh exchange key per job, reaching the
     tasks inside this function over Spark's own channel). With `write_to` (a run folder and
-    an attempt), each task writes its completed rows as that attempt's Parquet file and
-    returns only their count; else it returns them, the columns named by position (`names`)."""
+    an attempt), each task writes its completed rows as that attempt's file and returns
+    only their count and schema; else it returns them, the columns named by position
+    (`names`)."""
     job_key = secrets.token_bytes(32)
     timeout = plan.config.exchange_timeout
     unpack = unpack_function(input_schema)
@@ -145,8 +144,7 @@ def chain_function(
         context = TaskContext.get()
         if context is None:
             raise RuntimeError("chain parts are written only inside a Spark task")
-        rows = write_part(root, attempt, context.partitionId(), tables)
-        yield pa.RecordBatch.from_pydict({"rows": [rows]}, schema=WRITTEN_SCHEMA)
+        yield written_batch(root, attempt, context.partitionId(), tables)
 
     return run
 
@@ -165,7 +163,7 @@ def run_chain(
     """The lazy DataFrame of one chain: one barrier stage over the packed partitions
     (`input_schema`: the rows' columns and `_block`), or with `solo` one plain task over
     all of them. Its rows are the chain's completed rows (`output_schema`), or with
-    `write_to` the counts of the rows its tasks wrote as the attempt's files (written by
+    `write_to` what its tasks wrote as the attempt's files (`WRITTEN_SCHEMA`; written by
     the tasks themselves: twice as fast as handing the rows to Spark's writer)."""
     fn = chain_function(plan, task, input_schema, progress_uri, solo, write_to, names)
     schema = output_schema if write_to is None else spark_schema_of(WRITTEN_SCHEMA)

@@ -21,7 +21,7 @@ from sparkmice.io.run import ChainSink
 from sparkmice.names import ROW_ID
 from sparkmice.plan import Plan, block_count, check_id_counts, check_schema, resolve
 from sparkmice.predictors import correlate_table
-from sparkmice.progress import ProgressWriter, describe
+from sparkmice.progress import ProgressWriter, announce
 from sparkmice.sampler import ChainTask, SweepReport
 from sparkmice.summaries import summarize_arrow
 
@@ -91,7 +91,7 @@ class InProcessEngine:
         writer = ProgressWriter(progress_uri) if progress_uri else None
 
         def on_sweep(report: SweepReport) -> None:
-            log.info(describe(report))
+            announce(report)
             self.reports.append(report)
             if writer is not None:
                 writer(report)

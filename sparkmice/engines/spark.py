@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines import barrier, perstep
-from sparkmice.io.run import Attempt, ChainSink
+from sparkmice.io.run import Attempt, ChainSink, Written, written_by
 from sparkmice.io.spark import (
     PositionalNames,
     arrow_schema,
@@ -81,7 +81,7 @@ class SparkEngine:
             f"{self.layout}"
         )
         # blocks go round-robin to the tasks (one shuffle, no sampling job), cached
-        keys = np.array(partition_keys(spark, self.layout.partitions), dtype=np.int32)
+        keys = np.array(partition_keys(self.layout.partitions), dtype=np.int32)
         self.block_schema = real_schema.append(pa.field(BLOCK, pa.int32()))
         if self.name == "barrier":
             records = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
@@ -153,11 +153,11 @@ class SparkEngine:
         chain_args = (self.prepared, self.block_schema, plan, task, self.out_schema, progress)
         if self.name == "barrier" and not sink.writes_dataframes(self.spark):
 
-            def write(attempt: Attempt) -> int:
-                counts = barrier.run_chain(
+            def write(attempt: Attempt) -> Written:
+                reports = barrier.run_chain(
                     *chain_args, solo, (sink.run.root, attempt), names
                 ).collect()
-                return sum(int(r["rows"]) for r in counts)
+                return written_by(reports)
 
             sink.write_files(k, write)
         else:

@@ -1,11 +1,12 @@
 """Delta Lake output for the long imputed table, with or without Spark's Delta jars.
 
 Where Spark has a Delta writer (Databricks), a chain is one ``replaceWhere`` overwrite of its
-``_imputation`` partition. Elsewhere the chain's Parquet files are written in parallel (by the
-barrier tasks as an attempt of the run folder, or by Spark's writer), and the driver commits
-exactly those files with delta-rs as one transaction that replaces partition k. Readers see
-the old chain or the new one, and read only the files the log lists (``read_delta``); a job
-that dies before the commit leaves only files the log never mentions (``vacuum`` removes them).
+``_imputation`` partition. Elsewhere the chain's Parquet files are written in parallel, as an
+attempt of the run folder (by the barrier tasks, or the tasks of a chain's DataFrame), and the
+driver commits exactly those files with delta-rs as one transaction that replaces partition k.
+Readers see the old chain or the new one, and read only the files the log lists
+(``read_delta``); a job that dies before the commit leaves only files the log never mentions
+(``vacuum`` removes them).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
-from sparkmice.io.run import Attempt, DataFile, RunFolder
+from sparkmice.io.run import PARQUET_FILES, Attempt, DataFile, RunFolder
 from sparkmice.names import IMPUTATION, ROW_ID
 
 if TYPE_CHECKING:
@@ -176,8 +177,12 @@ class DeltaOutput:
     lists (replaced files stay on disk until ``vacuum``, for time travel)."""
 
     name = "delta"
+    files = PARQUET_FILES
 
-    def commit(self, run: RunFolder, attempt: Attempt, files: list[DataFile]) -> dict[str, Any]:
+    def commit(
+        self, run: RunFolder, attempt: Attempt, files: list[DataFile], schema: pa.Schema | None
+    ) -> dict[str, Any]:
+        """The log's schema is the first file's own (Parquet files carry theirs)."""
         root = run.location.delta_uri
         with run.fs.open_input_file(run.at(files[0].path).path) as f:
             schema = pq.ParquetFile(f).schema_arrow

@@ -9,7 +9,7 @@
     DIR/_sparkmice/state/            imputed cells after each sweep (resume)
     DIR/_sparkmice/model/            the plan and each chain's final models (impute-new);
                                      chain k's file is the one its commit record names
-    DIR/_sparkmice/staging/<attempt>/  files a Spark writer stages for an attempt
+    DIR/_sparkmice/where/            which cells the run imputes (sparkmice.where)
 
 A chain is committed all-or-nothing. Each attempt (a run of chain k: a retry, or the same
 `--chains` task launched twice) writes its files under names of its own, so attempts never
@@ -20,23 +20,30 @@ Delta one log transaction (then the record). After the switch the previous attem
 are deleted (Parquet; Delta leaves them to `vacuum`). The last commit wins; it is always a
 whole chain.
 
-Files are written straight under their final names (no rename, which on an object store
-is a copy): so a reader that lists `_imputation=k/` itself (`spark.read.parquet(DIR)`, a
-bare pyarrow dataset) may see an attempt in flight or one that died; readers that go
-through this module (`read_imputed`, `MiceResult.complete`, pool, report) never do.
+Every file is written by the format's `FileFormat` (Parquet unless the format says
+otherwise: its suffix, its writer, its readers), from an Arrow table: in this process, or
+inside the Spark tasks (`write_part`), which report the rows and the Arrow schema they wrote.
+The chain's record keeps that schema, so a format whose files do not carry their types
+(CSV) reads them back as they were. Files are written straight under their final names
+(no rename, which on an object store is a copy): so a reader that lists `_imputation=k/`
+itself (`spark.read.parquet(DIR)`, a bare pyarrow dataset) may see an attempt in flight or
+one that died; readers that go through this module (`read_imputed`, `MiceResult.complete`,
+pool, report) never do.
 
-Output formats sit behind `OutputFormat`; a new one is a module and a line in `FORMATS`.
+Output formats sit behind `OutputFormat`; a new one is a module and a line in `FORMATS`
+(docs/examples/csv_output.py is one).
 """
 
 from __future__ import annotations
 
+import base64
 import importlib
 import io
 import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any, Protocol
@@ -62,13 +69,17 @@ from sparkmice.names import (
     PROGRESS_DIR,
     ROW_ID,
     RUN_TABLES,
-    STAGING_DIR,
     STATE_DIR,
+    WHERE_DIR,
 )
 
 # output formats: name -> module defining OUTPUT (an OutputFormat); imported when used, so
-# that Parquet runs need neither deltalake nor pyspark
+# that Parquet runs need neither deltalake nor pyspark. A format registered at run time (a
+# line `FORMATS["csv"] = "mypackage.csv_output"`) is accepted by the config and the CLI.
 FORMATS = {"parquet": "sparkmice.io.parquet", "delta": "sparkmice.io.delta"}
+# what a Spark task that wrote an attempt's file returns: its rows and their Arrow schema
+# (an IPC message, never a pickle; empty when the task had no rows)
+WRITTEN_SCHEMA = pa.schema([("rows", pa.int64()), ("schema", pa.binary())])
 TABLE_COLUMNS = {
     "trace": ["chain", "iteration", "variable", "mean", "sd"],
     "events": ["chain", "iteration", "variable", "event", "detail"],
@@ -83,12 +94,65 @@ class ChainCommitError(RuntimeError):
     """A chain's files do not hold what they must; the chain was not committed."""
 
 
+class FileFormat(Protocol):
+    """How an output format stores rows in one data file, and reads its files back.
+
+    suffix: the files' name ending (".parquet"). write: `table` as the file at `path`.
+    rows: the rows of a written file (the commit checks them). read: files as one Arrow
+    table; spark_schema and read_spark: the same as a Spark DataFrame. `schema` is the
+    Arrow schema the writer was given (from the chain's record; None for records of older
+    runs): a format whose files carry their types may ignore it."""
+
+    suffix: str
+
+    def write(self, table: pa.Table, filesystem: pafs.FileSystem, path: str) -> None: ...
+
+    def rows(self, filesystem: pafs.FileSystem, path: str, schema: pa.Schema | None) -> int: ...
+
+    def read(
+        self, filesystem: pafs.FileSystem, paths: list[str], schema: pa.Schema | None
+    ) -> pa.Table: ...
+
+    def spark_schema(self, spark: Any, uris: list[str], schema: pa.Schema | None) -> Any: ...
+
+    def read_spark(self, spark: Any, uris: list[str], spark_schema: Any) -> Any: ...
+
+
+class ParquetFiles:
+    """Parquet data files (the Parquet and Delta formats): they carry their own schema."""
+
+    suffix = ".parquet"
+
+    def write(self, table: pa.Table, filesystem: pafs.FileSystem, path: str) -> None:
+        pq.write_table(table, path, filesystem=filesystem)
+
+    def rows(self, filesystem: pafs.FileSystem, path: str, schema: pa.Schema | None) -> int:
+        with filesystem.open_input_file(path) as f:
+            return pq.ParquetFile(f).metadata.num_rows
+
+    def read(
+        self, filesystem: pafs.FileSystem, paths: list[str], schema: pa.Schema | None
+    ) -> pa.Table:
+        return ds.dataset(paths, filesystem=filesystem, format="parquet").to_table()
+
+    def spark_schema(self, spark: Any, uris: list[str], schema: pa.Schema | None) -> Any:
+        return spark.read.parquet(*uris).schema
+
+    def read_spark(self, spark: Any, uris: list[str], spark_schema: Any) -> Any:
+        return spark.read.schema(spark_schema).parquet(*uris)
+
+
+PARQUET_FILES = ParquetFiles()
+
+
 @dataclass(frozen=True)
 class Attempt:
-    """One attempt at writing chain `chain`; `id` is unique to it."""
+    """One attempt at writing chain `chain`; `id` is unique to it. Its files are written
+    as `files` says (the run's format's file format)."""
 
     chain: int
     id: str
+    files: FileFormat = PARQUET_FILES
 
     @property
     def prefix(self) -> str:
@@ -97,7 +161,16 @@ class Attempt:
 
     def file(self, part: int) -> str:
         """Data file `part` of this attempt, relative to DIR."""
-        return f"{self.prefix}part-{part:05d}.parquet"
+        return f"{self.prefix}part-{part:05d}{self.files.suffix}"
+
+
+@dataclass(frozen=True)
+class Written:
+    """What an attempt's writers report: the rows (None: not counted apart from the
+    files) and the Arrow schema of the rows (None: no rows, or not known)."""
+
+    rows: int | None
+    schema: pa.Schema | None
 
 
 @dataclass(frozen=True)
@@ -113,14 +186,19 @@ class DataFile:
 class OutputFormat(Protocol):
     """What an output format does; the run folder does the rest (attempts, checks, records).
 
-    commit: make `files` (an attempt's checked data files) chain `attempt.chain`, at once;
-    returns what the chain's record should add. chains: the committed chains. read: the
-    table (pandas, or Spark if `spark`), one imputation if given. writes_dataframes: whether
-    the format writes a Spark DataFrame itself (Spark's Delta writer) instead of files."""
+    files: how its data files are written and read (`FileFormat`). commit: make `files`
+    (an attempt's checked data files, holding rows of Arrow `schema` if known) chain
+    `attempt.chain`, at once; returns what the chain's record should add. chains: the
+    committed chains. read: the table (pandas, or Spark if `spark`), one imputation if
+    given. writes_dataframes: whether the format writes a Spark DataFrame itself (Spark's
+    Delta writer) instead of files."""
 
     name: str
+    files: FileFormat
 
-    def commit(self, run: RunFolder, attempt: Attempt, files: list[DataFile]) -> dict[str, Any]: ...
+    def commit(
+        self, run: RunFolder, attempt: Attempt, files: list[DataFile], schema: pa.Schema | None
+    ) -> dict[str, Any]: ...
 
     def chains(self, run: RunFolder) -> list[int]: ...
 
@@ -164,6 +242,10 @@ class RunFolder:
     @property
     def state_uri(self) -> str:
         return self.meta(STATE_DIR).uri
+
+    @property
+    def where_uri(self) -> str:
+        return self.meta(WHERE_DIR).uri
 
     def _type(self, loc: Location) -> pafs.FileType:
         return self.fs.get_file_info(loc.path).type
@@ -279,7 +361,9 @@ class RunFolder:
         return (self.read_config() or {}).get("format_version", 0) >= 2
 
     def new_attempt(self, chain: int) -> Attempt:
-        return Attempt(chain, f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}")
+        """A new attempt at chain `chain`, writing the run's format's files."""
+        attempt_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
+        return Attempt(chain, attempt_id, self.output().files)
 
     def record(self, chain: int) -> dict[str, Any] | None:
         """Chain `chain`'s commit record (done/chain_k.json), or None."""
@@ -299,35 +383,33 @@ class RunFolder:
         found = [_CHAIN_DIR.match(name) for name in self.entries()]
         return sorted(int(m.group(1)) for m in found if m)
 
-    def attempt_files(self, attempt: Attempt) -> list[DataFile]:
-        """The data files attempt `attempt` has written, with their rows (Parquet footers)."""
-        folder = self.at(f"{IMPUTATION}={attempt.chain}")
+    def _attempt_infos(self, attempt: Attempt) -> list[pafs.FileInfo]:
+        """The files attempt `attempt` has written, by name."""
         name_start = attempt.prefix.split("/", 1)[1]
-        files = []
-        for info in self._list(folder):
-            if not (info.is_file and info.base_name.startswith(name_start)):
-                continue
-            with self.fs.open_input_file(info.path) as f:
-                rows = pq.ParquetFile(f).metadata.num_rows
-            files.append(
-                DataFile(
-                    f"{IMPUTATION}={attempt.chain}/{info.base_name}",
-                    rows,
-                    info.size,
-                    int(info.mtime.timestamp() * 1000) if info.mtime else 0,
-                )
+        found = self._list(self.at(f"{IMPUTATION}={attempt.chain}"))
+        return sorted(
+            (i for i in found if i.is_file and i.base_name.startswith(name_start)),
+            key=lambda i: i.base_name,
+        )
+
+    def attempt_files(self, attempt: Attempt, schema: pa.Schema | None = None) -> list[DataFile]:
+        """The data files attempt `attempt` has written, with their rows (as its file
+        format counts them: Parquet footers; others may need the rows' `schema`)."""
+        return [
+            DataFile(
+                f"{IMPUTATION}={attempt.chain}/{info.base_name}",
+                attempt.files.rows(self.fs, info.path, schema),
+                info.size,
+                int(info.mtime.timestamp() * 1000) if info.mtime else 0,
             )
-        return sorted(files, key=lambda d: d.path)
+            for info in self._attempt_infos(attempt)
+        ]
 
     def discard(self, attempt: Attempt) -> None:
-        """Delete attempt `attempt`'s own files and staging, nothing else (best effort)."""
-        paths = [self.at(d.path).path for d in self.attempt_files(attempt)]
-        staging = self.meta(STAGING_DIR, attempt.id)
+        """Delete attempt `attempt`'s own files, nothing else (best effort)."""
         try:
-            for path in paths:
-                self.fs.delete_file(path)
-            if self._type(staging) == pafs.FileType.Directory:
-                self.fs.delete_dir(staging.path)
+            for info in self._attempt_infos(attempt):
+                self.fs.delete_file(info.path)
         except OSError:
             pass
 
@@ -340,15 +422,17 @@ class RunFolder:
         returned_rows: int | None = None,
         run_id: str | None = None,
         model: str | None = None,
+        schema: pa.Schema | None = None,
     ) -> dict[str, Any]:
         """Make the attempt's files chain `attempt.chain`, all or nothing.
 
         The files must hold exactly `n_rows` rows (the input's) and, if given, the
         `returned_rows` the tasks reported writing; DIR must still hold run `run_id` (a run
         that overwrote DIR meanwhile wins). Otherwise the attempt's files are deleted and
-        ChainCommitError raised: the chain's previous data stay as they were."""
+        ChainCommitError raised: the chain's previous data stay as they were. `schema`:
+        the rows' Arrow schema, as the writers reported it (the format may record it)."""
         k = attempt.chain
-        files = self.attempt_files(attempt)
+        files = self.attempt_files(attempt, schema)
         written = sum(d.rows for d in files)
         problems = []
         if returned_rows is not None and written != returned_rows:
@@ -367,7 +451,7 @@ class RunFolder:
             )
         previous = self.record(k) or {}
         fmt = self.output()
-        extra = fmt.commit(self, attempt, files)
+        extra = fmt.commit(self, attempt, files, schema)
         record = {
             "chain": k,
             "maxit": maxit,
@@ -459,28 +543,30 @@ class RunFolder:
             except OSError:
                 pass
 
-    def write_table(self, attempt: Attempt, table: pa.Table) -> None:
+    def write_table(self, attempt: Attempt, table: pa.Table) -> Written:
         """Write one chain's completed rows (in-process) as the attempt's one file."""
-        path = self.at(attempt.file(0)).path
-        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        pq.write_table(data_columns(table), path, filesystem=self.fs)
+        table = data_columns(table)
+        write_part(self.root, attempt, 0, [table])
+        return Written(None, table.schema)
 
-    def stage_dataframe(self, attempt: Attempt, df: Any) -> None:
-        """Write a chain's Spark DataFrame as the attempt's files: Spark writes them into the
-        attempt's staging folder, then they move to their names (a copy on object stores)."""
-        staging = self.meta(STAGING_DIR, attempt.id)
-        df.drop(IMPUTATION).write.parquet(staging.uri)
-        parts = sorted(
-            info.path
-            for info in self._list(staging)
-            if info.is_file
-            and info.base_name.endswith(".parquet")
-            and not info.base_name.startswith(("_", "."))
-        )
-        self.fs.create_dir(self.at(f"{IMPUTATION}={attempt.chain}").path, recursive=True)
-        for i, path in enumerate(parts):
-            self.fs.move(path, self.at(attempt.file(i)).path)
-        self.fs.delete_dir(staging.path)
+    def write_dataframe_files(self, attempt: Attempt, df: Any) -> Written:
+        """Write a chain's Spark DataFrame as the attempt's files: each Spark task writes
+        its partition's rows with the attempt's file format (`write_part`), as the barrier
+        tasks do, and reports what it wrote. Spark sees the columns by position (any name
+        works: dots, backticks); the files get the real names."""
+        root, names = self.root, list(df.columns)
+
+        def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            from pyspark import TaskContext
+
+            context = TaskContext.get()
+            if context is None:
+                raise RuntimeError("chain parts are written only inside a Spark task")
+            tables = [pa.Table.from_batches([b]).rename_columns(names) for b in batches]
+            yield written_batch(root, attempt, context.partitionId(), tables)
+
+        positional = df.toDF(*[f"__c{i}" for i in range(len(names))])
+        return written_by(positional.mapInArrow(write, "rows long, schema binary").collect())
 
     # -- reading ------------------------------------------------------------------------------
     def chain_files(self, chain: int) -> list[Location]:
@@ -518,15 +604,15 @@ class ChainSink:
     models: dict[int, str] = field(default_factory=dict)  # chain -> its task's model file
     _by_dataframe: bool | None = field(default=None, init=False, repr=False)
 
-    def write_files(self, chain: int, write: Callable[[Attempt], int | None]) -> None:
-        """`write(attempt)` writes the attempt's files and returns the rows its tasks
-        reported (or None); then the attempt is committed as chain `chain`."""
+    def write_files(self, chain: int, write: Callable[[Attempt], Written]) -> None:
+        """`write(attempt)` writes the attempt's files (with `attempt.files`) and says what
+        its writers reported; then the attempt is committed as chain `chain`."""
         attempt = self.run.new_attempt(chain)
         try:
-            returned = write(attempt)
+            written = write(attempt)
             self.run.commit(
-                attempt, maxit=self.maxit, n_rows=self.n_rows, returned_rows=returned,
-                run_id=self.run_id, model=self.models.get(chain),
+                attempt, maxit=self.maxit, n_rows=self.n_rows, returned_rows=written.rows,
+                run_id=self.run_id, schema=written.schema, model=self.models.get(chain),
             )  # fmt: skip
         except BaseException:
             self.run.discard(attempt)
@@ -545,9 +631,9 @@ class ChainSink:
 
     def write_dataframe(self, chain: int, df: Any, spark: Any) -> None:
         """A chain as a Spark DataFrame: the format's own writer (atomic by its log; rows
-        checked after the write) or Spark-written attempt files."""
+        checked after the write) or attempt files its Spark tasks write."""
         if not self.writes_dataframes(spark):
-            self.write_files(chain, lambda attempt: self.run.stage_dataframe(attempt, df))
+            self.write_files(chain, lambda attempt: self.run.write_dataframe_files(attempt, df))
             return
         self.run.output().write_dataframe(self.run, chain, df, spark)
         rows = self.run.read(spark, chain).count()
@@ -584,26 +670,69 @@ def read_reports(uri: str, chains: list[int] | None = None) -> list[dict[str, An
     return sorted(reports, key=lambda r: (r["chain"], r["iteration"]))
 
 
-def read_parquet_chains(run: RunFolder, files: dict[int, list[Location]], spark: Any = None) -> Any:
-    """The long table of the given chains' Parquet files, `_imputation` added per chain."""
+def write_part(root: str, attempt: Attempt, part: int, tables: list[pa.Table]) -> int:
+    """One writer's completed rows as data file `part` of `attempt` in DIR `root`, in the
+    attempt's file format (without `_imputation`: the folder's name carries it); returns
+    the row count. Runs in this process or inside a Spark task (no Spark needed)."""
+    if not tables:
+        return 0
+    table = data_columns(pa.concat_tables(tables))
+    location = resolve(root).join(attempt.file(part))
+    location.filesystem.create_dir(location.path.rsplit("/", 1)[0], recursive=True)
+    attempt.files.write(table, location.filesystem, location.path)
+    return table.num_rows
+
+
+def written_batch(root: str, attempt: Attempt, part: int, tables: list[pa.Table]) -> pa.RecordBatch:
+    """A Spark task's `write_part`, and its report (`WRITTEN_SCHEMA`): rows and schema."""
+    rows = write_part(root, attempt, part, tables)
+    schema = data_columns(tables[0]).schema.serialize().to_pybytes() if rows else b""
+    return pa.RecordBatch.from_pydict({"rows": [rows], "schema": [schema]}, schema=WRITTEN_SCHEMA)
+
+
+def written_by(reports: list[Any]) -> Written:
+    """What the tasks' reports (Spark rows of `WRITTEN_SCHEMA`) say: the rows they wrote in
+    all, and the schema of the first that wrote any."""
+    schemas = [bytes(r["schema"]) for r in reports if r["rows"]]
+    schema = pa.ipc.read_schema(pa.py_buffer(schemas[0])) if schemas else None
+    return Written(sum(int(r["rows"]) for r in reports), schema)
+
+
+def encode_schema(schema: pa.Schema) -> str:
+    """An Arrow schema as text for a JSON record (base64 of its IPC message)."""
+    return base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
+
+
+def decode_schema(text: str | None) -> pa.Schema | None:
+    return None if text is None else pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
+
+
+def read_chain_files(
+    run: RunFolder,
+    files: dict[int, list[Location]],
+    spark: Any = None,
+    formats: FileFormat = PARQUET_FILES,
+    schema: pa.Schema | None = None,
+) -> Any:
+    """The long table of the given chains' data files (in file format `formats`, rows of
+    Arrow `schema` if known), `_imputation` added per chain."""
     files = {k: f for k, f in sorted(files.items()) if f}
     if not files:
         raise FileNotFoundError(f"{run.root} holds no committed imputation.")
     if spark is None:
         tables = []
         for k, locs in files.items():
-            t = ds.dataset([loc.path for loc in locs], filesystem=run.fs, format="parquet")
-            t = t.to_table()
+            t = formats.read(run.fs, [loc.path for loc in locs], schema)
             tables.append(t.append_column(IMPUTATION, pa.array(np.full(t.num_rows, k, np.int32))))
         df = pa.concat_tables(tables, promote_options="default").to_pandas()
         return df.sort_values([IMPUTATION, ROW_ID], kind="stable").reset_index(drop=True)
     from pyspark.sql import functions as F
 
-    schema = spark.read.parquet(*[loc.uri for loc in files[min(files)]]).schema
+    spark_schema = formats.spark_schema(spark, [loc.uri for loc in files[min(files)]], schema)
     parts = [
-        spark.read.schema(schema)
-        .parquet(*[loc.uri for loc in locs])
-        .withColumn(IMPUTATION, F.lit(k).cast("int"))
+        formats.read_spark(spark, [loc.uri for loc in locs], spark_schema).withColumn(
+            IMPUTATION, F.lit(k).cast("int")
+        )
         for k, locs in files.items()
     ]
     return reduce(lambda a, b: a.unionByName(b), parts)

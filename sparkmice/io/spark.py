@@ -147,11 +147,7 @@ def _nanosecond_message(source: str) -> str:
         import pyarrow.dataset as ds
 
         schema = ds.dataset(source, format="parquet").schema
-        nanos = [
-            f.name
-            for f in schema
-            if pa.types.is_timestamp(f.type) and f.type.unit == "ns"
-        ]
+        nanos = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
         columns = f"column(s) {nanos} " if nanos else ""
     except Exception:  # not reachable from the driver: the message without the names
         pass
@@ -190,9 +186,7 @@ def _missing_float(value, infinite: bool):
     return F.isnan(value) | (value == F.lit(float("inf"))) | (value == F.lit(float("-inf")))
 
 
-def with_row_id(
-    df, id_column: str | None = None, name: str | None = None
-) -> tuple[Any, int]:
+def with_row_id(df, id_column: str | None = None, name: str | None = None) -> tuple[Any, int]:
     """The DataFrame with `_row_id` (int64): from the id column if given (its keys checked:
     unique, non-null; `name` is the column's name for messages), else the row's position;
     and its number of rows (counted by the same small job).
@@ -289,21 +283,32 @@ def _offset_map(counts: dict):
     return F.create_map(*pairs)
 
 
-def partition_keys(spark, n: int) -> list[int]:
-    """For each partition t < n, an int whose Spark hash lands in partition t under
-    `repartition(n, col)`: so that rows can be sent to chosen partitions without the
-    sampling job of a range partitioning."""
-    from pyspark.sql import functions as F
-
-    rows = (
-        spark.range(0, 64 * n)
-        .select(
-            F.col("id").cast("int").alias("k"),
-            F.pmod(F.hash(F.col("id").cast("int")), F.lit(n)).alias("p"),
-        )
-        .groupBy("p")
-        .agg(F.min("k").alias("k"))
-        .collect()
-    )
-    keys = {r["p"]: r["k"] for r in rows}
+def partition_keys(n: int) -> list[int]:
+    """For each partition t < n, the smallest int whose Spark hash lands in partition t
+    under `repartition(n, col)`: so that rows can be sent to chosen partitions without the
+    sampling job of a range partitioning. Computed here (`spark_int_hash`), with no job."""
+    keys: dict[int, int] = {}
+    k = 0
+    while len(keys) < n:
+        keys.setdefault(spark_int_hash(k) % n, k)  # Python's % is Spark's pmod for n > 0
+        k += 1
     return [keys[t] for t in range(n)]
+
+
+def spark_int_hash(value: int) -> int:
+    """Spark's `hash()` of an int column (Murmur3 x86 32-bit of the 4-byte int, seed 42),
+    which hash partitioning uses; as a signed 32-bit int."""
+    mask = 0xFFFFFFFF
+
+    def rotl(x: int, r: int) -> int:
+        return ((x << r) | (x >> (32 - r))) & mask
+
+    k1 = rotl((value & mask) * 0xCC9E2D51 & mask, 15) * 0x1B873593 & mask
+    h1 = (rotl(42 ^ k1, 13) * 5 + 0xE6546B64) & mask
+    h1 ^= 4
+    h1 ^= h1 >> 16
+    h1 = h1 * 0x85EBCA6B & mask
+    h1 ^= h1 >> 13
+    h1 = h1 * 0xC2B2AE35 & mask
+    h1 ^= h1 >> 16
+    return h1 - (1 << 32) if h1 >= 1 << 31 else h1

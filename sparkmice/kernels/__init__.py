@@ -6,7 +6,7 @@ module declares (see `contract`). A new method is a new module and a line here.
 
 from __future__ import annotations
 
-from sparkmice.kernels import logreg, mean, norm, pmm, polr, polyreg, sample
+from sparkmice.kernels import cart, logreg, mean, norm, pmm, polr, polyreg, rf, sample
 from sparkmice.kernels.contract import Method
 
 METHODS: dict[str, Method] = {
@@ -17,6 +17,8 @@ METHODS: dict[str, Method] = {
     "polr": polr.METHOD,
     "sample": sample.METHOD,
     "mean": mean.METHOD,
+    "cart": cart.METHOD,
+    "rf": rf.METHOD,
 }
 
 DEFAULT_METHOD = {"continuous": "pmm", "binary": "logreg", "nominal": "polyreg", "ordered": "polr"}

@@ -6,6 +6,10 @@ A method is a `Method`: two functions and what it declares about itself,
 `parameters` sees only sums over all blocks (through `StepData`), so it runs unchanged on
 the driver (per-step engine), in every barrier task (barrier engine) or in-process; `impute`
 sees one block's rows. Each kernel module defines its `METHOD`; `kernels.METHODS` lists them.
+
+A method that declares `binned` (the trees) sees each predictor as one column of bin codes
+instead of values and dummies, and may sum block functions that also take a `BlockContext`
+(the block's own random streams and a scratch cache, `StepData.sum_over_blocks_with_context`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import numpy as np
 
 from sparkmice.kernels.linalg import Moments
 
-OPTIONS = ("separation", "donors")  # the run options a method may take (see MiceConfig)
+# the run options a method may take (see MiceConfig)
+OPTIONS = ("separation", "donors", "minbucket", "cp", "ntree")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,10 @@ class Method:
     warm_start: `params.coef` is an estimate to start the next sweep's fit from (it comes
     back as `StepData.warm_start`). draws_levels: `impute` returns level codes (observed
     values), not model categories, so collapsed levels are not expanded again.
+    binned: the design holds each predictor as one column of bin codes 0..bins-1 (a number:
+    its quantile bin, edges from the observed values when the chain starts; a categorical:
+    its category), `StepData.bins` says how many, and the sampler skips the collinearity
+    checks (they are about linear models; a tree is not hurt by collinear predictors).
     fit_options, impute_options: the names in OPTIONS passed as keywords to `parameters`
     and to `impute` (options the run leaves unset are not passed: the kernel's default).
     """
@@ -43,6 +52,7 @@ class Method:
     augments: bool = False
     warm_start: bool = False
     draws_levels: bool = False
+    binned: bool = False
     fit_options: tuple[str, ...] = ()
     impute_options: tuple[str, ...] = ()
 
@@ -66,6 +76,23 @@ class ObservedPool:
         return self.values[rng.choice(len(self.values), size=size, p=p)]
 
 
+class BlockContext:
+    """What a block function of `StepData.sum_over_blocks_with_context` may use besides the
+    rows. `rng(purpose)`: the block's own random stream for this step and purpose, fresh at
+    every call (so the same numbers at each call of the step: e.g. bootstrap weights that
+    stay fixed while a tree grows level by level); it depends on the block, never on the
+    layout. `scratch`: a dict kept with the block for the step's later calls, for caching
+    only (engines that rebuild blocks per call, the per-step engine, hand an empty one)."""
+
+    def __init__(self, seed_key: tuple[int, ...], scratch: dict[Any, Any]):
+        self.seed_key = seed_key
+        self.scratch = scratch
+
+    def rng(self, purpose: int) -> np.random.Generator:
+        seed, *key = self.seed_key
+        return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(*key, purpose)))
+
+
 @dataclass(frozen=True)
 class StepData:
     """What a method may know about the data at one variable step, summed over all blocks.
@@ -76,6 +103,9 @@ class StepData:
     sum_over_blocks: f -> sum over blocks of f(x_obs, y_obs) (x_obs with intercept).
     warm_start: the previous sweep's estimate for this variable, or None.
     pool: a sample of y's observed values.
+    bins, unordered: for a `binned` method, the number of bins of each predictor column
+      (after the intercept) and whether its bins have no order (a nominal predictor).
+    sum_over_blocks_with_context: as `sum_over_blocks`, of f(x_obs, y_obs, BlockContext).
     """
 
     moments: Moments
@@ -86,6 +116,11 @@ class StepData:
     sum_over_blocks: Callable[[Callable[[np.ndarray, np.ndarray], Any]], Any]
     warm_start: np.ndarray | None
     pool: ObservedPool
+    bins: tuple[int, ...] = ()
+    unordered: tuple[bool, ...] = ()
+    sum_over_blocks_with_context: (
+        Callable[[Callable[[np.ndarray, np.ndarray, BlockContext], Any]], Any] | None
+    ) = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Pooling by Rubin's rules and multiparameter tests (pure numpy, no Spark)."""
 
 from sparkmice.pooling.r_squared import pool_r_squared
+from sparkmice.pooling.results import ModelEstimates, StackedEstimates, estimates_of
 from sparkmice.pooling.rubin import (
     POOLED_COLUMNS,
     barnard_rubin_df,
@@ -16,8 +17,11 @@ __all__ = [
     "D2",
     "D3",
     "POOLED_COLUMNS",
+    "ModelEstimates",
     "MultiparameterTest",
+    "StackedEstimates",
     "barnard_rubin_df",
+    "estimates_of",
     "pool",
     "pool_estimates",
     "pool_r_squared",

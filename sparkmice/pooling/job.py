@@ -4,6 +4,12 @@ mean-imputation baselines of the original data.
 
     sparkmice pool --imputed DIR --formula "y ~ age + C(diet)" --family binomial \\
         --output pooled.csv [--compare cca,mean --original data.csv] [--dfcom N]
+    sparkmice pool --imputed DIR --model cox --formula "~ age + C(diet)" \\
+        --duration time --event died --output pooled.csv
+    sparkmice pool --imputed DIR --model mixedlm --formula "y ~ age" --groups clinic ...
+
+`--model glm` (the default) fits by distributed IRLS (`fit_imputations`); `cox` and
+`mixedlm` fit one imputation per Spark task (`with_imputations`, `sparkmice.analysis.choice`).
 
 It pools the imputations of the run in DIR (the fan-in of a fan-out of chains), read through
 the run folder (only committed chains; Delta: only the files its log lists). m and the
@@ -21,7 +27,13 @@ from typing import Any, cast
 
 import pandas as pd
 
-from sparkmice.analysis import fit_complete_cases, fit_imputations, fit_mean_imputed
+from sparkmice.analysis import (
+    fit_complete_cases,
+    fit_imputations,
+    fit_mean_imputed,
+    with_imputations,
+)
+from sparkmice.analysis.choice import MODELS, analysis_for, check_model_options
 from sparkmice.analysis.design import check_family
 from sparkmice.analysis.formula import check_formula
 from sparkmice.cli import error_exit
@@ -46,8 +58,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--formula", required=True, help='e.g. "y ~ age + bp + C(diet)"')
     parser.add_argument(
-        "--family", default="gaussian", help=f"one of {', '.join(FAMILIES)} (default gaussian)"
-    )
+        "--model", default="glm", choices=MODELS,
+        help="glm (default; --family), cox (--duration, --event; formula '~ x + z') or "
+        "mixedlm (random intercept per --groups; fixed effects pooled)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--family", default=None,
+        help=f"--model glm: one of {', '.join(FAMILIES)} (default gaussian)",
+    )  # fmt: skip
+    parser.add_argument("--duration", metavar="COLUMN", help="--model cox: the follow-up time")
+    parser.add_argument("--event", metavar="COLUMN",
+                        help="--model cox: 1 = event, 0 = censored")  # fmt: skip
+    parser.add_argument("--groups", metavar="COLUMN",
+                        help="--model mixedlm: grouping column (random intercepts)")  # fmt: skip
     parser.add_argument(
         "--output",
         required=True,
@@ -78,8 +101,12 @@ def _read_table(spark: Any, path: str) -> Any:
     return spark.read.parquet(path)
 
 
-def _check_options(compare: list[str], original: str | None, output: str, family: str) -> None:
+def _check_options(
+    compare: list[str], original: str | None, output: str, family: str, model: str = "glm"
+) -> None:
     check_family(family)
+    if model != "glm" and compare:
+        raise ValueError(f"--compare fits GLM baselines; it does not apply to --model {model}")
     unknown = [c for c in compare if c not in BASELINES]
     if unknown:
         raise ValueError(f"--compare {unknown} unknown; use a comma list of {list(BASELINES)}")
@@ -99,10 +126,16 @@ def pool_directory(
     original: str | None = None,
     output: str = "pooled.csv",
     allow_partial: bool = False,
+    model: str = "glm",
+    duration: str | None = None,
+    event: str | None = None,
+    groups: str | None = None,
 ) -> pd.DataFrame:
-    """Read DIR, fit on every imputation, pool, add baselines; returns the table."""
+    """Read DIR, fit on every imputation, pool, add baselines; returns the table.
+    `model` cox or mixedlm: see `sparkmice.analysis.choice` for formula and options."""
     compare = compare or []
-    _check_options(compare, original, output, family)
+    _check_options(compare, original, output, family, model)
+    check_model_options(model, formula, duration, event, groups)
     run = RunFolder(imputed)
     found = _chains_to_pool(run, imputed, allow_partial)
     print(f"found {len(found)} imputations in {imputed}: {found}", file=sys.stderr)
@@ -112,6 +145,9 @@ def pool_directory(
             "remaining chains into the same table first"
         )
     long_df = run.read(spark)
+    if model != "glm":
+        fn = analysis_for(model, long_df, formula, duration, event, groups)
+        return pool(with_imputations(long_df, fn), dfcom)
     table = pool(fit_imputations(long_df, formula, family, dfcom))
     if compare:
         original_df = _read_table(spark, cast(str, original))  # _check_options: compare needs it
@@ -164,10 +200,18 @@ def run(args: argparse.Namespace) -> int:
     """Run the job; returns the exit code (2 on bad input, with the reason on stderr)."""
     compare = [c.strip() for c in args.compare.split(",") if c.strip()]
     check_formula(args.formula)  # before Spark starts and before formulaic sees it
-    warn_congeniality(args.imputed, args.formula)  # a run's config.json: findings to stderr
+    if args.family is not None and args.model != "glm":
+        raise ValueError(f"--family applies to --model glm, not {args.model}; drop it")
+    family = args.family or "gaussian"
+    check_model_options(args.model, args.formula, args.duration, args.event, args.groups)
+    _check_options(compare, args.original, args.output, family, args.model)
+    # a run's config.json: findings to stderr (Cox: the time as the formula's outcome)
+    outcome = f"{args.duration} " if args.model == "cox" else ""
+    warn_congeniality(args.imputed, outcome + args.formula)
     table = pool_directory(
-        get_spark(), args.imputed, args.formula, args.family, args.dfcom, compare,
+        get_spark(), args.imputed, args.formula, family, args.dfcom, compare,
         args.original, args.output, args.allow_partial,
+        args.model, args.duration, args.event, args.groups,
     )  # fmt: skip
     if args.output.endswith(".csv"):
         table.to_csv(args.output, index=False)

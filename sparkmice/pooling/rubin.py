@@ -17,12 +17,15 @@ Student t with df degrees of freedom. Column names follow R's with `.` spelled `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from sparkmice.pooling.results import stack_estimates
 
 POOLED_COLUMNS = (
     "term", "m", "estimate", "ubar", "b", "t", "dfcom", "df", "riv", "lambda", "fmi",
@@ -164,12 +167,17 @@ def pool_estimates(
     })  # fmt: skip
 
 
-def pool(fits: PoolableFits, dfcom: float | None = None, conf_level: float = 0.95) -> pd.DataFrame:
-    """Pool the m analyses of `fit_imputations` (or any PoolableFits) by Rubin's rules.
+def pool(
+    fits: PoolableFits | Sequence[Any], dfcom: float | None = None, conf_level: float = 0.95
+) -> pd.DataFrame:
+    """Pool the m analyses of `fit_imputations` or `with_imputations` (any PoolableFits), or
+    a list of m fitted models (see `sparkmice.pooling.results.estimates_of`), by Rubin's rules.
 
     dfcom defaults to the fits' own (n - p of the first imputation's fit, as R mice's
     `get.dfcom`). Returns the table of `pool_estimates`.
     """
+    if isinstance(fits, Sequence):
+        fits = stack_estimates(fits)
     return pool_estimates(
         fits.estimates,
         fits.covariances,

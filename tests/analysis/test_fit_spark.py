@@ -145,3 +145,38 @@ def test_pool_job_bad_input(spark, long_pair, tmp_path, capsys) -> None:
         pool_directory(spark, one, "yb ~ x", compare=["knn"], original="x.csv")
     assert run(parse("--imputed", one, "--formula", "yb ~ x", "--output", "p.txt")) == 2
     assert "end the name in one of ('.csv', '.parquet')" in capsys.readouterr().err
+
+
+def test_both_spark_routes_equal_statsmodels(long_pair, monkeypatch) -> None:
+    """Small imputations with `_row_id` are fitted one per task; without `_row_id`, or above
+    LOCAL_FIT_CELLS, by one Spark job per IRLS iteration. Both give statsmodels' fit."""
+    from sparkmice.analysis import spark as spark_fit
+
+    pdf, sdf = long_pair
+    formula = "yb ~ x + C(g)"
+    expected = fit_imputations(pdf, formula, "binomial")
+    routes = {"in tasks": 0, "distributed": 0}
+    for name in routes:
+        real = getattr(spark_fit, "_fit_in_tasks" if name == "in tasks" else "_fit_distributed")
+
+        def counted(*args, name=name, real=real):
+            routes[name] += 1
+            return real(*args)
+
+        monkeypatch.setattr(spark_fit, real.__name__, counted)
+    local = fit_imputations(sdf, formula, "binomial")
+    monkeypatch.setattr(spark_fit, "LOCAL_FIT_CELLS", 0)
+    distributed = fit_imputations(sdf, formula, "binomial")
+    assert routes == {"in tasks": 1, "distributed": 1}
+    for got in (local, distributed):
+        np.testing.assert_allclose(got.estimates, expected.estimates, rtol=RTOL)
+        np.testing.assert_allclose(got.covariances, expected.covariances, rtol=RTOL)
+        np.testing.assert_array_equal(got.nobs, expected.nobs)
+
+
+def test_rank_deficient_design_on_spark(spark) -> None:
+    """Refused on the driver with the design's message, not as a task's traceback."""
+    pdf = simulated_long(m=2, n=50)
+    pdf["x2"] = 2 * pdf["x"]
+    with pytest.raises(ValueError, match="imputation 1 is rank-deficient.*remove redundant"):
+        fit_imputations(spark.createDataFrame(pdf), "yg ~ x + x2")

@@ -20,5 +20,8 @@ def original():
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory, original):
-    """A synthetic imputed run with m = 3, maxit = 10 whose 'chl' chains are stuck."""
-    return diag_synthetic.write_run(tmp_path_factory.mktemp("run"), original, stuck=("chl",))
+    """A synthetic imputed run with m = 3 whose 'chl' chains are stuck, long enough
+    (maxit = 60) for R-hat to judge 3 chains."""
+    return diag_synthetic.write_run(
+        tmp_path_factory.mktemp("run"), original, maxit=60, stuck=("chl",)
+    )

@@ -32,7 +32,7 @@ if __name__ == "__main__":
         m=args.m,
         maxit=args.maxit,
         seed=9,
-        blocks=3,
+        row_blocks=3,
         output=args.output,
         engine=args.engine,
     )

@@ -93,7 +93,7 @@ def test_method_must_fit_kind(data):
     with pytest.raises(ConfigError, match=r"method 'logreg' for column 'y' does not fit"):
         sparkmice.mice(data, m=1, maxit=1, method={"y": "logreg"})
     with pytest.raises(ConfigError, match=r"The 'method' option for column 'y' must be one of"):
-        sparkmice.mice(data, m=1, maxit=1, method={"y": "rf"})
+        sparkmice.mice(data, m=1, maxit=1, method={"y": "forest"})
 
 
 def test_output_exists_without_overwrite(data, tmp_path):

@@ -25,7 +25,7 @@ def mar(tmp_path_factory) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     data = make_mar(1500, seed=3)
     path = tmp_path_factory.mktemp("input") / "mar.parquet"
     data.to_parquet(path, index=False)
-    reference = sparkmice.mice(data, m=3, maxit=2, seed=9, blocks=3).complete("long")
+    reference = sparkmice.mice(data, m=3, maxit=2, seed=9, row_blocks=3).complete("long")
     return data, str(path), reference
 
 

@@ -224,3 +224,25 @@ def test_polr_pooled_thresholds_and_slope_recover_the_truth():
     for term, value in truth.items():
         row = pooled.loc[term]
         assert abs(row["estimate"] - value) < 2 * row["std_error"], (term, row["estimate"])
+
+
+def test_a_capped_predictor_keeps_its_levels_and_observed_values():
+    """g (8 levels, incomplete) predicts x with max_dummies=2: g0 and g1 keep their own
+    indicator and the other 6 levels share one, in x's design only; g's own model keeps
+    all 8 levels, every imputation is an existing level, and observed cells are unchanged."""
+    rng = np.random.default_rng(6)
+    n = 800
+    g = rng.choice([f"g{i}" for i in range(8)], size=n, p=[0.3, 0.25, 0.15, 0.1, 0.08, 0.05,
+                                                          0.04, 0.03])  # fmt: skip
+    d = pd.DataFrame({"x": rng.normal(size=n) + (g == "g1"), "g": g, "z": rng.normal(size=n)})
+    d.loc[rng.random(n) < 0.25, "g"] = None
+    d.loc[rng.random(n) < 0.25, "x"] = np.nan
+    imp = sparkmice.mice(d, m=1, maxit=2, seed=2, max_dummies=2)
+    g_var = imp.plan.variable("g")
+    assert g_var.groups is None and max(g_var.predictor_groups) == 2
+    assert (imp.logged_events.event == "predictor levels pooled").sum() == 1
+    done = imp.complete(1)
+    for col in ("x", "g"):
+        seen = d[col].notna()
+        pd.testing.assert_series_equal(done.loc[seen, col], d.loc[seen, col])
+    assert set(done["g"]) <= set(d["g"].dropna()) and done["g"].notna().all()

@@ -206,11 +206,11 @@ def damage_record(chain_dir):
 def test_resume_from_damaged_state_is_refused(tmp_path, damage, message):
     out = tmp_path / "run"
     d = frame()
-    sparkmice.mice(d, m=1, maxit=2, output=str(out), blocks=2)
+    sparkmice.mice(d, m=1, maxit=2, output=str(out), row_blocks=2)
     before = files_of(out)
     damage(out / "_sparkmice" / "state" / "chain_1")
     with pytest.raises(state.StateError, match="cannot resume chain 1 after sweep 2: .*" + message):
-        sparkmice.mice(d, m=1, maxit=3, output=str(out), blocks=2, resume=True)
+        sparkmice.mice(d, m=1, maxit=3, output=str(out), row_blocks=2, resume=True)
     assert files_of(out) == before
 
 

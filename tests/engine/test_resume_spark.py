@@ -57,8 +57,9 @@ def test_killed_driver_resumes(spark, tmp_path):
     assert "chain_2_sweep_00002.json" in done and "chain_2_sweep_00005.json" not in done
 
     resumed = sparkmice.mice(
-        spark.read.parquet(str(path)), m=2, maxit=5, seed=9, blocks=3, output=str(out), resume=True
+        spark.read.parquet(str(path)), m=2, maxit=5, seed=9, row_blocks=3, output=str(out),
+        resume=True,
     )
-    straight = sparkmice.mice(data, m=2, maxit=5, seed=9, blocks=3).complete("long")
+    straight = sparkmice.mice(data, m=2, maxit=5, seed=9, row_blocks=3).complete("long")
     pd.testing.assert_frame_equal(sparkmice.read_imputed(str(out)), straight, check_dtype=False)
     assert sorted(set(resumed.trace.iteration)) == [1, 2, 3, 4, 5]

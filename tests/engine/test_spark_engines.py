@@ -29,13 +29,13 @@ def mar(tmp_path_factory) -> tuple[pd.DataFrame, str]:
 @pytest.fixture(scope="module")
 def reference(mar) -> pd.DataFrame:
     """In-process result; Parquet row ids are file positions, as pandas' are."""
-    return sparkmice.mice(mar[0], m=2, maxit=2, seed=9, blocks=3).complete("long")
+    return sparkmice.mice(mar[0], m=2, maxit=2, seed=9, row_blocks=3).complete("long")
 
 
 def run_spark(spark, mar, tmp_path, **options) -> tuple[sparkmice.MiceResult, pd.DataFrame]:
     out = tmp_path / "imputed"
     imp = sparkmice.mice(
-        spark.read.parquet(mar[1]), m=2, maxit=2, seed=9, blocks=3, output=str(out), **options
+        spark.read.parquet(mar[1]), m=2, maxit=2, seed=9, row_blocks=3, output=str(out), **options
     )
     return imp, sparkmice.read_imputed(str(out))
 
@@ -69,8 +69,8 @@ def test_default_layout_equals_inprocess(spark, mar, tmp_path):
     layout = layout_chains(MiceConfig(m=3), 1500, 3, 2, [1, 2, 3], "barrier")
     assert (layout.solo, layout.spread, layout.partitions) == ((1, 2), (3,), 2)
     out = tmp_path / "imputed"
-    sparkmice.mice(spark.read.parquet(mar[1]), m=3, maxit=2, seed=9, blocks=3, output=str(out))
-    want = sparkmice.mice(mar[0], m=3, maxit=2, seed=9, blocks=3).complete("long")
+    sparkmice.mice(spark.read.parquet(mar[1]), m=3, maxit=2, seed=9, row_blocks=3, output=str(out))
+    want = sparkmice.mice(mar[0], m=3, maxit=2, seed=9, row_blocks=3).complete("long")
     pd.testing.assert_frame_equal(sparkmice.read_imputed(str(out)), want, check_dtype=False)
 
 
@@ -98,7 +98,7 @@ def test_cli_fan_out_chains_into_one_table(spark, mar, reference, tmp_path):
     out = str(tmp_path / "fan")
     base = ["impute", "--input", mar[1], "--output", out, "--m", "2", "--maxit", "2", "--seed", "9"]
     conf = tmp_path / "conf.yaml"
-    conf.write_text("blocks: 3\n")
+    conf.write_text("row_blocks: 3\n")
     assert main(base + ["--config", str(conf), "--chains", "2"]) == 0
     assert main(base + ["--config", str(conf), "--chains", "1"]) == 0
     pd.testing.assert_frame_equal(sparkmice.read_imputed(out), reference, check_dtype=False)
@@ -151,7 +151,8 @@ def test_delta_output_matches_parquet(spark, mar, reference, tmp_path):
 
     out = tmp_path / "delta"
     sparkmice.mice(
-        spark.read.parquet(mar[1]), m=2, maxit=2, seed=9, blocks=3, output=str(out), format="delta"
+        spark.read.parquet(mar[1]), m=2, maxit=2, seed=9, row_blocks=3, output=str(out),
+        format="delta",
     )
     via_rs = read_delta(str(out)).sort_values(["_imputation", "_row_id"]).reset_index(drop=True)
     via_spark = read_delta(str(out), spark=spark).toPandas()
@@ -166,6 +167,6 @@ def test_results_do_not_depend_on_input_partitioning(spark, mar, reference, tmp_
     shuffled = spark.createDataFrame(df.toPandas().assign(rid=np.arange(len(mar[0]))))
     shuffled = shuffled.repartition(5)
     out = tmp_path / "shuffled"
-    sparkmice.mice(shuffled, m=2, maxit=2, seed=9, blocks=3, output=str(out), id_column="rid")
+    sparkmice.mice(shuffled, m=2, maxit=2, seed=9, row_blocks=3, output=str(out), id_column="rid")
     long = sparkmice.read_imputed(str(out)).drop(columns="rid")
     pd.testing.assert_frame_equal(long, reference, check_dtype=False)

@@ -76,7 +76,7 @@ def sampler_values(tmp_path_factory) -> list:
     try:
         for i, options in enumerate(runs):
             out = str(tmp_path_factory.mktemp(f"run{i}"))
-            sparkmice.mice(data, m=1, maxit=1, seed=2, blocks=3, output=out, **options)
+            sparkmice.mice(data, m=1, maxit=1, seed=2, row_blocks=3, output=out, **options)
     finally:
         inprocess.LocalBlocks.reduce = real
     return seen

@@ -15,9 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sparkmice.io.parquet import write_part
 from sparkmice.io.paths import PathError
-from sparkmice.io.run import Attempt, ChainCommitError, RunFolder, read_imputed
+from sparkmice.io.run import Attempt, ChainCommitError, RunFolder, read_imputed, write_part
 from sparkmice.names import IMPUTATION, ROW_ID
 
 N = 5
@@ -186,7 +185,7 @@ _COMMIT_IN_OTHER_PROCESS = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import pyarrow as pa
-    from sparkmice.io.parquet import write_part
+    from sparkmice.io.run import write_part
     from sparkmice.io.run import RunFolder
 
     root, shift, barrier = sys.argv[1], float(sys.argv[2]), Path(sys.argv[3])

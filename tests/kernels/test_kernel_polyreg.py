@@ -227,3 +227,47 @@ def test_two_levels_reduce_to_logreg(data):
 def test_uses_full_information_threshold():
     assert polyreg.uses_full_information(3, 201)  # 600 = limit
     assert not polyreg.uses_full_information(3, 202)
+
+
+def _naive_information(xx: np.ndarray, beta: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """sum_i w_i (diag(pi_i) - pi_i pi_i') ⊗ x_i x_i' over levels 1..K-1, row by row."""
+    q = xx.shape[1] * beta.shape[1]
+    info = np.zeros((q, q))
+    for xi, pi, wi in zip(xx, _probabilities(xx, beta)[:, 1:], w, strict=True):
+        info += wi * np.kron(np.diag(pi) - np.outer(pi, pi), np.outer(xi, xi))
+    return info
+
+
+@pytest.mark.parametrize("limit", [polyreg.FULL_INFORMATION_LIMIT, 2])
+def test_information_equals_the_row_by_row_sum(data, monkeypatch, limit: int):
+    """The BLAS-built information (full, or its diagonal blocks when block-diagonal) equals
+    the Kronecker sum written row by row, with weights and rows in several chunks (1e-10
+    relative: rounding only)."""
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", limit)
+    monkeypatch.setattr(polyreg, "CHUNK_ROWS", 64)
+    _, xx, y, _ = data
+    w = np.random.default_rng(8).uniform(0.2, 2.0, len(y))
+    want = _naive_information(xx, BETA_TRUE, w)
+    got = polyreg.block_sums(xx, y, BETA_TRUE, w).info
+    if limit == 2:
+        assert got.shape == (3, 3, 3)
+        want = np.stack([want[3 * a : 3 * a + 3, 3 * a : 3 * a + 3] for a in range(3)])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("limit", [polyreg.FULL_INFORMATION_LIMIT, 2])
+def test_shared_augmentation_rows_give_the_same_sums(data, limit: int, monkeypatch):
+    """R mice's 2pK pseudo-rows repeat each x once per category: as 2p rows with category
+    shares they give the same information, score and deviance (1e-12 relative: rounding)."""
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", limit)
+    x, _, y, missing = data
+    ax, ay, aw = augmentation(step_data(x[~missing], y[~missing], x, 4))
+    sx, sy, sw = polyreg.shared_rows(ax, ay, aw, 4)
+    assert len(ax) == 2 * 2 * 4 and len(sx) == 2 * 2 and sy.shape == (4, 4)
+    np.testing.assert_allclose(sy.sum(axis=1), 1.0, rtol=1e-15)
+    rows = polyreg.block_sums(ax, ay, BETA_TRUE, aw)
+    shared = polyreg.block_sums(sx, sy, BETA_TRUE, sw)
+    scale = np.abs(rows.info).max()
+    np.testing.assert_allclose(shared.info, rows.info, rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(shared.score, rows.score, rtol=1e-12, atol=1e-12)
+    assert shared.deviance == pytest.approx(rows.deviance, rel=1e-12)

@@ -1,0 +1,231 @@
+"""Trees: cart and rf against pmm on a non-linear MAR case, and a sweep's time on the
+reference workload.
+
+``nonlinear``: R replications of x ~ U(-2, 2), z ~ N(0, 1), y = x^2 + z + N(0, 0.5^2), n
+rows, y missing at random given x (P = logistic(-0.5 + x), about 40%). Each replication
+imputes y with pmm (main effects of x and z only: the imputation model leaves out x^2),
+cart and rf (``sparkmice.mice``, in-process, m imputations, maxit iterations), fits
+``y ~ x + I(x**2) + z`` on every imputation and pools by Rubin's rules. Per method and
+term: the mean estimate, bias, its Monte-Carlo SE (sd / sqrt(R)), the mean pooled SE,
+the coverage of the 95% interval and its Monte-Carlo SE sqrt(c(1-c)/R).
+
+``sweep``: the reference workload (``make_mar(rows, seed=1)``, the data of
+``benchmarks/run.py``) with bp, chol, bmi and lact on pmm (the default) or on cart/rf,
+in-process, m = 1, ``--maxit`` sweeps: seconds per sweep (from ``imp.timings``; the median
+of the sweeps after the first), with the machine's load average (``os.getloadavg``) before
+and after each run, each run in its own child process.
+
+    nice -n 10 python benchmarks/trees.py nonlinear --reps 100
+    nice -n 10 python benchmarks/trees.py sweep --rows 1e5,1e6 --methods pmm,cart,rf
+
+Both append a section to ``benchmarks/results/trees_<date>.md`` (and a CSV beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+FORMULA = "y ~ x + I(x**2) + z"
+TRUTH = {"Intercept": 0.0, "x": 0.0, "I(x ** 2)": 1.0, "z": 1.0}
+NUMERIC = ["bp", "chol", "bmi", "lact"]
+
+
+def nonlinear_data(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, n)
+    z = rng.standard_normal(n)
+    y = x**2 + z + 0.5 * rng.standard_normal(n)
+    y[rng.random(n) < 1 / (1 + np.exp(-(-0.5 + x)))] = np.nan
+    return pd.DataFrame({"x": x, "z": z, "y": y})
+
+
+def one_replication(rep: int, n: int, m: int, maxit: int, methods: list[str]) -> list[dict]:
+    import sparkmice
+
+    data = nonlinear_data(n, rep)
+    rows = []
+    for method in methods:
+        t0 = time.perf_counter()
+        imp = sparkmice.mice(data, m=m, maxit=maxit, seed=rep, method={"y": method})
+        seconds = time.perf_counter() - t0
+        fits = sparkmice.fit_imputations(imp.complete("long"), FORMULA, family="gaussian")
+        pooled = sparkmice.pool(fits)
+        for _, row in pooled.iterrows():
+            truth = TRUTH[row["term"]]
+            rows.append(
+                {
+                    "rep": rep, "method": method, "term": row["term"], "truth": truth,
+                    "estimate": row["estimate"], "std_error": row["std_error"],
+                    "covered": bool(row["conf_low"] <= truth <= row["conf_high"]),
+                    "seconds": seconds,
+                }
+            )  # fmt: skip
+    return rows
+
+
+def summarise(reps: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for (method, term), g in reps.groupby(["method", "term"], sort=False):
+        r = len(g)
+        c = g["covered"].mean()
+        bias = g["estimate"].mean() - g["truth"].iloc[0]
+        out.append(
+            {
+                "method": method, "term": term, "truth": g["truth"].iloc[0],
+                "mean": g["estimate"].mean(), "bias": bias,
+                "bias_mc_se": g["estimate"].std(ddof=1) / np.sqrt(r),
+                "mean_se": g["std_error"].mean(), "bias/SE": bias / g["std_error"].mean(),
+                "coverage": 100 * c, "coverage_mc_se": 100 * np.sqrt(c * (1 - c) / r),
+                "reps": r, "seconds": g["seconds"].mean(),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, {platform.node()}"
+
+
+def report(path: Path, title: str, body: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(f"\n## {title}\n\n{body}\n")
+    print(f"\n## {title}\n\n{body}")
+
+
+def run_nonlinear(args: argparse.Namespace) -> None:
+    methods = args.methods.split(",")
+    rows: list[dict] = []
+    load_before = os.getloadavg()
+    for rep in range(args.reps):
+        rows += one_replication(rep, args.n, args.m, args.maxit, methods)
+    reps = pd.DataFrame(rows)
+    csv = args.out.with_name(args.out.stem + "_nonlinear_reps.csv")
+    reps.to_csv(csv, index=False, mode="a", header=not csv.exists())
+    table = summarise(reps)
+    lines = [
+        f"{args.reps} replications, n = {args.n}, m = {args.m}, maxit = {args.maxit}; "
+        f"y = x^2 + z + N(0, 0.5^2), x ~ U(-2, 2), z ~ N(0, 1), y MAR on x "
+        f"(P(missing) = logistic(-0.5 + x)); analysis `{FORMULA}`. Machine: {machine()}; "
+        f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after. "
+        "MC SE: Monte-Carlo standard error over the replications.",
+        "",
+        "| method | term | truth | mean | bias (MC SE) | bias/SE | coverage % (MC SE) "
+        "| s per run |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for _, r in table.iterrows():
+        lines.append(
+            f"| {r['method']} | {r['term']} | {r['truth']:g} | {r['mean']:.3f} "
+            f"| {r['bias']:+.3f} ({r['bias_mc_se']:.3f}) | {r['bias/SE']:+.2f} "
+            f"| {r['coverage']:.1f} ({r['coverage_mc_se']:.1f}) | {r['seconds']:.2f} |"
+        )
+    report(args.out, "Non-linear MAR case: pmm, cart, rf", "\n".join(lines))
+
+
+def sweep_child(rows: int, method: str, maxit: int) -> dict:
+    """One timed run (in a child process): seconds per sweep."""
+    import sparkmice
+    from sparkmice.datasets import make_mar
+
+    logging.getLogger("sparkmice").setLevel(logging.WARNING)
+    data = make_mar(rows, seed=1)
+    chosen = {} if method == "pmm" else dict.fromkeys(NUMERIC, method)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    imp = sparkmice.mice(data, m=1, maxit=maxit, seed=1, method=chosen, engine="inprocess")
+    total = time.perf_counter() - t0
+    sweeps = imp.timings["seconds"].to_numpy()
+    return {
+        "rows": rows, "method": method, "total": total, "sweeps": sweeps.tolist(),
+        "sweep": float(np.median(sweeps[1:] if len(sweeps) > 1 else sweeps)),
+        "load_before": load, "load_after": os.getloadavg()[0],
+    }  # fmt: skip
+
+
+def run_sweep(args: argparse.Namespace) -> None:
+    results = []
+    for rows in [int(float(r)) for r in args.rows.split(",")]:
+        for method in args.methods.split(","):
+            for _ in range(args.repeat):
+                child = subprocess.run(
+                    [sys.executable, __file__, "sweep-child", str(rows), method, str(args.maxit)],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                result = json.loads(child.stdout.strip().splitlines()[-1])
+                print(result, flush=True)
+                results.append(result)
+    table = pd.DataFrame(results)
+    csv = args.out.with_name(args.out.stem + "_sweep.csv")
+    table.to_csv(csv, index=False, mode="a", header=not csv.exists())
+    lines = [
+        f"Reference workload (`make_mar(rows, seed=1)`), in-process engine, m = 1, maxit = "
+        f"{args.maxit}; bp, chol, bmi, lact on the method (pmm: the defaults; smoke logreg "
+        f"and diet polyreg in every run). Seconds per sweep: median of sweeps 2..{args.maxit} "
+        f"per run, then the median over the method's runs. Machine: {machine()}; the "
+        "load average (1 min) at each run's start and end is in the table: a loaded shared "
+        "machine, so compare the ratio measured in the same session.",
+        "",
+        "| rows | method | runs | s per sweep | × pmm | load (start–end) |",
+        "| ---: | --- | ---: | ---: | ---: | --- |",
+    ]
+    for rows, g in table.groupby("rows"):
+        pmm = g.loc[g["method"] == "pmm", "sweep"].median()
+        for method, h in g.groupby("method", sort=False):
+            s = h["sweep"].median()
+            load = f"{h['load_before'].min():.1f}–{h['load_after'].max():.1f}"
+            lines.append(f"| {rows:,} | {method} | {len(h)} | {s:.2f} | {s / pmm:.2f} | {load} |")
+    report(args.out, "Sweep time: cart and rf against pmm", "\n".join(lines))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "sweep-child":
+        rows, method, maxit = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+        print(json.dumps(sweep_child(rows, method, maxit)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    default_out = HERE / "results" / f"trees_{dt.date.today().isoformat()}.md"
+    nl = sub.add_parser("nonlinear")
+    nl.add_argument("--reps", type=int, default=100)
+    nl.add_argument("--n", type=int, default=1000)
+    nl.add_argument("--m", type=int, default=5)
+    nl.add_argument("--maxit", type=int, default=5)
+    nl.add_argument("--methods", default="pmm,cart,rf")
+    sw = sub.add_parser("sweep")
+    sw.add_argument("--rows", default="1e5")
+    sw.add_argument("--methods", default="pmm,cart")
+    sw.add_argument("--maxit", type=int, default=3)
+    sw.add_argument("--repeat", type=int, default=1)
+    for p in (nl, sw):
+        p.add_argument("--out", type=Path, default=default_out)
+    args = parser.parse_args()
+    logging.getLogger("sparkmice").setLevel(logging.WARNING)
+    (run_nonlinear if args.command == "nonlinear" else run_sweep)(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,610 @@
+"""Histogram trees grown from sums that add across blocks: the shared kernel of cart and rf.
+
+Every predictor arrives as bin codes (`Method.binned`): a number's quantile bin (edges from
+`BINS` weighted quantiles of its observed values, merged over blocks in block order, so
+they depend on the data, never on the layout), a categorical's category. A forest of
+`n_trees` trees grows level by level, all trees at once: at each level one sum over blocks
+gives, per open node, its totals (weight, sum y, sum y^2; class counts for a categorical
+target) and, per feature and bin, the weight and sum y (class counts); siblings get one
+histogram summed and the other by subtraction from their parent's. The best split of a
+node is then found on the driver (or in every barrier task alike) from those sums:
+
+* continuous target: rpart's anova gain, SS(parent) - SS(left) - SS(right);
+* categorical target: rpart's gini gain, n(1 - sum p^2) over parent minus children;
+* an ordered feature splits bins at a boundary; a nominal one splits its categories ordered
+  by the node's mean y (anova) or rate of the node's majority class (gini): exact for
+  anova and two classes (Breiman et al. 1984, 9.4), a heuristic for more classes, where
+  rpart searches every subset. Categories absent from the node go with the larger child;
+* a split needs `min_leaf` weight on each side and a node `min_split` weight to be split;
+  ties go to the first feature and the lowest boundary, as rpart's.
+
+With `cp` > 0 (cart) the grown tree is pruned as rpart prunes: a node whose risk (SS, or
+misclassified count) is at most alpha = cp * risk(root) is not split, and the tree is cut
+back to Breiman's T(alpha), the smallest subtree minimising risk + alpha * leaves.
+
+Donors: every observed row is routed to its leaf (rf: in-bag and out-of-bag rows, as R
+mice's ranger route does) and each leaf keeps its observed y values: all of them up to
+`DONOR_CAP` per block, beyond that a uniform sample of `DONOR_CAP` weighted by the block's
+count over the cap, so each observed row of the leaf is a donor with probability exactly
+1 / (its leaf's rows) (exact for leaves of at most `DONOR_CAP` rows per block). A
+categorical target keeps each leaf's class counts instead (exact: R mice's cart draws from
+rpart's leaf class probabilities, the same distribution).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sparkmice.kernels.contract import BlockContext, BlockView, StepData
+
+BINS = 64  # quantile bins per numeric predictor (fewer distinct values: one bin each)
+POINTS = 4 * BINS  # quantile points a block contributes to the edges
+DONOR_CAP = 100  # donors a leaf keeps per block (more: a weighted uniform sample)
+MAX_DEPTH = 30  # rpart's maxdepth
+BOOTSTRAP, DONORS = 0, 1  # purposes of a block's random streams (BlockContext.rng)
+GAIN_TOLERANCE = 1e-10  # a gain below this share of the root's risk is no split (rounding)
+_FITS = itertools.count()  # fit numbers of this process: keys of the scratch caches only
+
+
+# -- bin edges -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuantilePoints:
+    """A block's summary of one numeric column: its distinct values with counts (`exact`)
+    or POINTS evenly spaced order statistics, each standing for its share of the rows."""
+
+    values: np.ndarray
+    weights: np.ndarray
+    exact: bool
+
+    @classmethod
+    def of(cls, column: np.ndarray) -> QuantilePoints:
+        column = column[np.isfinite(column)]
+        distinct, counts = np.unique(column, return_counts=True)
+        if len(distinct) <= POINTS:
+            return cls(distinct, counts.astype(float), True)
+        ranks = ((np.arange(POINTS) + 0.5) * (len(column) / POINTS)).astype(np.intp)
+        values = np.partition(column, ranks)[ranks]
+        return cls(values, np.full(POINTS, len(column) / POINTS), False)
+
+    def __add__(self, other: QuantilePoints) -> QuantilePoints:
+        return QuantilePoints(
+            np.concatenate([self.values, other.values]),
+            np.concatenate([self.weights, other.weights]),
+            self.exact and other.exact,
+        )
+
+    def cuts(self, bins: int = BINS) -> tuple[float, ...]:
+        """Cut points: midway between distinct values when there are at most `bins` of
+        them (each value its own bin, rpart's split points), else the weighted quantiles
+        at 1/bins, 2/bins, ... (distinct ones)."""
+        order = np.argsort(self.values, kind="stable")
+        values, weights = self.values[order], self.weights[order]
+        distinct = np.unique(values)
+        if len(distinct) <= bins and self.exact:
+            return tuple(((distinct[1:] + distinct[:-1]) / 2).tolist())
+        cumulative = np.cumsum(weights)
+        targets = cumulative[-1] * np.arange(1, bins) / bins
+        at = np.minimum(np.searchsorted(cumulative, targets, side="left"), len(values) - 1)
+        cuts = np.unique(values[at])
+        return tuple(cuts[cuts > values[0]].tolist())
+
+
+# -- the forest ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Growth:
+    """How a forest grows: trees, bootstrap weights, features tried per split (None: all),
+    least weight per leaf and per split, cp (0: no pruning), classes of y (0: continuous)."""
+
+    n_trees: int = 1
+    bootstrap: bool = False
+    mtry: int | None = None
+    min_leaf: float = 5.0
+    min_split: float = 15.0
+    cp: float = 0.0
+    n_classes: int = 0
+
+
+@dataclass(frozen=True)
+class DonorPool:
+    """Observed values with their leaf and weight (each stands for `weight` rows)."""
+
+    leaf: np.ndarray
+    value: np.ndarray
+    weight: np.ndarray
+
+    def __add__(self, other: DonorPool) -> DonorPool:
+        return DonorPool(
+            np.concatenate([self.leaf, other.leaf]),
+            np.concatenate([self.value, other.value]),
+            np.concatenate([self.weight, other.weight]),
+        )
+
+
+@dataclass(frozen=True)
+class Forest:
+    """Grown trees and their leaves' donors. Nodes are numbered over all trees (tree t's
+    root is node t); `feature` is -1 at a leaf; a split node's children are `left` and
+    `left + 1`, a row going left where `goes_left[node, bin]`. `leaf` numbers each node
+    that is a leaf. Donors of leaf l: `value[start[l]:start[l+1]]` with cumulative weights
+    `cumulative` (continuous y); or `class_counts[l]` (categorical y)."""
+
+    feature: np.ndarray
+    goes_left: np.ndarray
+    left: np.ndarray
+    leaf: np.ndarray
+    n_trees: int
+    start: np.ndarray
+    value: np.ndarray
+    cumulative: np.ndarray
+    class_counts: np.ndarray
+
+    def leaves_of(self, x: np.ndarray) -> np.ndarray:
+        """n_trees x rows: the leaf each row of `x` (bin codes, no intercept) falls in."""
+        nodes = route(self.feature, self.goes_left, self.left, x, self.n_trees)
+        return self.leaf[nodes]
+
+
+def route(
+    feature: np.ndarray,
+    goes_left: np.ndarray,
+    left: np.ndarray,
+    x: np.ndarray,
+    n_trees: int,
+    nodes: np.ndarray | None = None,
+) -> np.ndarray:
+    """n_trees x rows node of each row, moved down from `nodes` (default: the roots) until
+    it reaches a node that is not split."""
+    n = x.shape[0]
+    if nodes is None:
+        nodes = np.repeat(np.arange(n_trees, dtype=np.intp)[:, None], n, axis=1)
+    else:
+        nodes = nodes.copy()
+    rows = np.broadcast_to(np.arange(n), nodes.shape)
+    active = feature[nodes] >= 0
+    while active.any():
+        at = nodes[active]
+        r = rows[active]
+        f = feature[at]
+        go_left = goes_left[at, x[r, f]]
+        nodes[active] = left[at] + (~go_left)
+        active = feature[nodes] >= 0
+    return nodes
+
+
+class _Tree:
+    """The forest while it grows (driver side): per node its split, children, parent,
+    risk and depth, in arrays that double when full."""
+
+    def __init__(self, n_trees: int, width: int):
+        self.n = 0
+        self.feature = np.full(0, -1, dtype=np.intp)
+        self.goes_left = np.zeros((0, width), dtype=bool)
+        self.left = np.full(0, -1, dtype=np.intp)
+        self.parent = np.full(0, -1, dtype=np.intp)
+        self.risk = np.zeros(0)
+        self.depth = np.zeros(0, dtype=np.intp)
+        self.add(np.full(n_trees, -1), 0)
+
+    def add(self, parents: np.ndarray, depth: np.ndarray | int) -> np.ndarray:
+        """New nodes with these parents (and depths); their numbers."""
+        new = np.arange(self.n, self.n + len(parents))
+        if new[-1:].size and new[-1] >= len(self.feature):
+            size = max(2 * len(self.feature), new[-1] + 1)
+            grown = size - len(self.feature)
+            self.feature = np.r_[self.feature, np.full(grown, -1, dtype=np.intp)]
+            self.goes_left = np.vstack(
+                [self.goes_left, np.zeros((grown, self.goes_left.shape[1]), dtype=bool)]
+            )
+            self.left = np.r_[self.left, np.full(grown, -1, dtype=np.intp)]
+            self.parent = np.r_[self.parent, np.full(grown, -1, dtype=np.intp)]
+            self.risk = np.r_[self.risk, np.zeros(grown)]
+            self.depth = np.r_[self.depth, np.zeros(grown, dtype=np.intp)]
+        self.parent[new] = parents
+        self.depth[new] = depth
+        self.n += len(parents)
+        return new
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.feature[: self.n], self.goes_left[: self.n], self.left[: self.n]
+
+
+def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
+    """Grow the forest from sums over all blocks, prune it (cp > 0), collect its donors.
+
+    Each level is one sum over blocks: the totals of the nodes made by the last level's
+    splits (`fresh`) and the histograms of those that may split (`direct`: of two such
+    siblings only the smaller, the other's is its parent's minus it)."""
+    if step.sum_over_blocks_with_context is None:
+        raise ValueError("a tree method needs StepData.sum_over_blocks_with_context")
+    sums = step.sum_over_blocks_with_context
+    bins = np.asarray(step.bins, dtype=np.intp)
+    unordered = np.asarray(step.unordered, dtype=bool)
+    n_features = len(bins)
+    width = int(bins.max(initial=1))
+    total_bins = int(bins.sum())
+    offsets = np.r_[0, np.cumsum(bins)[:-1]].astype(np.intp)  # feature f's first bin
+    k = growth.n_classes
+    stat = k if k else 2  # per bin: class weights, or weight and sum y
+    centre = 0.0 if k else float(step.moments.mean[-1])  # sums of squares stay accurate
+    token = next(_FITS)  # names this fit's cached routes in the blocks' scratch
+    tree = _Tree(growth.n_trees, width)
+    fresh = np.arange(growth.n_trees)
+    direct = fresh if n_features else fresh[:0]
+    pairs = np.zeros(0, dtype=np.intp)  # parents whose two children both have histograms
+    pair_hist = np.zeros((0, total_bins, stat))
+    alpha = root_risk = -1.0
+    while len(fresh):
+        feature, goes_left, left = tree.arrays()
+        level = _level_function(
+            feature, goes_left, left, _slots(fresh, tree.n), _slots(direct, tree.n),
+            len(fresh), len(direct), growth, token, centre, offsets, total_bins,
+        )  # fmt: skip
+        flat = sums(level)
+        cut = len(fresh) * (3 + k)
+        totals = flat[:cut].reshape(len(fresh), 3 + k)
+        summed = flat[cut:].reshape(len(direct), total_bins, stat)
+        # the larger sibling of a pair: its parent's histograms minus the summed one's
+        in_pair = _slots(pairs, tree.n)[tree.parent[direct]]
+        paired = in_pair >= 0
+        siblings = 2 * tree.left[tree.parent[direct[paired]]] + 1 - direct[paired]
+        with_hist = np.r_[direct, siblings]
+        hist = np.concatenate([summed, pair_hist[in_pair[paired]] - summed[paired]])
+        risks = _risk(totals, k)
+        if root_risk < 0:
+            root_risk = float(risks.max(initial=0.0))
+            alpha = growth.cp * root_risk
+        tree.risk[fresh] = risks
+        at = _slots(fresh, tree.n)[with_hist]
+        can = totals[at, 0] >= growth.min_split
+        if growth.cp > 0:
+            can &= risks[at] > alpha
+        if not can.any():
+            break
+        nodes, h = with_hist[can], hist[can]
+        tried = _feature_subsets(len(nodes), n_features, growth.mtry, rng)
+        best = best_splits(h, bins, unordered, growth.min_leaf, k, tried)
+        worth = (best.feature >= 0) & (best.gain > GAIN_TOLERANCE * root_risk)
+        split, h = nodes[worth], h[worth]
+        if not len(split):
+            break
+        depth = tree.depth[split] + 1
+        children = tree.add(np.repeat(split, 2), np.repeat(depth, 2)).reshape(-1, 2)
+        tree.feature[split] = best.feature[worth]
+        tree.left[split] = children[:, 0]
+        tree.goes_left[split] = best.goes_left[worth]
+        weights = np.column_stack([best.left_weight[worth], best.right_weight[worth]])
+        splittable = (weights >= growth.min_split) & (depth < MAX_DEPTH)[:, None]
+        # cart needs every leaf's risk for pruning; rf only the nodes that may split
+        fresh = children.ravel() if growth.cp > 0 else children[splittable]
+        both = splittable.all(axis=1)
+        smaller = children[np.arange(len(split)), (weights[:, 1] < weights[:, 0]).astype(int)]
+        one = splittable.any(axis=1) & ~both
+        direct = np.sort(np.r_[smaller[both], children[one][splittable[one]]])
+        pairs, pair_hist = split[both], h[both]
+    feature, goes_left, left = (a.copy() for a in tree.arrays())
+    if growth.cp > 0:
+        feature = _prune(feature, left, tree.risk[: tree.n], alpha)
+    leaf, n_leaves = _leaf_numbers(feature, tree.parent[: tree.n], tree.depth[: tree.n])
+    return _with_donors(step, feature, goes_left, left, leaf, n_leaves, growth, token)
+
+
+def _slots(nodes: np.ndarray, n_nodes: int) -> np.ndarray:
+    """node -> its position in `nodes`, -1 for the others."""
+    slot = np.full(n_nodes, -1, dtype=np.intp)
+    slot[nodes] = np.arange(len(nodes))
+    return slot
+
+
+def _level_function(
+    feature,
+    goes_left,
+    left,
+    slot,
+    dslot,
+    n_fresh,
+    n_direct,
+    growth,
+    token,
+    centre,
+    offsets,
+    total_bins,
+) -> Callable[[np.ndarray, np.ndarray, BlockContext], np.ndarray]:
+    """The block function of one level: fresh nodes' totals, then the direct histograms."""
+
+    def level(x: np.ndarray, y: np.ndarray, ctx: BlockContext) -> np.ndarray:
+        codes, weights = _block_inputs(x, ctx, growth, token)
+        nodes = _cached_route(ctx, token, feature, goes_left, left, codes, growth.n_trees)
+        return _level_sums(
+            nodes, codes, y, weights, slot, dslot, n_fresh, n_direct, growth.n_classes,
+            centre, offsets, total_bins,
+        )  # fmt: skip
+
+    return level
+
+
+def _block_inputs(
+    x: np.ndarray, ctx: BlockContext, growth: Growth, token: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The block's bin codes (no intercept) and n_trees x rows bootstrap weights (None:
+    every row once), cached for the step."""
+    key = ("histtree", token)
+    cached = ctx.scratch.get(key)
+    if cached is None:
+        codes = x[:, 1:].astype(np.intp)
+        weights = None
+        if growth.bootstrap:  # Poisson(1) counts: the bootstrap without a global row index
+            weights = ctx.rng(BOOTSTRAP).poisson(1.0, (growth.n_trees, len(x))).astype(float)
+        cached = ctx.scratch[key] = {"codes": codes, "weights": weights}
+    return cached["codes"], cached["weights"]
+
+
+def _cached_route(ctx, token, feature, goes_left, left, codes, n_trees) -> np.ndarray:
+    """Rows' nodes, moved on from where the step's last call left them (else from the roots)."""
+    key = ("histtree route", token)
+    nodes = route(feature, goes_left, left, codes, n_trees, ctx.scratch.get(key))
+    ctx.scratch[key] = nodes
+    return nodes
+
+
+def _level_sums(
+    nodes, codes, y, weights, slot, dslot, n_open, n_direct, k, centre, offsets, total_bins
+) -> np.ndarray:
+    """Fresh nodes' totals (weight, sum y, sum y^2, class weights) and the direct nodes'
+    histograms, flattened into one array (so that blocks' results add)."""
+    n_trees, n = nodes.shape
+    yc = y - centre
+    s = slot[nodes]
+    at = s >= 0
+    w = np.ones(at.sum()) if weights is None else weights[at]
+    yy = np.broadcast_to(yc, nodes.shape)[at]
+    si = s[at]
+    if k:
+        cls = yy.astype(np.intp)
+        classes = np.bincount(si * k + cls, w, minlength=n_open * k).reshape(n_open, k)
+        totals = np.column_stack([classes.sum(axis=1), np.zeros((n_open, 2)), classes])
+    else:
+        totals = np.column_stack(
+            [
+                np.bincount(si, w, minlength=n_open),
+                np.bincount(si, w * yy, minlength=n_open),
+                np.bincount(si, w * yy * yy, minlength=n_open),
+            ]
+        )
+    d = dslot[nodes]
+    at = d >= 0
+    stat = k if k else 2
+    nf = len(offsets)
+    size = n_direct * total_bins
+    if nf == 0 or n_direct == 0:
+        return np.concatenate([totals.ravel(), np.zeros(size * stat)])
+    rows = np.broadcast_to(np.arange(n), nodes.shape)[at]
+    w = None if weights is None else np.repeat(weights[at], nf)  # None: counts
+    yy = np.broadcast_to(yc, nodes.shape)[at]
+    index = (d[at][:, None] * total_bins + offsets + codes[rows]).ravel()
+    hist = np.empty((size, stat))
+    if k:
+        index = index * k + np.repeat(yy.astype(np.intp), nf)
+        hist[:] = np.bincount(index, w, minlength=size * k).reshape(size, k)
+    else:
+        y_weight = np.repeat(yy, nf) if w is None else np.repeat(yy, nf) * w
+        hist[:, 0] = np.bincount(index, w, minlength=size)
+        hist[:, 1] = np.bincount(index, y_weight, minlength=size)
+    return np.concatenate([totals.ravel(), hist.ravel()])
+
+
+def _risk(totals: np.ndarray, k: int) -> np.ndarray:
+    """rpart's node risk: the sum of squares (anova) or misclassified weight (class)."""
+    weight = totals[:, 0]
+    if k:
+        return weight - totals[:, 3:].max(axis=1, initial=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ss = totals[:, 2] - np.where(weight > 0, totals[:, 1] ** 2 / weight, 0.0)
+    return np.maximum(ss, 0.0)
+
+
+def _feature_subsets(
+    n_nodes: int, n_features: int, mtry: int | None, rng: np.random.Generator
+) -> np.ndarray | None:
+    """nodes x features: the `mtry` features each node may split on (rf); None: all."""
+    if mtry is None or mtry >= n_features:
+        return None
+    order = np.argsort(rng.random((n_nodes, n_features)), axis=1)
+    tried = np.zeros((n_nodes, n_features), dtype=bool)
+    np.put_along_axis(tried, order[:, :mtry], True, axis=1)
+    return tried
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The best split of each node: feature (-1: none), gain, the bins going left (nodes x
+    bins), and the weight each side gets."""
+
+    feature: np.ndarray
+    gain: np.ndarray
+    goes_left: np.ndarray
+    left_weight: np.ndarray
+    right_weight: np.ndarray
+
+
+def best_splits(
+    hist: np.ndarray,
+    bins: np.ndarray,
+    unordered: np.ndarray,
+    min_leaf: float,
+    k: int,
+    tried: np.ndarray | None = None,
+) -> Splits:
+    """Each node's best split from its histograms: nodes x bins of all features one after
+    another (feature f's `bins[f]` bins) x stat (weight and sum y, or k class weights),
+    among the `tried` features (nodes x features; None: all)."""
+    n_nodes = hist.shape[0]
+    n_features = len(bins)
+    start = np.r_[0, np.cumsum(bins)[:-1]].astype(np.intp)
+    nodes = np.arange(n_nodes)
+    majority = np.zeros(n_nodes, dtype=np.intp)  # each node's most frequent class
+    if k and n_features:
+        majority = hist[:, : bins[0]].sum(axis=1).argmax(axis=-1)
+    score = np.full((n_features, n_nodes), -np.inf)
+    boundary = np.zeros((n_features, n_nodes), dtype=np.intp)
+    side_weights = np.zeros((n_features, 2, n_nodes))
+    orders: dict[int, np.ndarray] = {}
+    for f in range(n_features):
+        rows = nodes if tried is None else np.flatnonzero(tried[:, f])  # nodes trying f
+        if bins[f] < 2 or not len(rows):
+            continue
+        part = hist[rows, start[f] : start[f] + bins[f]]
+        weight = part.sum(axis=-1) if k else part[..., 0]
+        if unordered[f]:
+            # categories in order of the node's mean y, or of its majority class's rate
+            # (empty ones last): Breiman's ordering; ordered features keep their bins'
+            share = part[np.arange(len(rows)), :, majority[rows]] if k else part[..., 1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                key = np.where(weight > 0, share / weight, np.inf)
+            order = np.zeros((n_nodes, bins[f]), dtype=np.intp)
+            order[rows] = np.argsort(key, axis=-1, kind="stable")
+            orders[f] = order
+            part = np.take_along_axis(part, order[rows][..., None], axis=1)
+            weight = np.take_along_axis(weight, order[rows], axis=1)
+        lw = np.cumsum(weight, axis=1)[:, :-1]
+        rw = weight.sum(axis=1, keepdims=True) - lw
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if k:
+                left = np.cumsum(part, axis=1)[:, :-1]
+                right = part.sum(axis=1, keepdims=True) - left
+                s = (left**2).sum(-1) / lw + (right**2).sum(-1) / rw
+            else:
+                left_sum = np.cumsum(part[..., 1], axis=1)[:, :-1]
+                right_sum = part[..., 1].sum(axis=1, keepdims=True) - left_sum
+                s = left_sum**2 / lw + right_sum**2 / rw
+        valid = (lw >= min_leaf) & (rw >= min_leaf) & np.isfinite(s)
+        s = np.where(valid, s, -np.inf)
+        b = s.argmax(axis=1)  # the lowest best boundary
+        at = np.arange(len(rows))
+        score[f, rows], boundary[f, rows] = s[at, b], b
+        side_weights[f][:, rows] = lw[at, b], rw[at, b]
+    feature = score.argmax(axis=0)  # the lowest best feature
+    best = score[feature, nodes]
+    boundary_at = boundary[feature, nodes]
+    lwi, rwi = side_weights[feature, 0, nodes], side_weights[feature, 1, nodes]
+    node_stat = hist[:, : bins[0]].sum(axis=1) if n_features else np.zeros((n_nodes, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if k:
+            parent = (node_stat**2).sum(-1) / node_stat.sum(-1)
+        else:
+            parent = node_stat[:, 1] ** 2 / node_stat[:, 0]
+    gain = best - parent
+    found = np.isfinite(gain)
+    width = int(bins.max(initial=1))
+    goes_left = np.arange(width)[None, :] <= boundary_at[:, None]
+    for f, order in orders.items():
+        at = np.flatnonzero(feature == f)
+        rank = np.argsort(order[at], axis=1)  # each category's place in the order
+        side = rank <= boundary_at[at, None]
+        counts = hist[at, start[f] : start[f] + bins[f]]
+        present = (counts.sum(axis=-1) if k else counts[..., 0]) > 0
+        side = np.where(present, side, (lwi[at] >= rwi[at])[:, None])  # absent: the larger
+        goes_left[at] = False
+        goes_left[at, : bins[f]] = side
+    return Splits(
+        np.where(found, feature, -1), np.where(found, gain, 0.0), goes_left & found[:, None],
+        np.where(found, lwi, 0.0), np.where(found, rwi, 0.0),
+    )  # fmt: skip
+
+
+def _prune(feature: np.ndarray, left: np.ndarray, risk: np.ndarray, alpha: float) -> np.ndarray:
+    """Breiman's T(alpha) (rpart's cp pruning): bottom-up, a split node becomes a leaf when
+    its risk + alpha is at most its subtree's risk + alpha * leaves."""
+    feature = feature.copy()
+    cost = risk + alpha
+    for n in range(len(feature) - 1, -1, -1):  # children are numbered after parents
+        if feature[n] >= 0:
+            a = left[n]
+            subtree = cost[a] + cost[a + 1]
+            if risk[n] + alpha <= subtree:
+                feature[n] = -1
+            else:
+                cost[n] = subtree
+    return feature
+
+
+def _leaf_numbers(
+    feature: np.ndarray, parent: np.ndarray, depth: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """Each node's leaf in the (pruned) forest: its own number if it is a leaf there, its
+    pruned ancestor's below one (rows cached deeper down still find their leaf), -1 at a
+    split; and the number of leaves."""
+    owner = np.where(feature < 0, np.arange(len(feature)), -1)  # the leaf a node is in
+    for d in range(1, int(depth.max(initial=0)) + 1):  # parents before their children
+        at = np.flatnonzero(depth == d)
+        inherited = owner[parent[at]]
+        owner[at] = np.where(inherited >= 0, inherited, owner[at])
+    leaves = np.unique(owner[owner >= 0])
+    leaf = np.where(owner >= 0, np.searchsorted(leaves, owner), -1)
+    return leaf.astype(np.intp), len(leaves)
+
+
+def _with_donors(step, feature, goes_left, left, leaf, n_leaves, growth, token) -> Forest:
+    """The forest with each leaf's donors, from one more sum over blocks."""
+    k = growth.n_classes
+
+    def donors(x: np.ndarray, y: np.ndarray, ctx: BlockContext) -> Any:
+        codes, _ = _block_inputs(x, ctx, growth, token)
+        nodes = _cached_route(ctx, token, feature, goes_left, left, codes, growth.n_trees)
+        leaves = leaf[nodes]
+        if k:
+            index = (leaves * k + np.broadcast_to(y.astype(np.intp), leaves.shape)).ravel()
+            return np.bincount(index, minlength=n_leaves * k).astype(float)
+        return _sampled_donors(leaves.ravel(), np.tile(y, growth.n_trees), ctx)
+
+    pooled = step.sum_over_blocks_with_context(donors)
+    empty = np.zeros(0)
+    if k:
+        counts = np.asarray(pooled).reshape(n_leaves, k)
+        return Forest(feature, goes_left, left, leaf, growth.n_trees, empty, empty, empty, counts)
+    order = np.argsort(pooled.leaf, kind="stable")
+    start = np.searchsorted(pooled.leaf[order], np.arange(n_leaves + 1))
+    return Forest(
+        feature, goes_left, left, leaf, growth.n_trees, start, pooled.value[order],
+        np.cumsum(pooled.weight[order]), np.zeros((0, 0)),
+    )  # fmt: skip
+
+
+def _sampled_donors(leaves: np.ndarray, y: np.ndarray, ctx: BlockContext) -> DonorPool:
+    """Up to DONOR_CAP donors per leaf, a uniform sample of bigger ones (weighted)."""
+    u = ctx.rng(DONORS).random(len(leaves))
+    order = np.lexsort((u, leaves))
+    ranked = leaves[order]
+    first = np.r_[True, ranked[1:] != ranked[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(ranked)), 0))
+    position = np.arange(len(ranked)) - group_start
+    count = np.bincount(ranked, minlength=int(ranked.max(initial=-1)) + 1)[ranked]
+    keep = position < DONOR_CAP
+    weight = np.maximum(count / DONOR_CAP, 1.0)[keep]
+    return DonorPool(ranked[keep], y[order][keep], weight)
+
+
+def draw(forest: Forest, view: BlockView, rng: np.random.Generator) -> np.ndarray:
+    """A donor's value (category) for each missing row: from the pooled leaves the row
+    falls in, each donor with its weight (R mice's `sample(unlist(donors), 1)`)."""
+    leaves = forest.leaves_of(view.x_mis[:, 1:].astype(np.intp))  # trees x rows
+    n = leaves.shape[1]
+    if forest.class_counts.size:
+        counts = forest.class_counts[leaves].sum(axis=0)  # rows x classes
+        cumulative = np.cumsum(counts, axis=1)
+        u = rng.random(n) * cumulative[:, -1]
+        return (cumulative <= u[:, None]).sum(axis=1).astype(float)
+    base = np.r_[0.0, forest.cumulative][forest.start]  # cumulative weight before each leaf
+    leaf_weight = base[leaves + 1] - base[leaves]
+    by_tree = np.cumsum(leaf_weight, axis=0)
+    u = rng.random(n) * by_tree[-1]
+    tree = np.minimum((by_tree <= u).sum(axis=0), forest.n_trees - 1)
+    chosen = leaves[tree, np.arange(n)]
+    target = base[chosen] + rng.random(n) * leaf_weight[tree, np.arange(n)]
+    idx = np.searchsorted(forest.cumulative, target, side="right")
+    idx = np.clip(idx, forest.start[chosen], forest.start[chosen + 1] - 1)
+    return forest.value[idx]
