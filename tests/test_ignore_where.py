@@ -150,6 +150,11 @@ def test_where_cells_are_in_the_record_of_imputed_cells(data, tmp_path):
         with pytest.raises(ValueError, match=r"complete 0\) are not in a run with config `where`"):
             completed.complete(0)
         assert completed.complete(1)["bp"].notna().all()
+    from sparkmice.diagnostics.report import _where_of
+
+    assert _where_of(run, None) is None  # the report does not rebuild this run's input
+    sparkmice.mice(data, m=1, maxit=1, seed=2, output=out, overwrite=True)
+    assert _where_of(run, None) is not None  # (it does for a run without `where`)
 
 
 def test_where_record_count_check_can_fail(data, tmp_path):
