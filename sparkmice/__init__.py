@@ -21,6 +21,7 @@ _HOMES = {
     "fit_complete_cases": "sparkmice.analysis",
     "fit_imputations": "sparkmice.analysis",
     "fit_mean_imputed": "sparkmice.analysis",
+    "impute_new": "sparkmice.api",
     "mice": "sparkmice.api",
     "pool": "sparkmice.pooling",
     "pool_estimates": "sparkmice.pooling",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ from sparkmice.identity import differences, run_id, run_identity
 from sparkmice.io.imputed import Completed, NoWhereError, of_folder, read_where, write_where
 from sparkmice.io.paths import check_apart
 from sparkmice.io.run import ChainSink, RunFolder, tables_of
+from sparkmice.models import plan_bytes
 from sparkmice.names import IMPUTATION, ROW_ID
 from sparkmice.plan import Plan
 from sparkmice.progress import ensure_logging, notebook_bar
@@ -66,6 +68,16 @@ class MiceResult:
         if self.output is None:
             raise ValueError("the report reads the run's files: impute with output=DIR.")
         return build_report(self.output, original=original, pooled=pooled, spark=self.spark)
+
+    def impute_new(
+        self, new_data, output: str | None = None, *, seed: int | None = None,
+        overwrite: bool = False,
+    ) -> MiceResult:  # fmt: skip
+        """Impute rows that arrived after this run with each chain's final models, without
+        refitting (see `sparkmice.impute_new`); needs the run's folder (`output`)."""
+        if self.output is None:
+            raise ValueError("impute_new reads the run's models: impute with output=DIR.")
+        return impute_new(self.output, new_data, output, seed=seed, overwrite=overwrite)
 
     def _stored(self) -> RunFolder:
         """The run folder holding the completed data of a run not kept in memory."""
@@ -131,7 +143,10 @@ class MiceResult:
             return self.where_table
 
         chains = sorted(set(table.column(IMPUTATION).to_pylist()))
-        return Completed(self.m, chains, imputation_of, long_of, where_of)
+        return Completed(
+            self.m, chains, imputation_of, long_of, where_of,
+            where_option=tuple(self.plan.config.where),
+        )  # fmt: skip
 
     def write(self, path: str, overwrite: bool = False) -> str:
         """Write the long table and the run's files to `path` (the run's format)."""
@@ -189,6 +204,11 @@ def mice(
     YAML file path in `config`.
     """
     cfg = _config(config, m=m, maxit=maxit, seed=seed, **options)
+    if resume and cfg.where:  # the saved state counts missing cells, not `where` cells
+        raise ConfigError(
+            "resume is not built for a run with `where`: rerun it with overwrite "
+            "(--overwrite) instead of resume."
+        )
     ensure_logging()
     engine = _engine_for(data, cfg)  # checks the input's schema; no Spark job yet
     in_memory = engine.name == "inprocess"
@@ -208,6 +228,8 @@ def mice(
         tasks = _chain_tasks(run, cfg, resume, plan)
         if run and config_json:
             run.write_config(config_json)
+        if run and sink:
+            tasks = _keep_models(run, sink, plan, tasks)
         with notebook_bar({t.chain: len(t.iterations) for t in tasks}):
             tables = engine.run(tasks, sink, run.progress_uri if run else None)
     finally:
@@ -236,6 +258,57 @@ def mice(
     return result
 
 
+def impute_new(
+    model: str, new_data, output: str | None = None, *, seed: int | None = None,
+    overwrite: bool = False,
+) -> MiceResult:  # fmt: skip
+    """Impute the missing cells of rows that arrived after run `model` (its output folder)
+    with each chain's final models, without refitting on the run's data: parameters fixed
+    at the chain's last draw, the chained sweeps run over the new rows only (maxit of them).
+    `new_data` has the run's columns (pandas, Arrow, or a Spark DataFrame, collected).
+    The result's long table has one imputation per committed chain (`_imputation`); it is
+    also written to `output` (a run folder) if given. What this is and is not: see
+    `sparkmice.newdata` and the README ("New rows with a run's models")."""
+    from sparkmice.newdata import impute_chains
+
+    ensure_logging()
+    out = RunFolder(output) if output else None
+    if out:
+        check_apart(out.root, [RunFolder(model).root])
+        _check_output_early(out, overwrite, False, False)
+    plan, tables = impute_chains(RunFolder(model), new_data, seed)
+    n_rows = next(iter(tables.values())).num_rows
+    plan = dataclasses.replace(plan, n_rows=n_rows)
+    if out:
+        rid, config = _open_output(out, plan, "inprocess", overwrite, False, False)
+        if config is None:
+            raise RuntimeError(f"no config.json to write for {out.root}")
+        out.write_config({**config, "impute_new_of": RunFolder(model).root})
+        sink = ChainSink(out, n_rows, plan.config.maxit, rid)
+        for k, table in tables.items():
+            sink.write_table(k, table)
+        log.info(f"new rows imputed with the models of {model}, written to {out.root}")
+    empty = tables_of([])
+    return MiceResult(
+        plan, "inprocess", out.root if out else None, empty["trace"], empty["events"],
+        empty["timings"], pa.concat_tables(list(tables.values())),
+    )  # fmt: skip
+
+
+def _keep_models(
+    run: RunFolder, sink: ChainSink, plan: Plan, tasks: list[ChainTask]
+) -> list[ChainTask]:
+    """Each chain that runs a sweep keeps its last sweep's models in a file of its own,
+    named by its commit record (`sparkmice.models`); the plan they belong to beside them."""
+    run.write_model_plan(*plan_bytes(plan))
+    kept = []
+    for task in tasks:
+        if len(task.iterations):
+            name, uri = run.new_model_file(task.chain)
+            sink.models[task.chain] = name
+            task = dataclasses.replace(task, model_uri=uri)
+        kept.append(task)
+    return kept
 def _check_output_table(name: str, in_memory: bool) -> None:
     """Before any job: a valid table name, and Spark input (the table is written by Spark)."""
     from sparkmice.io.catalog import check_table_name
@@ -318,7 +391,9 @@ def _chain_tasks(
             if start > 1:
                 state.check_resumable(run.state_uri, k, start - 1, plan)
         where_uri = run.where_uri if run else None
-        tasks.append(ChainTask(k, range(start, cfg.maxit + 1), state_uri, report, where_uri))
+        tasks.append(
+            ChainTask(k, range(start, cfg.maxit + 1), state_uri, report, where_uri=where_uri)
+        )
     for task in tasks:
         if task.iterations.start == 1 and run:
             run.clear_progress(task.chain)

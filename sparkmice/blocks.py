@@ -24,9 +24,12 @@ class Block:
     index: int
     row_id: np.ndarray
     values: np.ndarray  # (rows, variables) float64 codes, column-major; NaN until filled
-    missing: np.ndarray  # (rows, variables) bool, column-major
+    missing: np.ndarray  # (rows, variables) bool, column-major: the cells imputed
     source: pa.Table | None = None  # the original columns, for writing the completed rows
     cache: dict = field(default_factory=dict)
+    ignored: np.ndarray | None = None  # (rows,) bool: rows not fitted on (config `ignore`)
+    # (rows, variables) bool: the observed input cells config `where` marks (imputed too)
+    where_observed: np.ndarray | None = None
 
 
 def key_row_ids(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -99,6 +102,11 @@ def decode_column(column: pa.ChunkedArray, codes: np.ndarray, var: Variable) -> 
     return pc.if_else(pc.is_null(column), imputed, column)
 
 
+def mask_of(table: pa.Table, column: str) -> np.ndarray:
+    """A boolean column as a numpy mask (a missing cell is false)."""
+    return pc.fill_null(table.column(column), False).to_numpy(zero_copy_only=False)
+
+
 def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
     """Encode a table holding `_row_id` and `_block` into its blocks, in block order."""
     row_id = table.column(ROW_ID).to_numpy()
@@ -117,6 +125,15 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
         # a derived passive column is computed by the sampler
         values[:, i] = np.nan if v.derived else encode_column(table.column(v.name), v)
     missing = np.isnan(values)
+    config = plan.config
+    observed = np.zeros_like(missing) if config.where else None
+    for name, column in config.where.items():  # cells to impute beyond the missing ones
+        if name in plan.index and observed is not None:
+            mask = mask_of(table, column)
+            observed[:, plan.index[name]] = mask & ~missing[:, plan.index[name]]
+            missing[mask, plan.index[name]] = True
+            values[mask, plan.index[name]] = np.nan  # observed values stay out of the sweeps
+    ignored = mask_of(table, config.ignore) if config.ignore else None
     starts: np.ndarray | list[int] = (
         np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else []
     )
@@ -128,6 +145,8 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
             values[a:b].copy(order="F"),
             missing[a:b].copy(order="F"),
             table.slice(a, b - a),
+            ignored=None if ignored is None else ignored[a:b],
+            where_observed=None if observed is None else observed[a:b].copy(order="F"),
         )
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
@@ -145,6 +164,9 @@ def completed_table(block: Block, plan: Plan, chain: int) -> pa.Table:
         col = src.column(name)
         if name in plan.index:
             v = plan.variable(name)
+            if name in plan.config.where:  # cells `where` marks are imputed, observed or not
+                mask = pa.array(mask_of(src, plan.config.where[name]))
+                col = pc.if_else(mask, pa.scalar(None, col.type), col)
             col = decode_column(col, block.values[:, v.index], v)
         columns.append(col)
         names.append(name)

@@ -1,4 +1,4 @@
-"""The `sparkmice` command: impute, pool, report, complete, check-congeniality.
+"""The `sparkmice` command: impute, impute-new, pool, report, complete, check-congeniality.
 
 Every subcommand ends the same way on an error (`error_exit`): one line
 `sparkmice <cmd>: error: ...` on stderr and exit code 2; a traceback only with `--debug`.
@@ -17,6 +17,10 @@ from collections.abc import Callable
 # command -> (module with add_arguments and run, help); imported when the command runs
 COMMANDS = {
     "impute": ("sparkmice.impute_job", "impute an incomplete table by chained equations"),
+    "impute-new": (
+        "sparkmice.impute_new_job",
+        "impute new rows with a finished run's models, without refitting",
+    ),
     "pool": (
         "sparkmice.pooling.job",
         "fit a model on every imputation and pool by Rubin's rules",

@@ -103,6 +103,13 @@ class MiceConfig:
     id_column: a column that identifies rows (else one is made): unique, non-null, integer
       or string (a string key's row id is a hash of it).
     inf_as_missing: treat +inf and -inf in numeric columns as missing (else they are refused).
+    ignore: a boolean column (R mice's `ignore`): its true rows are imputed but not fitted
+      on (no model, pool or donor sees their observed values), e.g. a test set or rows
+      that arrived later. where: variable -> a boolean column (a column of R's `where`
+      matrix): its true cells are imputed too, their observed values replaced in the output
+      (as R's complete()); unlike R, such a cell counts as missing in the sweeps (not fitted
+      on, not a predictor value). Both columns are carried through, never predictors, and
+      the `where` column marks which observed cells the output holds imputations in.
     chains: run only these chains (1-based), e.g. for a fan-out of one task per imputation.
     private: columns whose levels never appear in config.json, events or reports (codes
       and counts instead). private_levels_above: a nominal column with more levels than
@@ -144,6 +151,8 @@ class MiceConfig:
     private_levels_above: int | None = 50
     min_cell_count: int = 5
     inf_as_missing: bool = False
+    ignore: str | None = None
+    where: dict[str, str] = field(default_factory=dict)
     blocks: InitVar[int | None] = None  # the old name of row_blocks (RENAMED)
 
     def __post_init__(self, blocks: int | None) -> None:
@@ -184,10 +193,18 @@ class MiceConfig:
             "post": list(self.post),
             "exclude": list(self.exclude),
             "private": list(self.private),
+            "ignore": [self.ignore] if self.ignore else [],
+            "where": list(self.where) + list(self.where.values()),
         }
         if self.id_column:
             named["id_column"] = [self.id_column]
         return named
+
+    def excluded(self) -> list[str]:
+        """Columns carried through untouched, never variables: `exclude`, and the columns
+        of `ignore` and `where` (masks, not data)."""
+        masks = ([self.ignore] if self.ignore else []) + list(self.where.values())
+        return list(dict.fromkeys([*self.exclude, *masks]))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -420,6 +437,10 @@ RULES: dict[str, Rule] = {
     "private_levels_above": optional(integer(1)),
     "min_cell_count": integer(1),
     "inf_as_missing": Rule("true or false", lambda v, _: isinstance(v, bool)),
+    "ignore": optional(text("a boolean column's name (its true rows are not fitted on)")),
+    "where": per_column(
+        text("a boolean column's name (its true cells are imputed)"), "{'bp': 'bp_where'}"
+    ),
 }
 
 

@@ -19,6 +19,9 @@ RUN_TABLES = ("trace", "events", "timings")  # DIR/_sparkmice/<name>.csv
 DONE_DIR = "done"  # done/chain_k.json: the chain's commit record (its attempt and files)
 PROGRESS_DIR = "progress"  # one JSON per finished sweep
 STATE_DIR = "state"  # a chain's imputed cells after each sweep (resume)
+MODEL_DIR = "model"  # the chains' final models (impute-new): chain_k-<task>.npz, plan files
+MODEL_PLAN = "plan.json"  # model/plan.json: the plan the models belong to (no levels)
+MODEL_LEVELS = "levels.arrow"  # model/levels.arrow: each variable's Arrow type and levels
 WHERE_DIR = "where"  # which cells the run imputes (R's `where`), one Parquet file per block
 IMPUTED_SUFFIX = "_imputed"  # complete(indicator=True): `<column>_imputed`, True if imputed
 DELTA_LOG = "_delta_log"

@@ -103,12 +103,14 @@ class Plan:
 
     @property
     def imputed_columns(self) -> tuple[Variable, ...]:
-        """The input columns whose missing cells the run fills (imputed or passive), in
-        column order: the columns of R's `where` that hold a True."""
+        """The input columns whose missing cells (and config `where`'s cells) the run fills
+        (imputed or passive), in column order: the columns of R's `where` that hold a True."""
         return tuple(
             v
             for v in self.variables
-            if not v.derived and v.n_missing and self.method.get(v.name, "") != ""
+            if not v.derived
+            and (v.n_missing or v.name in self.config.where)
+            and self.method.get(v.name, "") != ""
         )
 
     @functools.cached_property
@@ -188,6 +190,15 @@ def check_schema(schema: pa.Schema, config: MiceConfig) -> None:
                     f"{option} names column {c!r}, which is not in the input; "
                     f"the columns are {names}."
                 )
+    masks = [("ignore", config.ignore)] if config.ignore else []
+    masks += [(f"where for {v!r}", c) for v, c in config.where.items()]
+    for option, column in masks:
+        t = schema.field(column).type
+        if not pa.types.is_boolean(t):
+            raise InputError(
+                f"column {column!r} ({option}) has type {t}; it must be boolean (true: "
+                f"{'not fitted on' if option == 'ignore' else 'impute the cell'}): cast it."
+            )
     if config.id_column:
         t = schema.field(config.id_column).type
         if not (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)):
@@ -196,7 +207,7 @@ def check_schema(schema: pa.Schema, config: MiceConfig) -> None:
                 f"string key: convert it, or drop id_column to number the rows by position."
             )
     for f in schema:
-        if f.name in config.exclude or f.name == config.id_column:
+        if f.name in config.excluded() or f.name == config.id_column:
             continue
         if not supported_type(f.type):
             raise InputError(
@@ -467,7 +478,7 @@ def resolve(
     check_schema(schema, config)
     events: list[dict[str, Any]] = []
     by_name = {s.name: s for s in summaries}
-    skip = set(config.exclude) | ({config.id_column} if config.id_column else set())
+    skip = set(config.excluded()) | ({config.id_column} if config.id_column else set())
     variables: list[Variable] = []
     for f in schema:
         if f.name in skip:
@@ -567,14 +578,15 @@ def resolve(
             method[v.name] = "passive"
             continue
         chosen = config.method.get(v.name)
+        to_impute = v.n_missing or v.name in config.where  # `where` cells are imputed too
         if chosen is None:
-            chosen = DEFAULT_METHOD[v.kind] if v.n_missing else ""
+            chosen = DEFAULT_METHOD[v.kind] if to_impute else ""
         if chosen and v.kind not in METHODS[chosen].kinds:
             raise ConfigError(
                 f"method {chosen!r} for column {v.name!r} does not fit its kind {v.kind!r}; "
                 f"use one of {[m for m, mod in METHODS.items() if v.kind in mod.kinds]}."
             )
-        if chosen and not v.n_missing:
+        if chosen and not to_impute:
             chosen = ""  # complete variables are never imputed (as R mice)
         method[v.name] = chosen
 

@@ -238,7 +238,7 @@ def quickpred(
         from sparkmice.session import get_spark
 
         data = read_input(get_spark(), data)
-    skip = set(cfg.exclude) | ({cfg.id_column} if cfg.id_column else set())
+    skip = set(cfg.excluded()) | ({cfg.id_column} if cfg.id_column else set())
     if isinstance(data, pd.DataFrame | pa.Table):
         table = data
         if isinstance(data, pd.DataFrame):

@@ -18,7 +18,9 @@ see the processed values. Before its first sweep a chain records the blocks' mis
 Random streams: numpy SeedSequence(seed, spawn_key=(chain, iteration, variable, stream,
 block)); stream 0 draws a step's parameters (the same in every task), stream 1 imputes a
 block, stream 2 samples a block's observed-value pool, stream 3 (with a purpose) is a
-block's own randomness in a step's fit (`BlockContext.rng`: rf's bootstrap weights).
+block's own randomness in a step's fit (`BlockContext.rng`: rf's bootstrap weights); with
+`model_uri` (the chain's final models kept for new rows, `sparkmice.models`), stream 4
+samples the donor rows of the last sweep's steps and stream 5 the variable's pool those keep.
 
 A binned method (the trees) gets each predictor as bin codes: the cut points of every
 numeric predictor come once per chain, after the initial fill (or the restored sweep),
@@ -53,15 +55,17 @@ from sparkmice import state, where
 from sparkmice.blocks import Block
 from sparkmice.config import MiceConfig
 from sparkmice.design import Design
+from sparkmice.io.paths import filesystem_path, write_atomic
 from sparkmice.kernels import METHODS, passive
 from sparkmice.kernels.contract import BlockContext, BlockView, Method, ObservedPool, StepData
 from sparkmice.kernels.histtree import QuantilePoints
 from sparkmice.kernels.linalg import Moments, collinear_predictors
+from sparkmice.models import DONOR_ROWS, Donors, StepModel, bounded_pool, chain_bytes
 from sparkmice.plan import Plan
 
 T = TypeVar("T")
 POOL_SIZE = 1000  # observed values kept per block for the initial fill and `sample`
-PARAMETERS, IMPUTE, POOL, FIT = 0, 1, 2, 3
+PARAMETERS, IMPUTE, POOL, FIT, DONORS, KEPT_POOL = 0, 1, 2, 3, 4, 5
 MIN_OBSERVED = 2  # fewest observed values a method with predictors is fitted on
 NUMERICAL_FAILURES = (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError)
 
@@ -86,13 +90,16 @@ def add(a: Any, b: Any) -> Any:
 class ChainTask:
     """What an engine runs: chain `chain`'s sweeps in `iterations`, saving its state to
     `state_uri`, and resuming from `resume_from` (a sweep's report) if they do not start
-    at 1; the imputed cells are recorded in `where_uri` (`sparkmice.where`) if given."""
+    at 1; the imputed cells are recorded in `where_uri` (`sparkmice.where`) if given. With
+    `model_uri`, the last sweep's models are written there (`sparkmice.models`) by the task
+    that reports (every task takes part in sampling the donors)."""
 
     chain: int
     iterations: range
     state_uri: str | None = None
     resume_from: dict[str, Any] | None = None
     where_uri: str | None = None
+    model_uri: str | None = None
 
     def run(
         self, plan: Plan, blocks: BlockSet, on_sweep: Callable[[SweepReport], None] | None
@@ -100,7 +107,11 @@ class ChainTask:
         chain = Chain(plan, self.chain)
         if self.where_uri is not None:
             chain.record_where(blocks, self.where_uri)
-        chain.run(blocks, self.iterations, on_sweep, self.state_uri, self.resume_from)
+        chain.run(blocks, self.iterations, on_sweep, self.state_uri, self.resume_from,
+                  keep_models=self.model_uri is not None)  # fmt: skip
+        if self.model_uri is not None and on_sweep is not None and chain.models:
+            fs, path = filesystem_path(self.model_uri)
+            write_atomic(fs, path, chain_bytes(chain.models))
 
 
 @dataclass
@@ -127,6 +138,7 @@ class Chain:
     pools: dict[int, ObservedPool] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     exchanges: int = 0
+    models: dict[int, StepModel] = field(default_factory=dict)  # the last sweep's, if kept
 
     def __post_init__(self) -> None:
         plan = self.plan
@@ -148,10 +160,12 @@ class Chain:
         on_sweep: Callable[[SweepReport], None] | None = None,
         state_uri: str | None = None,
         resume_from: dict[str, Any] | None = None,
+        keep_models: bool = False,
     ) -> None:
         """The sweeps in `iterations`: from the initial fill when they start at 1, else from
         the saved state of sweep `iterations.start - 1` (its progress report given as
-        `resume_from`). With `state_uri`, each sweep's imputed cells are saved there."""
+        `resume_from`). With `state_uri`, each sweep's imputed cells are saved there; with
+        `keep_models`, the last sweep's step models are kept in `self.models`."""
         self.pools_of(blocks)
         if iterations.start == 1:
             self.fill(blocks)
@@ -163,7 +177,7 @@ class Chain:
             t0 = time.perf_counter()
             n_events, n_exchanges = len(self.events), self.exchanges
             for j in self.designs:
-                self.step(blocks, j, it)
+                self.step(blocks, j, it, keep_models and it == iterations.stop - 1)
             rows = self.record_trace(blocks, it)
             if state_uri is not None:
                 self.reduce(
@@ -186,10 +200,36 @@ class Chain:
                 )
 
     def record_where(self, blocks: BlockSet, uri: str) -> None:
-        """Write each block's missing cells of the filled columns (R's `where`), where an
-        earlier chain of the run has not."""
+        """Write each block's imputed cells of the filled columns (R's `where`: the missing
+        ones and config `where`'s), where an earlier chain of the run has not."""
         columns = where.columns_of(self.plan)
         self.reduce(blocks, functools.partial(where.save_block, uri=uri, columns=columns))
+
+    def run_fixed(self, blocks: BlockSet, models: dict[int, StepModel], sweeps: int) -> None:
+        """New rows imputed with a run's final models (`sparkmice.models`): the initial fill
+        from each variable's kept pool, then `sweeps` chained sweeps over these rows alone
+        with every step's parameters fixed at the chain's last draw and its kept donors as
+        the observed rows (nothing is refitted)."""
+        seed, chain, plan = self.plan.config.seed, self.chain, self.plan
+        pools = {j: models[j].pool for j in self.designs}
+        blocks.update(functools.partial(_initial_fill, pools=pools, seed=seed, chain=chain))
+        self.recompute_passive(blocks, None)
+        for it in range(1, sweeps + 1):
+            for j, design in self.designs.items():
+                model = models[j]
+                options = method_options(plan.config, plan.variables[j].name)
+                options = {
+                    o: options[o] for o in METHODS[model.method].impute_options if o in options
+                }
+                blocks.update(
+                    functools.partial(
+                        _impute_block, design=design, cols=model.cols, it=it,
+                        method=model.method, params=model.params, pool=model.pool, seed=seed,
+                        chain=chain, options=options, donors=model.donors,
+                        post=plan.config.post.get(plan.variables[j].name),
+                    )
+                )  # fmt: skip
+                self.recompute_passive(blocks, j)
 
     def reduce(self, blocks: BlockSet, fn: Callable[[Block], T], merge=add) -> T:
         self.exchanges += 1
@@ -264,8 +304,9 @@ class Chain:
         self.warm_start = {int(j): np.asarray(w) for j, w in report["warm_start"].items()}
         self.recompute_passive(blocks, None)
 
-    def step(self, blocks: BlockSet, j: int, it: int) -> None:
-        """One variable step: summaries, collinearity, parameter draw, imputation."""
+    def step(self, blocks: BlockSet, j: int, it: int, keep_model: bool = False) -> None:
+        """One variable step: summaries, collinearity, parameter draw, imputation (with
+        `keep_model`, the step's model is kept in `self.models[j]`)."""
         plan, design = self.plan, self.designs[j]
         name = plan.variables[j].name
         method = METHODS[plan.method[name]]
@@ -330,11 +371,24 @@ class Chain:
             self.warm_start.pop(j, None)
         elif method.warm_start:
             self.warm_start[j] = drawn.params.coef
+        cols = [0] + [i + 1 for i in drawn.keep]
+        if keep_model:
+            seed, chain = plan.config.seed, self.chain
+            donors = self.reduce(
+                blocks,
+                functools.partial(
+                    _local_donors, design=design, cols=cols, it=it, seed=seed, chain=chain
+                ),  # fmt: skip
+                Donors.merge,
+            )
+            pool = bounded_pool(self.pools[j], DONOR_ROWS, rng_for(seed, chain, it, j, KEPT_POOL))
+            params = pool if drawn.params is self.pools[j] else drawn.params  # `sample`'s
+            self.models[j] = StepModel(drawn.method.name, cols, params, pool, donors)
         blocks.update(
             functools.partial(
                 _impute_block,
                 design=design,
-                cols=[0] + [i + 1 for i in drawn.keep],
+                cols=cols,
                 it=it,
                 method=drawn.method.name,
                 params=drawn.params,
@@ -449,14 +503,17 @@ def all_finite(params: Any) -> bool:
 # -- block functions (module level so the per-step engine can ship them to executors) --------
 def _design(block: Block, design: Design, it: int) -> tuple[np.ndarray, int]:
     """The block's design for this step, built once per step: intercept, predictors and
-    the target's categories, with the rows where the target is observed first (so that
-    every model's observed and missing rows are views), and how many those are."""
+    the target's categories, with the rows the model is fitted on first (the target
+    observed, the row not `ignore`d; so that every model's fitted and missing rows are
+    views), then the rows to impute, and how many are fitted on. Observed rows that are
+    ignored are in neither part."""
     key = (it, design.target)
     if block.cache.get("key") != key:
         missing = block.missing[:, design.target]
-        rows = np.concatenate([np.flatnonzero(~missing), np.flatnonzero(missing)])
+        fitted = ~missing if block.ignored is None else ~missing & ~block.ignored
+        rows = np.concatenate([np.flatnonzero(fitted), np.flatnonzero(missing)])
         z = design.build(block.values, rows)
-        block.cache = {"key": key, "z": z, "n_obs": len(rows) - int(missing.sum())}
+        block.cache = {"key": key, "z": z, "n_obs": len(rows) - int(missing.sum())}  # fitted
     return block.cache["z"], block.cache["n_obs"]
 
 
@@ -474,13 +531,26 @@ def _model_rows(
 
 
 def _local_pool(block: Block, j: int, seed: int, chain: int) -> ObservedPool:
-    y = block.values[~block.missing[:, j], j]
+    observed = ~block.missing[:, j]
+    if block.ignored is not None:
+        observed &= ~block.ignored
+    y = block.values[observed, j]
     if len(y) <= POOL_SIZE:
         return ObservedPool(y.copy(), np.ones(len(y)))
     rng = rng_for(seed, chain, 0, j, POOL, block.index)
     return ObservedPool(
         rng.choice(y, POOL_SIZE, replace=False), np.full(POOL_SIZE, len(y) / POOL_SIZE)
     )
+
+
+def _local_donors(
+    block: Block, design: Design, cols: list[int], it: int, seed: int, chain: int
+) -> Donors:
+    """The block's fitting rows with the smallest random keys (at most DONOR_ROWS)."""
+    x, y, n_obs = _model_rows(block, design, it, cols)
+    keys = rng_for(seed, chain, it, design.target, DONORS, block.index).random(n_obs)
+    keep = np.argsort(keys, kind="stable")[:DONOR_ROWS]
+    return Donors(x[:n_obs][keep], y[:n_obs][keep], keys[keep])
 
 
 def _concat_pools(a: ObservedPool, b: ObservedPool) -> ObservedPool:
@@ -563,14 +633,20 @@ def _impute_block(
     seed: int,
     chain: int,
     options: dict[str, Any],
+    donors: Donors | None = None,
     post: dict[str, Any] | None = None,
 ) -> None:
+    """Impute the block's missing cells of the step's target; with `donors` (a run's kept
+    fitting rows: new data), those are the observed rows the method sees, not the block's."""
     j = design.target
     miss = block.missing[:, j]
     if not miss.any():
         return
     x, y, n_obs = _model_rows(block, design, it, cols)
-    view = BlockView(x[:n_obs], y[:n_obs], x[n_obs:], pool)
+    if donors is None:
+        view = BlockView(x[:n_obs], y[:n_obs], x[n_obs:], pool)
+    else:
+        view = BlockView(donors.x, donors.y, x[n_obs:], pool)
     rng = rng_for(seed, chain, it, j, IMPUTE, block.index)
     imputer = METHODS[method]
     values = imputer.impute(view, params, rng, **options)

@@ -113,6 +113,15 @@ BAD = [
     ("private_levels_above", 0, "The 'private_levels_above' option must be an integer >= 1 or"),
     ("min_cell_count", 0, "The 'min_cell_count' option must be an integer >= 1; got 0."),
     ("inf_as_missing", "yes", "The 'inf_as_missing' option must be true or false; got 'yes'."),
+    ("ignore", ["test"], "The 'ignore' option must be a boolean column's name (its true rows"),
+    ("ignore", "", "The 'ignore' option must be a boolean column's name"),
+    (
+        "where",
+        "bp_where",
+        "The 'where' option must be a mapping of column name to a boolean column's name (its "
+        "true cells are imputed), e.g. {'bp': 'bp_where'}; got 'bp_where'.",
+    ),
+    ("where", {"bp": True}, "The 'where' option for column 'bp' must be a boolean column's"),
 ]
 
 
@@ -149,6 +158,8 @@ def test_the_defaults_and_right_values_pass():
         id_column="id",
         chains=[3, 1],
         exchange_timeout=0.5,
+        ignore="test",
+        where={"x": "x_where"},
     )
 
 
@@ -238,3 +249,6 @@ def test_chain_numbers_and_columns_named():
     assert named["predictors"] == ["x", "y"]  # a passive name is not an input column
     assert named["id_column"] == ["id"]
     assert MiceConfig.from_dict(config.to_dict()) == config
+    masks = MiceConfig(exclude=["a", "t"], ignore="t", where={"x": "w"})
+    assert masks.columns_named()["where"] == ["x", "w"]
+    assert masks.excluded() == ["a", "t", "w"]  # the masks are carried through, once

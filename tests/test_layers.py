@@ -22,12 +22,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("options", ("config",)),
     # io.spark reads the input into Spark and checks it as the plan does (InputError, keys)
     ("plan", ("plan", "design", "blocks", "summaries", "state", "where", "identity",
-              "analysis.formula", "io.spark", "predictors")),
+              "analysis.formula", "io.spark", "predictors", "models")),
     ("sampler", ("sampler", "progress")),
-    ("engines", ("engines",)),
+    ("engines", ("engines", "newdata")),
     ("analysis", ("analysis", "diagnostics", "congeniality", "pooling")),
     ("api", ("api", "")),  # "": the package's own __init__ (lazy public names)
-    ("entry points", ("cli", "__main__", "impute_job", "congeniality_job", "complete_job",
+    ("entry points", ("cli", "__main__", "impute_job", "impute_new_job", "congeniality_job",
+                      "complete_job",
                       "pooling.job", "diagnostics.job")),
 ]  # fmt: skip
 

@@ -28,7 +28,13 @@ from matplotlib.figure import Figure
 from sparkmice import privacy
 from sparkmice.diagnostics import distributions, missingness, plots
 from sparkmice.diagnostics.rhat import THRESHOLD, convergence_message, rhat_table
-from sparkmice.io.imputed import NoWhereError, original_frame, read_where, spark_original
+from sparkmice.io.imputed import (
+    NoWhereError,
+    original_frame,
+    read_where,
+    spark_original,
+    where_option_of,
+)
 from sparkmice.io.run import RunFolder
 from sparkmice.names import CONFIG_FILE, IMPUTATION
 
@@ -387,8 +393,11 @@ REBUILT = (
 
 
 def _where_of(folder: RunFolder, spark: Any) -> Any:
-    """The run's record of imputed cells; None for a run without committed chains or
-    without the record (an older sparkmice)."""
+    """The run's record of imputed cells; None for a run without committed chains, or
+    without the record (an older sparkmice), or with config `where` (the observed cells it
+    marks were replaced: the input cannot be rebuilt)."""
+    if where_option_of(folder.read_config() or {}):
+        return None
     try:
         return read_where(folder, spark) if folder.chains() else None
     except NoWhereError:

@@ -67,7 +67,7 @@ class InProcessEngine:
 
     def __init__(self, data: Any, cfg: MiceConfig):
         self.cfg = cfg
-        self.table = _arrow_input(data, cfg)
+        self.table = arrow_input(data, cfg)
         self.notes: list[str] = []
         self.reports: list[SweepReport] = []
 
@@ -76,7 +76,7 @@ class InProcessEngine:
 
     def prepare(self) -> Plan:
         cfg, table = self.cfg, self.table
-        skip = set(cfg.exclude) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
+        skip = set(cfg.excluded()) | {ROW_ID} | ({cfg.id_column} if cfg.id_column else set())
         self.plan = resolve(
             table.schema.remove(table.schema.get_field_index(ROW_ID)),
             summarize_arrow(table, cfg.max_levels, skip),
@@ -109,7 +109,7 @@ class InProcessEngine:
         pass
 
 
-def _arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
+def arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
     """The input as an Arrow table with `_row_id` (the id column's keys, or positions),
     checked as the plan requires (schema, keys)."""
     if isinstance(data, pd.DataFrame):
@@ -118,7 +118,7 @@ def _arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
         data = pa.Table.from_pandas(data.toPandas(), preserve_index=False)
     check_schema(data.schema, cfg)
     if cfg.inf_as_missing:
-        data = _infinite_to_null(data, {*cfg.exclude, cfg.id_column})
+        data = _infinite_to_null(data, {*cfg.excluded(), cfg.id_column})
     if cfg.id_column:
         keys = data.column(cfg.id_column)
         ids = np.zeros(len(keys), dtype=np.int64)

@@ -67,7 +67,7 @@ class SparkEngine:
         df = names.spark_positional(self.df)
         id_column = names.of(cfg.id_column) if cfg.id_column else None
         df, n_rows = with_row_id(df, id_column, cfg.id_column)
-        kept = set(cfg.exclude) | {cfg.id_column}  # carried through as they are
+        kept = set(cfg.excluded()) | {cfg.id_column}  # carried through as they are
         infinite = [names.of(c) for c in names.names if cfg.inf_as_missing and c not in kept]
         df = nan_to_null(df, infinite)
         input_schema = arrow_schema(df.schema)  # positional
@@ -99,7 +99,7 @@ class SparkEngine:
             .drop("__task")
             .cache()
         )
-        skip = set(cfg.exclude) | {ROW_ID, BLOCK} | ({cfg.id_column} if cfg.id_column else set())
+        skip = set(cfg.excluded()) | {ROW_ID, BLOCK} | ({cfg.id_column} if cfg.id_column else set())
         summaries = summarize_spark(self.prepared, cfg.max_levels, skip, unpack)
         self.plan = resolve(
             real_schema.remove(real_schema.get_field_index(ROW_ID)),

@@ -6,9 +6,9 @@ its numpy arrays and scalars (decoded with `numpy.frombuffer`, never pickle). On
 the sampler sends are encoded: None, bool, int, float, str; numpy arrays and scalars of
 boolean, integer, floating, complex or fixed-width string dtype; tuples, lists, dicts; and
 the records listed in `RECORDS` (summaries, pools, Newton sums, the trees' quantile points
-and donors). Anything else raises TypeError on the sending side. Decoding gives back the
-same types, dtypes, shapes, memory order (C or Fortran, as pickle keeps them) and bit
-patterns, so a merge over the exchange is bitwise the merge in one process.
+and donors, a final model's donors). Anything else raises TypeError on the sending side.
+Decoding gives back the same types, dtypes, shapes, memory order (C or Fortran, as pickle
+keeps them) and bit patterns, so a merge over the exchange is bitwise the merge in one process.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from sparkmice.kernels.glm import GlmSums
 from sparkmice.kernels.histtree import DonorPool, QuantilePoints
 from sparkmice.kernels.linalg import Moments
 from sparkmice.kernels.newton import NewtonSums
+from sparkmice.models import Donors
 
 RECORDS: dict[str, type] = {
     cls.__name__: cls
-    for cls in (Moments, ObservedPool, GlmSums, NewtonSums, QuantilePoints, DonorPool)
+    for cls in (Moments, ObservedPool, GlmSums, NewtonSums, QuantilePoints, DonorPool, Donors)
 }
 PLAIN = (type(None), bool, int, float, str)
 ARRAY_KINDS = frozenset("biufcU")  # no objects, no structured dtypes

@@ -13,6 +13,7 @@ DataFrames when a session is given (joins on `_row_id`, nothing collected).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
@@ -33,6 +34,9 @@ SHAPES = ("long", "all", "broad", "repeated")
 PANDAS_ROWS = 2_000_000  # imputed rows (m × n) above which the commands read with Spark
 
 
+OBSERVED_KEY = b"sparkmice.where_observed"  # JSON {column: observed cells marked by `where`}
+
+
 class NoWhereError(FileNotFoundError):
     """The run folder holds no (whole) record of its imputed cells."""
 
@@ -43,7 +47,8 @@ class Completed:
     pandas or Spark), in R's shapes. `imputation_of(k)`: imputation k (1..m) with
     `_row_id`, without `_imputation` (pandas: by `_row_id`); `long_of()`: all of them
     stacked, by `_imputation` then `_row_id`; `where_of()`: the record of imputed cells
-    (Arrow, or a Spark DataFrame when `spark`)."""
+    (Arrow, or a Spark DataFrame when `spark`); `where_option`: the columns config `where`
+    imputed observed cells of (their input values are not in the run: no original data)."""
 
     m: int
     chains: list[int]
@@ -51,6 +56,7 @@ class Completed:
     long_of: Callable[[], Any]
     where_of: Callable[[], Any]
     spark: bool = False
+    where_option: tuple[str, ...] = ()
 
     def complete(self, action: int | str = 1, include: bool = False, indicator: bool = False):
         """R's complete(imp, action, include) (see the module docstring); `indicator`
@@ -82,6 +88,12 @@ class Completed:
         imputed cells missing again."""
         if k != 0:
             return self.imputation_of(k)
+        if self.where_option:
+            raise ValueError(
+                f"the original data (complete 0) are not in a run with config `where` (for "
+                f"{list(self.where_option)}): its marked observed cells were replaced by "
+                f"imputations; read the input itself, or use where() for the imputed cells."
+            )
         first = self.imputation_of(self.chains[0])
         return (spark_original if self.spark else original_frame)(first, self.where_of())
 
@@ -105,15 +117,20 @@ def of_folder(run: RunFolder, spark: Any = None) -> Completed:
 
     return Completed(
         int(config["m"]), run.chains(), imputation_of, lambda: run.read(spark),
-        lambda: read_where(run, spark), spark is not None,
+        lambda: read_where(run, spark), spark is not None, where_option_of(config),
     )  # fmt: skip
+
+
+def where_option_of(config: dict[str, Any]) -> tuple[str, ...]:
+    """The columns config `where` marks cells of, in a run's config.json."""
+    return tuple(config.get("config", {}).get("where") or {})
 
 
 def read_where(run: RunFolder, spark: Any = None) -> Any:
     """The run's imputed cells: `_row_id` and a boolean per filled column, for the rows
     with an imputed cell (Arrow, sorted by `_row_id`; a Spark DataFrame if `spark`);
     refused (NoWhereError) unless each column's cells add up to its missing count in
-    config.json."""
+    config.json plus the observed cells config `where` marked (the files' metadata)."""
     files = [
         info
         for info in run.fs.get_file_info(
@@ -128,7 +145,9 @@ def read_where(run: RunFolder, spark: Any = None) -> Any:
             f"(original=..., --original), or rerun the imputation."
         )
     paths = sorted(info.path for info in files)
-    names = pq.read_schema(paths[0], filesystem=run.fs).names
+    schemas = [pq.read_schema(p, filesystem=run.fs) for p in paths]
+    names = schemas[0].names
+    observed = {c: sum(observed_counts(s).get(c, 0) for s in schemas) for c in names[1:]}
     if spark is None:
         table = ds.dataset(paths, filesystem=run.fs, format="parquet").to_table()
         counts = [int(np.count_nonzero(table.column(c).to_numpy())) for c in names[1:]]
@@ -141,14 +160,31 @@ def read_where(run: RunFolder, spark: Any = None) -> Any:
         counts = [int(n or 0) for n in table.agg(*sums).first()] if sums else []
     config = run.read_config() or {}
     expected = {v["name"]: v.get("n_missing", 0) for v in config.get("variables", [])}
-    wrong = [c for c, n in zip(names[1:], counts, strict=True) if n != expected.get(c)]
+    wrong = [
+        c
+        for c, n in zip(names[1:], counts, strict=True)
+        if c not in expected or n != expected[c] + observed[c]
+    ]
     if wrong:
         raise NoWhereError(
             f"{run.root}: the record of imputed cells does not match config.json for "
             f"column(s) {wrong} (a chain still starting, or files of another run); rerun "
             f"the imputation with --overwrite."
         )
-    return table.sort_by(ROW_ID) if spark is None else table
+    if spark is not None:
+        return table
+    return with_observed_counts(table.sort_by(ROW_ID), observed)
+
+
+def with_observed_counts(table: pa.Table, counts: dict[str, int]) -> pa.Table:
+    """`table` with the counts of its observed-in-the-input True cells in its metadata."""
+    return table.replace_schema_metadata({OBSERVED_KEY: json.dumps(counts).encode()})
+
+
+def observed_counts(schema: pa.Schema) -> dict[str, int]:
+    """The counts `with_observed_counts` recorded (none: a run without `where`)."""
+    raw = (schema.metadata or {}).get(OBSERVED_KEY)
+    return {str(k): int(n) for k, n in json.loads(raw).items()} if raw else {}
 
 
 def write_where(run: RunFolder, table: pa.Table) -> None:

@@ -7,6 +7,8 @@
     DIR/_sparkmice/{trace,events,timings}.csv   assembled from progress/
     DIR/_sparkmice/progress/         one JSON per finished sweep
     DIR/_sparkmice/state/            imputed cells after each sweep (resume)
+    DIR/_sparkmice/model/            the plan and each chain's final models (impute-new);
+                                     chain k's file is the one its commit record names
     DIR/_sparkmice/where/            which cells the run imputes (sparkmice.where)
 
 A chain is committed all-or-nothing. Each attempt (a run of chain k: a retry, or the same
@@ -61,6 +63,9 @@ from sparkmice.names import (
     FORMAT_VERSION,
     IMPUTATION,
     META,
+    MODEL_DIR,
+    MODEL_LEVELS,
+    MODEL_PLAN,
     PROGRESS_DIR,
     ROW_ID,
     RUN_TABLES,
@@ -416,6 +421,7 @@ class RunFolder:
         n_rows: int,
         returned_rows: int | None = None,
         run_id: str | None = None,
+        model: str | None = None,
         schema: pa.Schema | None = None,
     ) -> dict[str, Any]:
         """Make the attempt's files chain `attempt.chain`, all or nothing.
@@ -455,8 +461,10 @@ class RunFolder:
             "writes": previous.get("writes", 0) + 1,
             "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
             **extra,
+            **({"model": model} if model else {}),
         }
         self._write_json(self.meta(DONE_DIR, f"chain_{k}.json"), record)  # Parquet: the switch
+        self._drop_stale_model(previous, model)
         if previous.get("files") and previous.get("attempt") != attempt.id:
             stale = [self.at(p).path for p in previous["files"]]
             for path in stale:  # best effort: an orphan is invisible to readers
@@ -466,7 +474,9 @@ class RunFolder:
                     pass
         return record
 
-    def record_dataframe_write(self, chain: int, maxit: int, rows: int) -> None:
+    def record_dataframe_write(
+        self, chain: int, maxit: int, rows: int, model: str | None = None
+    ) -> None:
         """The record of a chain a format wrote from a DataFrame itself (Spark's Delta)."""
         previous = self.record(chain) or {}
         self._write_json(
@@ -479,8 +489,59 @@ class RunFolder:
                 "rows": rows,
                 "writes": previous.get("writes", 0) + 1,
                 "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
+                **({"model": model} if model else {}),
             },
         )
+        self._drop_stale_model(previous, model)
+
+    # -- the chains' final models (impute-new; sparkmice.models) ----------------------------
+    def new_model_file(self, chain: int) -> tuple[str, str]:
+        """A name of its own for the models one run of chain `chain` writes (relative to
+        the model folder) and its URI; its commit record names it when the chain commits."""
+        name = f"chain_{chain}-{uuid.uuid4().hex[:12]}.npz"
+        return name, self.meta(MODEL_DIR, name).uri
+
+    def write_model_plan(self, plan_json: bytes, levels_ipc: bytes) -> None:
+        """The plan the chains' models belong to (`models.plan_bytes`)."""
+        write_atomic(self.fs, self.meta(MODEL_DIR, MODEL_PLAN).path, plan_json)
+        write_atomic(self.fs, self.meta(MODEL_DIR, MODEL_LEVELS).path, levels_ipc)
+
+    def read_model_plan(self) -> tuple[bytes, bytes]:
+        """The bytes `write_model_plan` wrote; FileNotFoundError if the run has none."""
+        return self._read_bytes(MODEL_PLAN), self._read_bytes(MODEL_LEVELS)
+
+    def model_chains(self) -> dict[int, str]:
+        """Committed chains that have models: chain -> model file name."""
+        found = {}
+        for k in self.chains():
+            name = (self.record(k) or {}).get("model")
+            if name:
+                found[k] = name
+        return found
+
+    def read_chain_model(self, name: str) -> bytes:
+        return self._read_bytes(name)
+
+    def model_bytes(self) -> int:
+        """Bytes of the plan files and the committed chains' model files."""
+        names = [MODEL_PLAN, MODEL_LEVELS, *self.model_chains().values()]
+        return sum(self.fs.get_file_info(self.meta(MODEL_DIR, n).path).size or 0 for n in names)
+
+    def _read_bytes(self, name: str) -> bytes:
+        loc = self.meta(MODEL_DIR, name)
+        if self._type(loc) != pafs.FileType.File:
+            raise FileNotFoundError(loc.uri)
+        with self.fs.open_input_stream(loc.path) as f:
+            return f.read()
+
+    def _drop_stale_model(self, previous: dict[str, Any], model: str | None) -> None:
+        """Delete the models of the chain's previous commit once another one is recorded."""
+        old = previous.get("model")
+        if old and old != model:
+            try:
+                self.fs.delete_file(self.meta(MODEL_DIR, old).path)
+            except OSError:
+                pass
 
     def write_table(self, attempt: Attempt, table: pa.Table) -> Written:
         """Write one chain's completed rows (in-process) as the attempt's one file."""
@@ -540,6 +601,7 @@ class ChainSink:
     n_rows: int
     maxit: int
     run_id: str
+    models: dict[int, str] = field(default_factory=dict)  # chain -> its task's model file
     _by_dataframe: bool | None = field(default=None, init=False, repr=False)
 
     def write_files(self, chain: int, write: Callable[[Attempt], Written]) -> None:
@@ -550,7 +612,7 @@ class ChainSink:
             written = write(attempt)
             self.run.commit(
                 attempt, maxit=self.maxit, n_rows=self.n_rows, returned_rows=written.rows,
-                run_id=self.run_id, schema=written.schema,
+                run_id=self.run_id, schema=written.schema, model=self.models.get(chain),
             )  # fmt: skip
         except BaseException:
             self.run.discard(attempt)
@@ -580,7 +642,7 @@ class ChainSink:
                 f"chain {chain}: the Delta table holds {rows} rows of it, but the input has "
                 f"{self.n_rows}; rerun the chain (--chains {chain})."
             )
-        self.run.record_dataframe_write(chain, self.maxit, rows)
+        self.run.record_dataframe_write(chain, self.maxit, rows, self.models.get(chain))
 
 
 def read_imputed(root: str, spark: Any = None, *, imputation: int | None = None) -> Any:
