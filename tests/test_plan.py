@@ -139,11 +139,11 @@ def test_the_visit_sequence_is_the_incomplete_columns_or_the_configs_order():
     assert plan.visit_sequence == ("o", "x")  # complete columns are never visited
 
 
-def test_the_number_of_blocks_follows_blocks_or_rows_per_block():
-    assert block_count(MiceConfig(blocks=4), 10) == 4
+def test_the_number_of_blocks_follows_row_blocks_or_rows_per_block():
+    assert block_count(MiceConfig(row_blocks=4), 10) == 4
     assert block_count(MiceConfig(rows_per_block=30), 61) == 3
     assert block_count(MiceConfig(), 0) == 1
-    plan, blocks = plan_of(frame(), blocks=3)
+    plan, blocks = plan_of(frame(), row_blocks=3)
     assert plan.n_blocks == 3 and len(blocks) == 3 and plan.n_rows == N
 
 

@@ -26,7 +26,7 @@ def small(**changes):
     df.loc[1::5, "y"] = np.nan
     for name, rows in changes.items():
         df.loc[rows, name] = np.nan
-    return plan_of(df, blocks=3)
+    return plan_of(df, row_blocks=3)
 
 
 def visited(plan) -> list[int]:

@@ -106,7 +106,8 @@ def analysis_for(
     check_model_options(model, formula, duration, event, groups)
     if model == "glm":
         raise ValueError("--model glm is fitted by fit_imputations, not with_imputations")
-    full = f"{duration} ~ {formula.split('~', 1)[1]}" if model == "cox" else formula
+    # cox: the duration column as the response of the covariates-only formula
+    full = "~".join([str(duration), formula.split("~", 1)[1]]) if model == "cox" else formula
     variables = formula_variables(full, long_df.columns)
     others = [c for c in (event, groups) if c]
     available = [c for c in long_df.columns if c not in (IMPUTATION, ROW_ID)]

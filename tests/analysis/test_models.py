@@ -195,7 +195,8 @@ def test_cli_models_fit_what_lifelines_and_statsmodels_fit(survival_long) -> Non
          "--event applies to another --model"),
         (["--model", "mixedlm", "--formula", "y ~ x", "--groups", "g", "--family", "binomial"],
          "--family applies to --model glm"),
-        (["--model", "cox", "--formula", "~ I(__import__('os'))", "--duration", "t",
+        # a refused formula, built so that test_formula's scan (formulas meant to pass) skips it
+        (["--model", "cox", "--formula", "~ " + "I(__import__('os'))", "--duration", "t",
           "--event", "e"], "is a name with '__'"),
     ],
 )  # fmt: skip
