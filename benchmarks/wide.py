@@ -168,9 +168,9 @@ def sweep(rows: int, seed: int, maxit: int, profile: bool) -> dict:
     steps: dict[str, int] = collections.Counter()
     original = sampler.Chain.step
 
-    def timed(self, blocks, j, it):
+    def timed(self, blocks, j, it, *rest):
         t0 = time.process_time()
-        original(self, blocks, j, it)
+        original(self, blocks, j, it, *rest)
         method = self.plan.method[self.plan.variables[j].name]
         per_step[method] += time.process_time() - t0
         steps[method] += 1
