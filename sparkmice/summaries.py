@@ -115,7 +115,7 @@ def summarize_spark(
     `unpack`: for a DataFrame of packed rows, the function that makes a partition's
     batches a table of rows. The tasks' summaries reach the driver as Arrow IPC (typed
     values; nothing received is unpickled)."""
-    from sparkmice.io.spark import arrow_schema, column
+    from sparkmice.io.spark import arrow_schema, as_table, column
 
     schema = arrow_schema(df.schema) if unpack is None else unpack(iter([])).schema
     names = [f.name for f in schema if f.name not in skip and supported_type(f.type)]
@@ -133,7 +133,7 @@ def summarize_spark(
 
     def task(batches):
         if unpack is None:
-            tables = (pa.Table.from_batches([b], schema=sub) for b in batches)
+            tables = (as_table([b], sub) for b in batches)
         else:
             tables = iter([unpack(batches).select(names)])
         parts = (summarize_arrow(t, max_levels, set()) for t in tables)

@@ -28,7 +28,7 @@ from sparkmice.blocks import block_of, completed_table, split_blocks
 from sparkmice.engines.exchange import ExchangedBlocks, TaskExchange
 from sparkmice.engines.inprocess import LocalBlocks
 from sparkmice.io.run import WRITTEN_SCHEMA, Attempt, written_batch
-from sparkmice.io.spark import AS_GIVEN, PositionalNames, spark_schema_of
+from sparkmice.io.spark import AS_GIVEN, PositionalNames, as_table, spark_schema_of
 from sparkmice.names import BLOCK, ROW_ID
 from sparkmice.plan import Plan
 from sparkmice.progress import ProgressWriter
@@ -58,7 +58,7 @@ def pack_function(
     go round-robin to the tasks."""
 
     def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        table = names.to_real(pa.Table.from_batches(list(batches), schema=input_schema))
+        table = names.to_real(as_table(batches, input_schema))
         if table.num_rows == 0:
             return
         block = block_of(table.column(ROW_ID).to_numpy(), n_blocks)

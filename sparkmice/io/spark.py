@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,17 @@ def arrow_schema(spark_schema) -> pa.Schema:
         return to_arrow_schema(spark_schema)
     except Exception:
         return pa.schema([_arrow_field(f) for f in spark_schema.fields])
+
+
+def as_table(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    """Batches that mapInArrow handed over, as one table of `schema`. Spark may label a
+    timestamp's zone otherwise than the schema it reports (batches of a DataFrame made
+    from pandas say Etc/UTC where the schema says UTC): the same instants, so such batches
+    are cast to `schema` (a cast between zones keeps the instants; any other difference
+    still fails)."""
+    return pa.Table.from_batches(
+        [b if b.schema.equals(schema) else b.cast(schema) for b in batches], schema=schema
+    )
 
 
 def _arrow_field(f) -> pa.Field:

@@ -69,3 +69,18 @@ def test_an_empty_partition_packs_to_nothing_and_unpacks_to_an_empty_table():
     assert list(pack(iter([]))) == []
     block_schema = table.schema.append(pa.field(BLOCK, pa.int32()))
     assert barrier.unpack_function(block_schema)(iter([])).num_rows == 0
+
+
+def test_batches_whose_timestamp_zone_is_labelled_otherwise_pack_as_the_schema():
+    """Spark reports a pandas-made DataFrame's timestamps as UTC but hands its batches over
+    labelled Etc/UTC: they are the same instants, packed under the reported schema (this
+    failed with "Schema at index 0 was different" before)."""
+    when = pa.array(np.arange(4, dtype="int64") * 86_400_000_000, pa.timestamp("us", "UTC"))
+    table = pa.table({"when": when, ROW_ID: pa.array([3, 1, 2, 0], pa.int64())})
+    labelled = table.cast(pa.schema([pa.field("when", pa.timestamp("us", "Etc/UTC")),
+                                     pa.field(ROW_ID, pa.int64())]))  # fmt: skip
+    pack, schema = barrier.pack_function(table.schema, 2, np.array([0], np.int32), 1 << 20)
+    packed = pa.Table.from_batches(list(pack(labelled.to_batches())), schema)
+    block_schema = table.schema.append(pa.field(BLOCK, pa.int32()))
+    back = barrier.unpack_function(block_schema)(packed.to_batches()).sort_by(ROW_ID)
+    assert back.select(table.column_names).equals(table.sort_by(ROW_ID))

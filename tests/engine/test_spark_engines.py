@@ -170,3 +170,17 @@ def test_results_do_not_depend_on_input_partitioning(spark, mar, reference, tmp_
     sparkmice.mice(shuffled, m=2, maxit=2, seed=9, row_blocks=3, output=str(out), id_column="rid")
     long = sparkmice.read_imputed(str(out)).drop(columns="rid")
     pd.testing.assert_frame_equal(long, reference, check_dtype=False)
+
+
+def test_dates_of_a_dataframe_made_from_pandas_come_back_unchanged(spark, tmp_path):
+    """spark.createDataFrame(pandas) with a datetime column through the barrier engine: the
+    dates are carried through, equal to the input in every imputation."""
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": rng.normal(size=120), "y": rng.normal(size=120),
+                       "when": pd.date_range("2020-01-01", periods=120, freq="D")})  # fmt: skip
+    df.loc[::5, "y"] = np.nan
+    imp = sparkmice.mice(spark.createDataFrame(df), m=2, maxit=1, seed=1, engine="barrier",
+                         output=str(tmp_path / "out"))  # fmt: skip
+    long = imp.complete("long").toPandas().sort_values(["_imputation", "_row_id"])
+    for _, chain in long.groupby("_imputation"):
+        assert chain["when"].tolist() == df["when"].tolist()
