@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from sparkmice.blocks import Block, block_of, completed_table, split_blocks
 from sparkmice.engines import wire
-from sparkmice.io.spark import AS_GIVEN, PositionalNames
+from sparkmice.io.spark import AS_GIVEN, PositionalNames, as_table
 from sparkmice.names import BLOCK, ROW_ID
 from sparkmice.plan import Plan
 from sparkmice.sampler import ChainTask, SweepReport
@@ -54,7 +54,7 @@ def _blocks(
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # one core per task: BLAS threads would only contend
-    table = _table(batches, schema)
+    table = as_table(batches, schema)
     states = [_state_name(v.index) for v in plan.variables]
     stateful = bool(states) and states[0] in schema.names
     blocks = split_blocks(names.to_real(table.drop_columns(states) if stateful else table), plan)
@@ -84,16 +84,9 @@ def rows_function(schema: pa.Schema, names: PositionalNames):
     """A partition's batches -> its rows under their real names (for the column summaries)."""
 
     def rows(batches: Iterator[pa.RecordBatch]) -> pa.Table:
-        return names.to_real(_table(batches, schema))
+        return names.to_real(as_table(batches, schema))
 
     return rows
-
-
-def _table(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
-    """The batches as one table; `schema` only when there are none (a timestamp's time zone
-    as Spark hands it over can differ from the one its schema converts to)."""
-    collected = list(batches)
-    return pa.Table.from_batches(collected) if collected else schema.empty_table()
 
 
 class SparkBlocks:
