@@ -46,19 +46,11 @@ TRUTH = {"Intercept": 0.0, "x": 0.0, "I(x ** 2)": 1.0, "z": 1.0}
 NUMERIC = ["bp", "chol", "bmi", "lact"]
 
 
-def nonlinear_data(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-2, 2, n)
-    z = rng.standard_normal(n)
-    y = x**2 + z + 0.5 * rng.standard_normal(n)
-    y[rng.random(n) < 1 / (1 + np.exp(-(-0.5 + x)))] = np.nan
-    return pd.DataFrame({"x": x, "z": z, "y": y})
-
-
 def one_replication(rep: int, n: int, m: int, maxit: int, methods: list[str]) -> list[dict]:
     import sparkmice
+    from sparkmice.datasets import make_nonlinear
 
-    data = nonlinear_data(n, rep)
+    data = make_nonlinear(n, rep)
     rows = []
     for method in methods:
         t0 = time.perf_counter()

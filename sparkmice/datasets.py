@@ -124,6 +124,17 @@ def make_mar(n: int, seed: int = 1, *, amputate: bool = True) -> pd.DataFrame:
     return frame
 
 
+def make_nonlinear(n: int, seed: int) -> pd.DataFrame:
+    """The trees' non-linear case: y = x^2 + z + N(0, 0.5^2), x ~ U(-2, 2), z ~ N(0, 1), y
+    missing at random given x (about 40%); pmm with main effects only misses the x^2 term."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, n)
+    z = rng.standard_normal(n)
+    y = x**2 + z + 0.5 * rng.standard_normal(n)
+    y[rng.random(n) < _expit(-0.5 + x)] = np.nan
+    return pd.DataFrame({"x": x, "z": z, "y": y})
+
+
 def load_nhanes() -> pd.DataFrame:
     """R mice's ``nhanes`` (25 rows; age group 1-3, bmi, hyp 1/2, chl), missing as NaN."""
     with resources.files("sparkmice").joinpath("data/nhanes.csv").open("rb") as fh:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import sparkmice
-from sparkmice.datasets import load_nhanes
+from sparkmice.datasets import load_nhanes, make_nonlinear
 
 
 def pooled(data: pd.DataFrame, formula: str, **options) -> pd.DataFrame:
@@ -41,16 +41,6 @@ def test_nhanes_pooled_estimates_near_r_mice(method):
     assert (result["b"] > 0).all()  # the imputations differ
 
 
-def nonlinear(n: int, seed: int) -> pd.DataFrame:
-    """y = x^2 + z + noise, x ~ U(-2, 2), y missing at random given x (about 40%)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-2, 2, n)
-    z = rng.standard_normal(n)
-    y = x**2 + z + 0.5 * rng.standard_normal(n)
-    y[rng.random(n) < 1 / (1 + np.exp(-(-0.5 + x)))] = np.nan
-    return pd.DataFrame({"x": x, "z": z, "y": y})
-
-
 def test_cart_recovers_a_quadratic_term_that_pmm_with_main_effects_loses():
     """The coefficient of x^2 (truth 1) in `y ~ x + I(x**2) + z`, mean over 3 data sets of
     1000 rows, m = 5. pmm's model has x and z only: about 0.5. cart finds the curve; its
@@ -60,7 +50,7 @@ def test_cart_recovers_a_quadratic_term_that_pmm_with_main_effects_loses():
     0.04 + 4 * 0.015 = 0.1 of the truth and pmm more than 0.3 below it."""
     quadratic = {"pmm": [], "cart": []}
     for rep in range(3):
-        data = nonlinear(1000, rep)
+        data = make_nonlinear(1000, rep)
         for method in quadratic:
             result = pooled(
                 data, "y ~ x + I(x**2) + z", m=5, maxit=5, seed=rep, method={"y": method}
