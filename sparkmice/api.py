@@ -196,8 +196,9 @@ def mice(
     """Multiple imputation by chained equations, as R's mice(data, m, maxit, seed = ...).
 
     output_table: also publish the chains of this run to the catalog table
-    `catalog.schema.table`, each as its `_imputation` partition (`sparkmice.io.catalog`);
-    Spark input only. A catalog table as input: `mice(spark.table("catalog.schema.t"))`.
+    `catalog.schema.table`, each as its `_imputation` partition (`sparkmice.io.catalog`):
+    a Delta table (a rerun chain replaced in one transaction) with `format="delta"`, else
+    Parquet; Spark input only. A catalog table as input: `mice(spark.table("catalog.schema.t"))`.
 
     resume: continue the chains in `output` after their last finished sweep (a failed run,
     or a finished one with a larger maxit, as R's mice.mids); chains done are skipped.
