@@ -21,6 +21,7 @@ from sparkmice.io import catalog
 from sparkmice.io.catalog import check_table_name, read_table, table_location, write_table
 from sparkmice.io.delta import read_delta
 from sparkmice.io.paths import PathError
+from sparkmice.pooling.job import pool_directory, pool_table
 
 DB = "spark_catalog.sparkmice_catalog_test"
 
@@ -29,6 +30,21 @@ DB = "spark_catalog.sparkmice_catalog_test"
 def test_bad_table_names_are_refused(name) -> None:
     with pytest.raises(PathError, match="is not a table name: give catalog.schema.table"):
         check_table_name(name)
+
+
+@pytest.mark.spark
+def test_pool_of_a_missing_table_is_one_line(spark, tmp_path, capsys) -> None:
+    out = str(tmp_path / "p.csv")
+    argv = ["pool", "--imputed-table", f"{DB}_none.t", "--formula", "y ~ x", "--output", out]
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {DB}_none LOCATION '{tmp_path / 'w'}'")
+    try:
+        assert main(argv) == 2
+    finally:
+        spark.sql(f"DROP DATABASE IF EXISTS {DB}_none CASCADE")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "table spark_catalog.sparkmice_catalog_test_none.t not found" in err[0]
+    assert main([*argv[:2], "a.b;drop", *argv[3:]]) == 2  # refused before Spark starts
+    assert "is not a table name" in capsys.readouterr().err
 
 
 def test_pandas_input_cannot_write_a_table() -> None:
@@ -65,6 +81,7 @@ def _round_trip(spark, tmp_path) -> None:
     pd.testing.assert_frame_equal(table[run.columns], run, check_dtype=False, check_exact=True)
     partitions = {r[0] for r in spark.sql(f"SHOW PARTITIONS {DB}.imputed").collect()}
     assert partitions == {"_imputation=1", "_imputation=2"}
+    _pooled_alike(spark, f"{DB}.imputed", first, tmp_path)
 
     # chain 2 again, another seed (API): partition 2 replaced, partition 1 untouched
     second = str(tmp_path / "second")
@@ -112,6 +129,17 @@ def _chains_once(spark, name: str, n: int) -> pd.DataFrame:
     return got
 
 
+def _pooled_alike(spark, name: str, run: str, tmp_path) -> None:
+    """`sparkmice pool --imputed-table` and `pool_table` pool the table as the run folder
+    that holds the same chains is pooled."""
+    formula = "chl ~ age + bmi"
+    want = pool_directory(spark, run, formula)
+    pd.testing.assert_frame_equal(pool_table(spark, name, formula), want)
+    out = str(tmp_path / "pooled.csv")
+    assert main(["pool", "--imputed-table", name, "--formula", formula, "--output", out]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out), want, check_dtype=False)
+
+
 def _delta_round_trip(spark, tmp_path, monkeypatch) -> None:
     nhanes = spark.createDataFrame(load_nhanes())
     n, name = nhanes.count(), f"{DB}.dimputed"
@@ -123,6 +151,7 @@ def _delta_round_trip(spark, tmp_path, monkeypatch) -> None:
     before = _chains_once(spark, name, n)
     run = sparkmice.read_imputed(first)
     pd.testing.assert_frame_equal(before[run.columns], run, check_dtype=False)
+    _pooled_alike(spark, name, first, tmp_path)
 
     # chain 2 rerun (another seed): one commit removes its old files and adds the new ones
     sparkmice.mice(nhanes, m=2, maxit=1, seed=4, chains=[2], format="delta", output=second)
