@@ -117,10 +117,11 @@ def test_new_rows_of_a_run_with_where(data, tmp_path):
     assert (done.loc[kept, "diet"] == new.loc[kept, "diet"]).all()
 
 
-def test_spark_equals_in_process(spark, data):
-    """The masks travel with the rows into Spark's tasks: the same imputations as in-process
-    for the same seed and blocks."""
-    options = dict(m=2, maxit=2, seed=4, row_blocks=2, ignore="test", where={"bp": "bp_where"})
+@pytest.mark.parametrize("ignore", ["test", "test or age > 70"])
+def test_spark_equals_in_process(spark, data, ignore):
+    """The masks travel with the rows into Spark's tasks (a predicate is evaluated on each
+    block's rows there): the same imputations as in-process for the same seed and blocks."""
+    options = dict(m=2, maxit=2, seed=4, row_blocks=2, ignore=ignore, where={"bp": "bp_where"})
     options["rows_per_task"] = 250  # two tasks per chain (the exchange), not one
     local = sparkmice.mice(data, **options).complete("long")
     on_spark = sparkmice.mice(spark.createDataFrame(data), **options).complete("long").toPandas()
