@@ -29,6 +29,7 @@ _HOMES = {
     "pool_scalar": "sparkmice.pooling",
     "quickpred": "sparkmice.predictors",
     "read_imputed": "sparkmice.io.run",
+    "read_table": "sparkmice.io.catalog",
     "summary": "sparkmice.pooling",
     "with_imputations": "sparkmice.analysis",
     "write_table": "sparkmice.io.catalog",

@@ -149,7 +149,8 @@ class MiceResult:
         )  # fmt: skip
 
     def write(self, path: str, overwrite: bool = False) -> str:
-        """Write the long table and the run's files to `path` (the run's format)."""
+        """Write the long table and the run's files to `path` (the run's format), with the
+        chains' final models of the run's folder, so the copy can still `impute_new`."""
         run = RunFolder(path)
         _check_output_early(run, overwrite, adding=False, resume=False)
         rid, config = _open_output(run, self.plan, self.engine, overwrite, False, False)
@@ -157,6 +158,8 @@ class MiceResult:
             raise RuntimeError(f"no config.json to write for {path}")
         run.write_config(config)
         sink = ChainSink(run, self.plan.n_rows, self.plan.config.maxit, rid)
+        if self.output is not None:
+            sink.models.update(run.copy_models(self._stored()))
         if self.long_table is not None:
             table = self.long_table
             for k in sorted(set(table.column(IMPUTATION).to_pylist())):
@@ -193,8 +196,9 @@ def mice(
     """Multiple imputation by chained equations, as R's mice(data, m, maxit, seed = ...).
 
     output_table: also publish the chains of this run to the catalog table
-    `catalog.schema.table`, each as its `_imputation` partition (`sparkmice.io.catalog`);
-    Spark input only. A catalog table as input: `mice(spark.table("catalog.schema.t"))`.
+    `catalog.schema.table`, each as its `_imputation` partition (`sparkmice.io.catalog`):
+    a Delta table (a rerun chain replaced in one transaction) with `format="delta"`, else
+    Parquet; Spark input only. A catalog table as input: `mice(spark.table("catalog.schema.t"))`.
 
     resume: continue the chains in `output` after their last finished sweep (a failed run,
     or a finished one with a larger maxit, as R's mice.mids); chains done are skipped.

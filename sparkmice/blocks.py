@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sparkmice.expression import row_predicate
 from sparkmice.names import BLOCK, IMPUTATION, ROW_ID
 from sparkmice.plan import Plan, Variable
 
@@ -133,7 +134,7 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
             observed[:, plan.index[name]] = mask & ~missing[:, plan.index[name]]
             missing[mask, plan.index[name]] = True
             values[mask, plan.index[name]] = np.nan  # observed values stay out of the sweeps
-    ignored = mask_of(table, config.ignore) if config.ignore else None
+    ignored = row_predicate(config.ignore).mask(table) if config.ignore else None
     starts: np.ndarray | list[int] = (
         np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else []
     )

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from sparkmice.expression import PredicateError, row_predicate
 from sparkmice.io.run import FORMATS as OUTPUT_FORMATS
 from sparkmice.kernels import METHODS
 from sparkmice.kernels import quickpred as quickpred_rule
@@ -103,13 +104,16 @@ class MiceConfig:
     id_column: a column that identifies rows (else one is made): unique, non-null, integer
       or string (a string key's row id is a hash of it).
     inf_as_missing: treat +inf and -inf in numeric columns as missing (else they are refused).
-    ignore: a boolean column (R mice's `ignore`): its true rows are imputed but not fitted
-      on (no model, pool or donor sees their observed values), e.g. a test set or rows
-      that arrived later. where: variable -> a boolean column (a column of R's `where`
-      matrix): its true cells are imputed too, their observed values replaced in the output
-      (as R's complete()); unlike R, such a cell counts as missing in the sweeps (not fitted
-      on, not a predictor value). Both columns are carried through, never predictors, and
-      the `where` column marks which observed cells the output holds imputations in.
+    ignore: a boolean column (R mice's `ignore`), or a row predicate such as
+      "split == 'test'" or "visit_date >= '2026-01-01'" (comparisons, and/or/not, column
+      names, literals: parsed, never evaluated as Python; a missing value counts as false):
+      its true rows are imputed but not fitted on (no model, pool or donor sees their
+      observed values), e.g. a test set or rows that arrived later. where: variable -> a
+      boolean column (a column of R's `where` matrix): its true cells are imputed too,
+      their observed values replaced in the output (as R's complete()); unlike R, such a
+      cell counts as missing in the sweeps (not fitted on, not a predictor value). Both
+      boolean columns are carried through, never predictors, and the `where` column marks
+      which observed cells the output holds imputations in (a predicate's columns are data).
     chains: run only these chains (1-based), e.g. for a fan-out of one task per imputation.
     private: columns whose levels never appear in config.json, events or reports (codes
       and counts instead). private_levels_above: a nominal column with more levels than
@@ -193,7 +197,7 @@ class MiceConfig:
             "post": list(self.post),
             "exclude": list(self.exclude),
             "private": list(self.private),
-            "ignore": [self.ignore] if self.ignore else [],
+            "ignore": list(row_predicate(self.ignore).columns) if self.ignore else [],
             "where": list(self.where) + list(self.where.values()),
         }
         if self.id_column:
@@ -202,8 +206,10 @@ class MiceConfig:
 
     def excluded(self) -> list[str]:
         """Columns carried through untouched, never variables: `exclude`, and the columns
-        of `ignore` and `where` (masks, not data)."""
-        masks = ([self.ignore] if self.ignore else []) + list(self.where.values())
+        of `ignore` and `where` (masks, not data; an `ignore` predicate reads data columns)."""
+        ignore = row_predicate(self.ignore) if self.ignore else None
+        masks = list(ignore.columns) if ignore and ignore.is_column else []
+        masks += list(self.where.values())
         return list(dict.fromkeys([*self.exclude, *masks]))
 
     def to_dict(self) -> dict[str, Any]:
@@ -387,6 +393,15 @@ def _post_steps(v: Any) -> bool:
     )
 
 
+def _row_predicate(text: str) -> bool:
+    """Whether `text` parses as a row predicate; ConfigError naming the piece otherwise."""
+    try:
+        row_predicate(text)
+    except PredicateError as err:
+        raise ConfigError(f"The 'ignore' option {err}") from None
+    return True
+
+
 RULES: dict[str, Rule] = {
     "m": integer(1),
     "maxit": integer(1),
@@ -437,7 +452,13 @@ RULES: dict[str, Rule] = {
     "private_levels_above": optional(integer(1)),
     "min_cell_count": integer(1),
     "inf_as_missing": Rule("true or false", lambda v, _: isinstance(v, bool)),
-    "ignore": optional(text("a boolean column's name (its true rows are not fitted on)")),
+    "ignore": optional(
+        Rule(
+            "a boolean column's name or a row predicate such as \"split == 'test'\" (its true "
+            "rows are not fitted on)",
+            lambda v, _: isinstance(v, str) and v != "" and _row_predicate(v),
+        )
+    ),
     "where": per_column(
         text("a boolean column's name (its true cells are imputed)"), "{'bp': 'bp_where'}"
     ),

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output-table", default=None, metavar="CATALOG.SCHEMA.TABLE",
         help="also write the chains to this catalog table, partitioned by _imputation "
-        "(a rerun of a chain replaces its partition)",
+        "(a rerun of a chain replaces its partition; with --format delta, in one transaction)",
     )  # fmt: skip
     parser.add_argument("--m", type=int, default=None, help="number of imputations (default 5)")
     parser.add_argument("--maxit", type=int, default=None, help="iterations (default 5)")

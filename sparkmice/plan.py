@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from sparkmice import ordinal, privacy
 from sparkmice.config import ConfigError, MiceConfig
+from sparkmice.expression import PredicateError, row_predicate
 from sparkmice.kernels import DEFAULT_METHOD, METHODS, quickpred
 from sparkmice.names import RESERVED_COLUMNS
 
@@ -190,8 +191,14 @@ def check_schema(schema: pa.Schema, config: MiceConfig) -> None:
                     f"{option} names column {c!r}, which is not in the input; "
                     f"the columns are {names}."
                 )
-    masks = [("ignore", config.ignore)] if config.ignore else []
+    ignore = row_predicate(config.ignore) if config.ignore else None
+    masks = [("ignore", ignore.columns[0])] if ignore and ignore.is_column else []
     masks += [(f"where for {v!r}", c) for v, c in config.where.items()]
+    if ignore and not ignore.is_column:  # its types, on no rows: before any job
+        try:
+            ignore.mask(schema.empty_table())
+        except PredicateError as err:
+            raise InputError(f"ignore {err}") from None
     for option, column in masks:
         t = schema.field(column).type
         if not pa.types.is_boolean(t):

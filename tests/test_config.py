@@ -113,7 +113,7 @@ BAD = [
     ("private_levels_above", 0, "The 'private_levels_above' option must be an integer >= 1 or"),
     ("min_cell_count", 0, "The 'min_cell_count' option must be an integer >= 1; got 0."),
     ("inf_as_missing", "yes", "The 'inf_as_missing' option must be true or false; got 'yes'."),
-    ("ignore", ["test"], "The 'ignore' option must be a boolean column's name (its true rows"),
+    ("ignore", ["test"], "The 'ignore' option must be a boolean column's name or a row predicate"),
     ("ignore", "", "The 'ignore' option must be a boolean column's name"),
     (
         "where",

@@ -1,13 +1,17 @@
 """The worked examples of docs/architecture.md run through the whole package: a method
 added as one module and one registry line (docs/examples/weighted_pmm.py), and an output
 format added the same way (docs/examples/csv_output.py); the config and the command line
-accept what is registered at run time."""
+accept what is registered at run time. The README's daily job (docs/examples/daily_pipeline.sh:
+impute, impute-new on the next day's rows, pool) runs end to end on the shipped data."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,7 @@ from sparkmice.names import IMPUTATION, ROW_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "weighted_pmm.py"
+DAILY = ROOT / "docs" / "examples" / "daily_pipeline.sh"
 CSV_MODULE = "docs.examples.csv_output"  # importable from the checkout (also by Spark workers)
 
 
@@ -202,3 +207,32 @@ def test_csv_output_on_spark_matches_parquet(csv_format, spark, tmp_path):
         pd.testing.assert_frame_equal(same(on_spark(imp)), on_spark(reference))
         pd.testing.assert_frame_equal(same(second(imp)), second(reference))
         assert len(on_spark(imp)) == 2 * len(_mixed())
+
+
+@pytest.mark.spark
+def test_the_readmes_daily_pipeline_runs_end_to_end(tmp_path):
+    """The script the README's "In a pipeline" shows, with m = 2 and maxit = 1: day 1's run
+    keeps its models, day 2 imputes the 1,000 new rows with them (observed cells kept, every
+    cell filled), and the pooled table has the formula's terms."""
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "M": "2", "MAXIT": "1", "PYTHON": sys.executable, "PYTHONPATH": path}
+    done = subprocess.run(["bash", str(DAILY), str(tmp_path)], env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    today = pd.read_parquet(tmp_path / "today.parquet")
+    yesterday = pd.read_parquet(tmp_path / "yesterday.parquet")
+    shipped = pd.read_parquet(Path(sparkmice.__file__).parent / "data" / "health_mar.parquet")
+    pd.testing.assert_frame_equal(pd.concat([yesterday, today], ignore_index=True), shipped)
+    assert len(today) == 1_000 and RunFolder(str(tmp_path / "day1")).model_chains()
+    new = read_imputed(str(tmp_path / "day2"))
+    assert sorted(new[IMPUTATION].unique()) == [1, 2] and len(new) == 2 * len(today)
+    for k in (1, 2):
+        one = new[new[IMPUTATION] == k].sort_values(ROW_ID).reset_index(drop=True)
+        assert one[today.columns].notna().all().all()
+        observed = today.notna()
+        for c in today.columns:
+            pd.testing.assert_series_equal(one.loc[observed[c], c], today.loc[observed[c], c])
+    pooled = pd.read_csv(tmp_path / "pooled_day2.csv")
+    assert list(pooled["term"]) == ["Intercept", "age", "bp", "smoke", "C(diet)[T.vegan]",
+                                    "C(diet)[T.vegetarian]"]  # fmt: skip
+    assert (pooled["m"] == 2).all() and pooled["std_error"].gt(0).all()

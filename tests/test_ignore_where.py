@@ -117,10 +117,11 @@ def test_new_rows_of_a_run_with_where(data, tmp_path):
     assert (done.loc[kept, "diet"] == new.loc[kept, "diet"]).all()
 
 
-def test_spark_equals_in_process(spark, data):
-    """The masks travel with the rows into Spark's tasks: the same imputations as in-process
-    for the same seed and blocks."""
-    options = dict(m=2, maxit=2, seed=4, row_blocks=2, ignore="test", where={"bp": "bp_where"})
+@pytest.mark.parametrize("ignore", ["test", "test or age > 70"])
+def test_spark_equals_in_process(spark, data, ignore):
+    """The masks travel with the rows into Spark's tasks (a predicate is evaluated on each
+    block's rows there): the same imputations as in-process for the same seed and blocks."""
+    options = dict(m=2, maxit=2, seed=4, row_blocks=2, ignore=ignore, where={"bp": "bp_where"})
     options["rows_per_task"] = 250  # two tasks per chain (the exchange), not one
     local = sparkmice.mice(data, **options).complete("long")
     on_spark = sparkmice.mice(spark.createDataFrame(data), **options).complete("long").toPandas()
@@ -172,3 +173,70 @@ def test_where_record_count_check_can_fail(data, tmp_path):
         pq.write_table(pq.read_table(path).replace_schema_metadata(None), path)
     with pytest.raises(NoWhereError, match=r"does not match config.json for column\(s\) \['bp'\]"):
         read_where(run)
+
+
+JANUARY = pd.Timestamp("2026-01-01").date()
+
+
+def _with_visits(data: pd.DataFrame) -> pd.DataFrame:
+    """A date and a train/test column, for predicates as users write them."""
+    days = pd.to_datetime("2025-12-01") + pd.to_timedelta(np.arange(len(data)) % 60, "D")
+    split = np.where(np.arange(len(data)) % 4 == 0, "test", "train")
+    return data.drop(columns=["test", "bp_where"]).assign(visit_date=days.date, split=split)
+
+
+@pytest.mark.parametrize(
+    ("predicate", "flag"),
+    [
+        ("visit_date >= '2026-01-01'", lambda d: d["visit_date"] >= JANUARY),
+        ("split == 'test'", lambda d: d["split"] == "test"),
+        # a missing bp makes its comparison unknown: `or` with a true side is true, else false
+        ("not (age < 60) or bp > 130 and `split` != 'train'",
+         lambda d: (d["age"] >= 60) | ((d["bp"] > 130).fillna(False) & (d["split"] != "train"))),
+    ],
+)  # fmt: skip
+def test_ignore_predicate_equals_its_boolean_column(data, predicate, flag):
+    df = _with_visits(data)
+    mask = flag(df).to_numpy(dtype=bool)
+    assert 0 < mask.sum() < len(df)
+    a = _imputations(df, ignore=predicate)
+    b = _imputations(df.assign(flag=mask), ignore="flag")
+    pd.testing.assert_frame_equal(a, b[a.columns])
+    # the predicate matters (the test can fail): without it other imputations come out
+    assert not a.equals(_imputations(df)[a.columns])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('echo pwned')",
+        "open('/etc/passwd') == 1",
+        "age.__class__ == 1",
+        "(lambda: 1)() == 1",
+        "age + 1 > 60",
+        "age[0] == 1",
+        "age in (1, 2)",
+        "age is None",
+        "exec('x') or age > 1",
+        "`age` > 1; import os",
+    ],
+)
+def test_ignore_predicate_refuses_anything_but_its_grammar(data, text):
+    with pytest.raises(
+        sparkmice.ConfigError,
+        match=r"The 'ignore' option .* (is not allowed|does not parse); write comparisons",
+    ):
+        sparkmice.mice(_with_visits(data), m=1, maxit=1, ignore=text)
+
+
+def test_ignore_predicate_bad_column_or_type_is_one_line_before_any_job(data):
+    df = _with_visits(data)
+    with pytest.raises(
+        sparkmice.ConfigError, match=r"^ignore names column 'visit', which is not in the input"
+    ):
+        sparkmice.mice(df, m=1, maxit=1, ignore="visit >= '2026-01-01'")
+    with pytest.raises(
+        InputError,
+        match=r"^ignore \"visit_date >= 'soon'\" does not fit the columns' types: .*'soon'",
+    ):
+        sparkmice.mice(df, m=1, maxit=1, ignore="visit_date >= 'soon'")

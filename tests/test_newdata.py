@@ -85,6 +85,19 @@ def test_written_as_a_run_folder_and_rerun_replaces_models(run, rows, tmp_path):
         run.impute_new(new, output=str(out))
 
 
+def test_a_written_result_still_imputes_new_rows(run, rows, tmp_path):
+    """write() copies the chains' final models: the copy imputes new rows as the run does,
+    and stays independent of the run's folder (its own model files)."""
+    _, new = rows
+    copy = run.write(str(tmp_path / "copy"))
+    assert sorted(RunFolder(copy).model_chains()) == [1, 2, 3]
+    pd.testing.assert_frame_equal(
+        sparkmice.impute_new(copy, new).complete("long"), run.impute_new(new).complete("long")
+    )
+    names = set(RunFolder(copy).model_chains().values())
+    assert not names & set(RunFolder(run.output).model_chains().values())
+
+
 def test_rerun_chain_deletes_its_old_model(rows, tmp_path):
     old, _ = rows
     out = str(tmp_path / "run")

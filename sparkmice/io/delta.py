@@ -171,6 +171,17 @@ def commit_files(root: str, imputation: int, files: list[DataFile], schema: pa.S
     _retry(commit, lost_race)
 
 
+def log_schema(folder: RunFolder, files: list[DataFile]) -> pa.Schema:
+    """The Delta log's schema of `files` (below `folder`): the first file's own (Parquet
+    files carry theirs), dictionaries as their values, and the partition column."""
+    with folder.fs.open_input_file(folder.at(files[0].path).path) as f:
+        schema = pq.ParquetFile(f).schema_arrow
+    return pa.schema(
+        [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
+         for f in schema]
+    ).append(pa.field(PARTITION_COLUMN, pa.int32()))  # fmt: skip
+
+
 class DeltaOutput:
     """A chain is partition ``_imputation = k`` of the Delta table at DIR: an attempt's
     files are committed by one log transaction, and readers read only the files the log
@@ -184,13 +195,7 @@ class DeltaOutput:
     ) -> dict[str, Any]:
         """The log's schema is the first file's own (Parquet files carry theirs)."""
         root = run.location.delta_uri
-        with run.fs.open_input_file(run.at(files[0].path).path) as f:
-            schema = pq.ParquetFile(f).schema_arrow
-        schema = pa.schema(
-            [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
-             for f in schema]
-        ).append(pa.field(PARTITION_COLUMN, pa.int32()))  # fmt: skip
-        commit_files(root, attempt.chain, files, schema)
+        commit_files(root, attempt.chain, files, log_schema(run, files))
         return {"delta_version": DeltaTable(root).version()}
 
     def chains(self, run: RunFolder) -> list[int]:
@@ -222,15 +227,19 @@ class DeltaOutput:
 OUTPUT = DeltaOutput()
 
 
-def _write_with_spark_delta(chain_df: DataFrame, root: str, imputation: int) -> None:
-    """Spark's own Delta writer: overwrite partition k only, creating the table if needed."""
-    (
+def replace_where(chain_df: DataFrame, imputation: int) -> Any:
+    """Spark's own Delta writer of one chain, before `.save(path)` or `.saveAsTable(name)`:
+    overwrite partition k only (one Delta transaction), creating the table if needed."""
+    return (
         chain_df.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", f"{PARTITION_COLUMN} = {imputation}")
         .partitionBy(PARTITION_COLUMN)
-        .save(root)
     )
+
+
+def _write_with_spark_delta(chain_df: DataFrame, root: str, imputation: int) -> None:
+    replace_where(chain_df, imputation).save(root)
 
 
 def _retry(action: Callable[[], None], retryable: Callable[[Exception], bool]) -> None:

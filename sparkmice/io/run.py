@@ -522,6 +522,21 @@ class RunFolder:
     def read_chain_model(self, name: str) -> bytes:
         return self._read_bytes(name)
 
+    def copy_models(self, source: RunFolder) -> dict[int, str]:
+        """Copy `source`'s plan and committed chains' model files here (new names, as a
+        run of each chain would write them); chain -> name, for this run's commit records.
+        Nothing when `source` kept no models (an in-memory run, or an older version's)."""
+        chains = source.model_chains()
+        if not chains:
+            return {}
+        self.write_model_plan(*source.read_model_plan())
+        names = {}
+        for k, old in chains.items():
+            name, _ = self.new_model_file(k)
+            write_atomic(self.fs, self.meta(MODEL_DIR, name).path, source.read_chain_model(old))
+            names[k] = name
+        return names
+
     def model_bytes(self) -> int:
         """Bytes of the plan files and the committed chains' model files."""
         names = [MODEL_PLAN, MODEL_LEVELS, *self.model_chains().values()]

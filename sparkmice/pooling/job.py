@@ -15,7 +15,9 @@ It pools the imputations of the run in DIR (the fan-in of a fan-out of chains), 
 the run folder (only committed chains; Delta: only the files its log lists). m and the
 chains come from the run's config.json: a missing or extra chain is refused, naming it,
 unless `--allow-partial` (then it pools what is done and warns). A plain table partitioned
-by `_imputation` (no config.json) is pooled as found.
+by `_imputation` (no config.json) is pooled as found, as is a catalog table
+(`--imputed-table catalog.schema.table`: Parquet in Spark's catalog, or the Delta table
+`sparkmice impute --format delta --output-table` wrote, read by its log).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from sparkmice.analysis.design import check_family
 from sparkmice.analysis.formula import check_formula
 from sparkmice.cli import error_exit
 from sparkmice.congeniality import warn_congeniality
+from sparkmice.io.catalog import check_table_name, read_table
 from sparkmice.io.run import RunFolder
 from sparkmice.kernels.glm import FAMILIES
 from sparkmice.names import IMPUTATION
@@ -50,11 +53,16 @@ OUTPUT_FORMATS = (".csv", ".parquet")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `sparkmice pool` (also used by jobs/pool.py)."""
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--imputed",
-        required=True,
         metavar="DIR",
         help="long table of imputations: Parquet partitioned by _imputation",
+    )
+    source.add_argument(
+        "--imputed-table",
+        metavar="CATALOG.SCHEMA.TABLE",
+        help="the imputations in a catalog table (sparkmice impute --output-table)",
     )
     parser.add_argument("--formula", required=True, help='e.g. "y ~ age + bp + C(diet)"')
     parser.add_argument(
@@ -137,14 +145,67 @@ def pool_directory(
     _check_options(compare, original, output, family, model)
     check_model_options(model, formula, duration, event, groups)
     run = RunFolder(imputed)
-    found = _chains_to_pool(run, imputed, allow_partial)
-    print(f"found {len(found)} imputations in {imputed}: {found}", file=sys.stderr)
+    _enough(imputed, _chains_to_pool(run, imputed, allow_partial))
+    long_df = run.read(spark)
+    return _pool_long(
+        spark, long_df, formula, family, dfcom, compare, original, model, duration, event, groups
+    )
+
+
+def pool_table(
+    spark: Any,
+    name: str,
+    formula: str,
+    family: str = "gaussian",
+    dfcom: float | None = None,
+    compare: list[str] | None = None,
+    original: str | None = None,
+    output: str = "pooled.csv",
+    model: str = "glm",
+    duration: str | None = None,
+    event: str | None = None,
+    groups: str | None = None,
+) -> pd.DataFrame:
+    """As `pool_directory`, for the imputations in catalog table `name` (Parquet in Spark's
+    catalog, or the Delta table `--output-table` wrote): every chain the table holds."""
+    compare = compare or []
+    _check_options(compare, original, output, family, model)
+    check_model_options(model, formula, duration, event, groups)
+    long_df = read_table(name, spark)
+    if IMPUTATION not in long_df.columns:
+        raise ValueError(f"table {name} has no {IMPUTATION!r} column; give the --output-table "
+                         "of 'sparkmice impute'")  # fmt: skip
+    found = sorted(r[0] for r in long_df.select(IMPUTATION).distinct().collect())
+    _enough(name, found)
+    return _pool_long(
+        spark, long_df, formula, family, dfcom, compare, original, model, duration, event, groups
+    )
+
+
+def _enough(source: str, found: list[int]) -> None:
+    """Say which imputations were found; refuse fewer than two."""
+    print(f"found {len(found)} imputations in {source}: {found}", file=sys.stderr)
     if len(found) < 2:
         raise ValueError(
-            f"{imputed} holds {len(found)} imputation(s); pooling needs m >= 2: run the "
+            f"{source} holds {len(found)} imputation(s); pooling needs m >= 2: run the "
             "remaining chains into the same table first"
         )
-    long_df = run.read(spark)
+
+
+def _pool_long(
+    spark: Any,
+    long_df: Any,
+    formula: str,
+    family: str,
+    dfcom: float | None,
+    compare: list[str],
+    original: str | None,
+    model: str,
+    duration: str | None,
+    event: str | None,
+    groups: str | None,
+) -> pd.DataFrame:
+    """Fit the model on every imputation of the long table, pool, add the baselines."""
     if model != "glm":
         fn = analysis_for(model, long_df, formula, duration, event, groups)
         return pool(with_imputations(long_df, fn), dfcom)
@@ -206,13 +267,23 @@ def run(args: argparse.Namespace) -> int:
     check_model_options(args.model, args.formula, args.duration, args.event, args.groups)
     _check_options(compare, args.original, args.output, family, args.model)
     # a run's config.json: findings to stderr (Cox: the time as the formula's outcome)
-    outcome = f"{args.duration} " if args.model == "cox" else ""
-    warn_congeniality(args.imputed, outcome + args.formula)
-    table = pool_directory(
-        get_spark(), args.imputed, args.formula, family, args.dfcom, compare,
-        args.original, args.output, args.allow_partial,
-        args.model, args.duration, args.event, args.groups,
-    )  # fmt: skip
+    if args.imputed_table is not None:
+        check_table_name(args.imputed_table)  # before Spark starts
+        if args.allow_partial:
+            raise ValueError("--allow-partial applies to --imputed DIR: a table is pooled as "
+                             "found (every chain it holds); drop it")  # fmt: skip
+        table = pool_table(
+            get_spark(), args.imputed_table, args.formula, family, args.dfcom, compare,
+            args.original, args.output, args.model, args.duration, args.event, args.groups,
+        )  # fmt: skip
+    else:
+        outcome = f"{args.duration} " if args.model == "cox" else ""
+        warn_congeniality(args.imputed, outcome + args.formula)
+        table = pool_directory(
+            get_spark(), args.imputed, args.formula, family, args.dfcom, compare,
+            args.original, args.output, args.allow_partial,
+            args.model, args.duration, args.event, args.groups,
+        )  # fmt: skip
     if args.output.endswith(".csv"):
         table.to_csv(args.output, index=False)
     else:

@@ -195,3 +195,23 @@ def test_spark_delta_writer_used_when_available(monkeypatch):
         ("partitionBy", "_imputation"),
         ("save", "s3://bucket/imputed"),
     ]
+
+
+def test_catalog_table_uses_replace_where_when_spark_has_delta(monkeypatch):
+    """The Delta route of `--output-table` where Delta's jars are there (Databricks): one
+    replaceWhere overwrite of the chain's partition of the catalog table. Not runnable here
+    (no Delta jars): the writer's calls are recorded instead."""
+    from sparkmice.io import catalog
+
+    class ChainDf:
+        write = _RecordingWriter()
+
+    monkeypatch.setattr(catalog, "spark_has_delta", lambda spark: True)
+    catalog._write_chain_delta(None, ChainDf(), "`c`.`db`.`t`", "c.db.t", 3)
+    assert ChainDf.write.calls == [
+        ("format", "delta"),
+        ("mode", "overwrite"),
+        ("option", "replaceWhere", "_imputation = 3"),
+        ("partitionBy", "_imputation"),
+        ("saveAsTable", "`c`.`db`.`t`"),
+    ]
