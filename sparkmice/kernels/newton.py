@@ -92,11 +92,13 @@ def truncated_newton(
     information · step = score by conjugate gradients, preconditioned with the diagonal
     blocks taken once at the start (a stale preconditioner slows CG a little but never
     changes its answer), to a relative residual that tightens as the score shrinks
-    (Eisenstat and Walker's forcing term). The covariance is the diagonal blocks' inverse
-    at the estimate: two passes of the expensive sums per fit."""
+    (Eisenstat and Walker's forcing term). The Fit's `v` is that preconditioner's
+    inverted blocks (the diagonal ones, then the coarse one), for the caller's draw: no
+    expensive pass at the estimate."""
     beta = beta0
     blocks, score, dev = sums_at(beta, True)
-    precondition = _preconditioner(blocks)
+    inverted = inverse(blocks)
+    precondition = two_level(inverted)
     # a CG iteration costs about 4/p of a pass of the diagonal blocks: refresh them when
     # the last solve took more iterations than that pass is worth
     refresh = max(blocks.shape[-1] // 4, 1)
@@ -110,23 +112,23 @@ def truncated_newton(
         )
         dev_old = dev
         stale = cg_iterations > refresh
-        beta, (blocks_new, score, dev) = _halving(
-            lambda t: sums_at(t, stale), beta, step, dev, tol  # noqa: B023 (called here)
-        )
+        at = functools.partial(_with_blocks, sums_at, stale)
+        beta, (blocks_new, score, dev) = _halving(at, beta, step, dev, tol)
         if irls_converged(dev, dev_old, tol):
             iterations = it
             break
         if stale:
-            precondition = _preconditioner(blocks_new)
-    return Fit(beta, inverse(sums_at(beta, True)[0][:-1]), iterations)
+            inverted = inverse(blocks_new)
+            precondition = two_level(inverted)
+    return Fit(beta, inverted, iterations)
 
 
-def _preconditioner(blocks: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Two-level preconditioner from the information's diagonal blocks and its coarse
-    block Z'IZ, Z = 1 ⊗ I_p (the direction that moves every block's coefficients
-    together, against the reference: poorly conditioned where the reference is rare):
-    r -> D^-1 r + Z (Z'IZ)^-1 Z'r."""
-    diagonal, coarse = inverse(blocks[:-1]), inverse(blocks[-1])
+def two_level(inverted: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Two-level preconditioner from the inverses of the information's diagonal blocks and
+    of its coarse block Z'IZ, Z = 1 ⊗ I_p (last in `inverted`; the direction that moves
+    every block's coefficients together, against the reference: poorly conditioned where
+    the reference is rare): r -> D^-1 r + Z (Z'IZ)^-1 Z'r."""
+    diagonal, coarse = inverted[:-1], inverted[-1]
 
     def apply(r: np.ndarray) -> np.ndarray:
         together = coarse @ r.reshape(len(diagonal), -1).sum(axis=0)
@@ -151,6 +153,14 @@ def _halving(
             break
         step = step / 2.0
     return new, sums
+
+
+def _with_blocks(
+    sums_at: Callable[[np.ndarray, bool], tuple[np.ndarray, np.ndarray, float]],
+    blocks: bool,
+    theta: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    return sums_at(theta, blocks)
 
 
 def _apply_blocks(blocks: np.ndarray, v: np.ndarray) -> np.ndarray:

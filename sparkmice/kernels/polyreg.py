@@ -19,17 +19,21 @@ times as often as they occur), while a predictor that separates the levels stron
 for puberty stages) gets a wide tau and keeps its slopes (benchmarks/sparse_sim.py).
 
 Where (K-1)·p exceeds FULL_INFORMATION_LIMIT (many levels), the q × q information matrix
-is never built: the sums carry its p×p diagonal blocks (one per level), and each Newton
-step is solved by conjugate gradients with the full information's product with a vector
-(`block_product`, a pass of two thin GEMMs), preconditioned by those blocks — the same
-steps as the full Newton's, so as few passes of the expensive sums. The draw uses the
-diagonal blocks' inverses (it ignores the cross-level correlation, small when each level is
-a small share of the rows). Rows are processed in chunks, so memory stays O(chunk·K).
+is never built. Newton's steps are solved by conjugate gradients (`truncated_newton`) from
+the information's product with a vector (`block_product`, two thin GEMMs a pass),
+preconditioned by its p×p diagonal blocks (one per level) and a coarse block for the
+direction that moves all levels against the reference: the same steps as full Newton's,
+with the expensive blocks summed about once per fit. The draw is still exactly
+N(mode, I^-1), cross-level correlation included, by perturbation (`Posterior.perturbed_draw`:
+e ~ N(0, I) summed from per-row normals, theta* = mode + I^-1 e by CG). Rows are processed
+in chunks, so memory stays O(chunk·K).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,10 +44,12 @@ from sparkmice.kernels.newton import (
     Draw,
     Fit,
     NewtonSums,
+    conjugate_gradient,
     inverse,
     newton,
     solve,
     truncated_newton,
+    two_level,
 )
 
 FULL_INFORMATION_LIMIT = 600
@@ -57,6 +63,8 @@ TAU_MIN, TAU_MAX = 0.05, 20.0
 EM_ROUNDS = 50
 EM_TOL = 0.05  # |log| change of every tau_j^2 that ends the EM
 CHUNK_ROWS = 4096
+DRAW_TOL = 1e-6  # CG's relative residual for the many-level draw (a 1e-6 error in the draw)
+PERTURBATION = 0  # purpose of a block's random stream (BlockContext.rng): the draw's e
 
 
 def uses_full_information(p: int, k: int) -> bool:
@@ -165,6 +173,26 @@ def block_product(
     return out.ravel(order="F")
 
 
+def block_perturbation(
+    x: np.ndarray, beta: np.ndarray, rng: np.random.Generator, w: np.ndarray | None = None
+) -> np.ndarray:
+    """A draw from N(0, this block's information), in theta's order: sum_i sqrt(w_i) x_i ⊗
+    u_i with u_i = sqrt(pi_i) ∘ z_i - pi_i (sqrt(pi_i)' z_i) over levels 1..K-1, z_i ~
+    N(0, I_K) (cov(u_i) = diag(pi_i) - pi_i pi_i', as the information's per-row part)."""
+    n, p = x.shape
+    out = np.zeros((p, beta.shape[1]))
+    for lo in range(0, n, CHUNK_ROWS):
+        xs = x[lo : lo + CHUNK_ROWS]
+        pi = probabilities(xs, beta)
+        root = np.sqrt(pi)
+        sz = root * rng.standard_normal(pi.shape)
+        u = sz[1:] - pi[1:] * sz.sum(axis=0)
+        if w is not None:
+            u *= np.sqrt(w[lo : lo + CHUNK_ROWS])
+        out += xs.T @ u.T
+    return out.ravel(order="F")
+
+
 def shared_rows(
     x: np.ndarray, y: np.ndarray, w: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -203,6 +231,15 @@ def prior_product(v: np.ndarray, precision: np.ndarray) -> np.ndarray:
     return (across * precision[:, None]).ravel(order="F")
 
 
+def prior_perturbation(precision: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """A draw from N(0, the prior's precision of `prior_sums`): per predictor j, K standard
+    normals centred over the levels ((I - J/K) as covariance), levels 1..K-1 kept, times
+    sqrt(precision_j)."""
+    g = rng.standard_normal((len(precision), k))
+    centred = (g - g.mean(axis=1, keepdims=True))[:, 1:]
+    return (centred * np.sqrt(precision)[:, None]).ravel(order="F")
+
+
 def prior_sums(
     theta: np.ndarray, precision: np.ndarray, full: bool, information: bool = True
 ) -> NewtonSums:
@@ -226,49 +263,80 @@ def prior_sums(
     return NewtonSums(info, score, deviance)
 
 
-def fit(
-    observed_sums: Callable[[np.ndarray, bool], NewtonSums],
-    observed_product: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    aug_x: np.ndarray,
-    aug_y: np.ndarray,
-    aug_w: np.ndarray,
-    beta0: np.ndarray,
-    precision: np.ndarray | None = None,
-) -> Fit:
-    """Newton fit (the posterior mode with the prior of `precision`, see prior_sums; None:
-    the maximum likelihood) over the observed rows' summed sums (`observed_sums(beta,
-    information)`, see block_sums) plus the augmentation rows; with many levels by
-    truncated Newton, for which `observed_product(beta, v)` is the observed rows' summed
-    `block_product`.
+@dataclass(frozen=True)
+class Posterior:
+    """A step's augmented likelihood times the slope prior of `precision` (None: flat):
+    the sums, information-vector products and perturbations that Newton and the draw
+    evaluate. `observed_sums(beta, information)`, `observed_product(beta, v)` and
+    `observed_perturbation(beta)` are the observed rows' block_sums, block_product and
+    block_perturbation summed over all blocks; the augmentation rows are shared
+    (`shared_rows`) and added here."""
 
-    The returned Fit holds theta = beta.ravel('F') and its covariance (full or per block)."""
-    p, km1 = beta0.shape
-    aug_x, aug_y, aug_w = shared_rows(aug_x, aug_y, aug_w, km1 + 1)
-    full = uses_full_information(p, km1 + 1)
+    observed_sums: Callable[[np.ndarray, bool], NewtonSums]
+    observed_product: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    aug_x: np.ndarray
+    aug_y: np.ndarray
+    aug_w: np.ndarray
+    p: int
+    k: int
+    precision: np.ndarray | None = None
+
+    @property
+    def full(self) -> bool:
+        return uses_full_information(self.p, self.k)
+
+    def beta(self, theta: np.ndarray) -> np.ndarray:
+        return theta.reshape((self.p, self.k - 1), order="F")
 
     def sums_at(
-        theta: np.ndarray, information: bool = True
+        self, theta: np.ndarray, information: bool = True
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        beta = theta.reshape((p, km1), order="F")
-        s = observed_sums(beta, information)
-        if len(aug_y):
-            s = s + block_sums(aug_x, aug_y, beta, aug_w, information)
-        if precision is not None:
-            s = s + prior_sums(theta, precision, full, information)
+        beta = self.beta(theta)
+        s = self.observed_sums(beta, information)
+        if len(self.aug_y):
+            s = s + block_sums(self.aug_x, self.aug_y, beta, self.aug_w, information)
+        if self.precision is not None:
+            s = s + prior_sums(theta, self.precision, self.full, information)
         return s.info, s.score, s.deviance
 
-    def product(theta: np.ndarray, v: np.ndarray) -> np.ndarray:
-        beta = theta.reshape((p, km1), order="F")
-        out = observed_product(beta, v)
-        if len(aug_y):
-            out = out + block_product(aug_x, beta, v, aug_w)
-        if precision is not None:
-            out = out + prior_product(v, precision)
+    def product(self, theta: np.ndarray, v: np.ndarray) -> np.ndarray:
+        beta = self.beta(theta)
+        out = self.observed_product(beta, v)
+        if len(self.aug_y):
+            out = out + block_product(self.aug_x, beta, v, self.aug_w)
+        if self.precision is not None:
+            out = out + prior_product(v, self.precision)
         return out
 
-    if full:
-        return newton(sums_at, beta0.ravel(order="F"))
-    return truncated_newton(sums_at, product, beta0.ravel(order="F"))
+    def fit(self, beta0: np.ndarray) -> Fit:
+        """The mode by Newton (full information) or truncated Newton (many levels); the
+        Fit holds theta = beta.ravel('F') and the covariance I^-1 (full), or the inverted
+        diagonal and coarse blocks (truncated Newton's preconditioner)."""
+        if self.full:
+            return newton(self.sums_at, beta0.ravel(order="F"))
+        return truncated_newton(self.sums_at, self.product, beta0.ravel(order="F"))
+
+    def perturbed_draw(
+        self,
+        f: Fit,
+        observed_perturbation: Callable[[np.ndarray], np.ndarray],
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """theta* ~ N(the mode, I^-1) with the full information I (prior included), never
+        built: e ~ N(0, I) as a sum of independent per-row parts (block_perturbation; the
+        augmentation rows' and the prior's parts from rng), then theta* = mode + I^-1 e by
+        conjugate gradients, whose covariance is I^-1 I I^-1 = I^-1 (to DRAW_TOL). The
+        cross-level correlation is kept, which a draw per level block would drop."""
+        beta = self.beta(f.coef)
+        e = observed_perturbation(beta)
+        if len(self.aug_y):
+            e = e + block_perturbation(self.aug_x, beta, rng, self.aug_w)
+        if self.precision is not None:
+            e = e + prior_perturbation(self.precision, self.k, rng)
+        step, _ = conjugate_gradient(
+            functools.partial(self.product, f.coef), e, two_level(f.v), rtol=DRAW_TOL
+        )
+        return self.beta(f.coef + step)
 
 
 def per_sd_moments(
@@ -330,15 +398,10 @@ def intercept_start(step: StepData, p: int, aug_w: np.ndarray) -> np.ndarray:
 
 
 def draw(f: Fit, p: int, rng: np.random.Generator) -> np.ndarray:
-    """beta* (p × (K-1)) from N(the fit's mode, its covariance), full or block-diagonal: the
-    inverse information I^-1, or (I + P)^-1 under the hierarchical prior."""
-    km1 = len(f.coef) // p
-    if f.v.ndim == 2:
-        theta = f.coef + symmetric_cholesky(f.v) @ rng.standard_normal(len(f.coef))
-    else:
-        z = rng.standard_normal((km1, p, 1))
-        theta = f.coef + (np.linalg.cholesky((f.v + f.v.transpose(0, 2, 1)) / 2) @ z).ravel()
-    return theta.reshape((p, km1), order="F")
+    """beta* (p × (K-1)) from N(the fit's mode, its covariance I^-1) of a full-information
+    fit (with many levels, Posterior.perturbed_draw)."""
+    theta = f.coef + symmetric_cholesky(f.v) @ rng.standard_normal(len(f.coef))
+    return theta.reshape((p, len(f.coef) // p), order="F")
 
 
 def parameters(
@@ -349,11 +412,12 @@ def parameters(
     (hierarchical when y has at least AUTO_LEVELS levels)."""
     if polyreg_prior not in PRIORS:
         raise ValueError(f"polyreg_prior must be one of {PRIORS}; got {polyreg_prior!r}")
-    aug_x, aug_y, aug_w = augmentation(step)
+    k = step.n_levels
+    aug = shared_rows(*augmentation(step), k)
     p = len(step.moments.mean)  # predictors + 1 for the intercept (y's slot)
     beta0 = step.warm_start
     if beta0 is None:
-        beta0 = intercept_start(step, p, aug_w)
+        beta0 = intercept_start(step, p, aug[2])
 
     last: dict[bytes, NewtonSums] = {}
 
@@ -372,23 +436,33 @@ def parameters(
     def observed_product(beta: np.ndarray, v: np.ndarray) -> np.ndarray:
         return step.sum_over_blocks(lambda x, y: block_product(x, beta, v))
 
+    def observed_perturbation(beta: np.ndarray) -> np.ndarray:
+        if step.sum_over_blocks_with_context is None:
+            raise ValueError("polyreg with many levels needs sum_over_blocks_with_context")
+        return step.sum_over_blocks_with_context(
+            lambda x, y, context: block_perturbation(x, beta, context.rng(PERTURBATION))
+        )
+
     precision = None
     if polyreg_prior == "auto":
         polyreg_prior = "hierarchical" if step.n_levels >= AUTO_LEVELS else "none"
     if polyreg_prior == "hierarchical" and p > 1:
         sd = np.sqrt(step.x_all.variance())
         if step.warm_start is None:  # first sweep: expand at the mode under the start prior
-            start = np.full(p - 1, TAU_START**2)
-            f0 = fit(
-                observed, observed_product, aug_x, aug_y, aug_w, beta0, prior_precision(sd, start)
-            )
+            start = prior_precision(sd, np.full(p - 1, TAU_START**2))
+            f0 = Posterior(observed, observed_product, *aug, p, k, start).fit(beta0)
             beta0 = f0.coef.reshape(beta0.shape, order="F")
         at = observed(beta0)
-        if len(aug_y):
-            at = at + block_sums(aug_x, aug_y, beta0, aug_w)
+        if len(aug[1]):
+            at = at + block_sums(aug[0], aug[1], beta0, aug[2])
         precision = prior_precision(sd, prior_scales(at, beta0.ravel(order="F"), sd))
-    f = fit(observed, observed_product, aug_x, aug_y, aug_w, beta0, precision)
-    return Draw(f.coef.reshape(beta0.shape, order="F"), draw(f, p, rng), f.iterations)
+    posterior = Posterior(observed, observed_product, *aug, p, k, precision)
+    f = posterior.fit(beta0)
+    if posterior.full:
+        beta = draw(f, p, rng)
+    else:
+        beta = posterior.perturbed_draw(f, observed_perturbation, rng)
+    return Draw(f.coef.reshape(beta0.shape, order="F"), beta, f.iterations)
 
 
 def impute(view: BlockView, params: Draw, rng: np.random.Generator) -> np.ndarray:

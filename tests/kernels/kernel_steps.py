@@ -1,11 +1,12 @@
 """The StepData the kernel tests hand to a method: moments and ranges from the rows, and
-sums over `blocks` contiguous blocks of the observed rows (x without the intercept)."""
+sums over `blocks` contiguous blocks of the observed rows (x without the intercept), with
+or without each block's context (its own random stream, as the sampler's)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from sparkmice.kernels.contract import ObservedPool, StepData
+from sparkmice.kernels.contract import BlockContext, ObservedPool, StepData
 from sparkmice.kernels.linalg import Moments
 
 
@@ -17,6 +18,7 @@ def step_data(
     blocks: int = 1,
     warm_start: np.ndarray | None = None,
     pool: ObservedPool | None = None,
+    seed: int = 0,
 ) -> StepData:
     x_all = x_obs if x_all is None else x_all
     xx = np.column_stack([np.ones(len(y_obs)), x_obs])
@@ -28,6 +30,13 @@ def step_data(
             total = total + f(xx[part], y_obs[part])
         return total
 
+    def sum_over_blocks_with_context(f):
+        total = None
+        for b, part in enumerate(parts):
+            value = f(xx[part], y_obs[part], BlockContext((seed, 1, 1, 0, 3, b), {}))
+            total = value if total is None else total + value
+        return total
+
     return StepData(
         moments=Moments.of(np.column_stack([x_obs, y_obs])),
         x_all=Moments.of(x_all),
@@ -37,4 +46,5 @@ def step_data(
         sum_over_blocks=sum_over_blocks,
         warm_start=warm_start,
         pool=pool if pool is not None else ObservedPool(y_obs, np.ones(len(y_obs))),
+        sum_over_blocks_with_context=sum_over_blocks_with_context,
     )

