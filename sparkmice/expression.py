@@ -95,6 +95,7 @@ def first_unsafe(
 
 # -- row predicates (config `ignore`) ---------------------------------------------------------
 _BACKTICKED = re.compile(r"`([^`]+)`")
+_OPERATOR = re.compile(r"[=<>!()'\"`]|\b(and|or|not)\b")
 _PLACEHOLDER = "sparkmice_backticked_{}_"
 _COMPARE = {
     ast.Eq: pc.equal, ast.NotEq: pc.not_equal, ast.Lt: pc.less,
@@ -193,7 +194,17 @@ def _aligned(a: Any, b: Any) -> tuple[Any, Any]:
 @functools.lru_cache(maxsize=64)
 def row_predicate(text: str) -> RowPredicate:
     """Parse `text` into a RowPredicate; PredicateError naming the first piece outside the
-    grammar (`PREDICATE_GRAMMAR`). Backticks quote any column name: `` `a b` ``, `` `x.y` ``."""
+    grammar (`PREDICATE_GRAMMAR`). Backticks quote any column name: `` `a b` ``, `` `x.y` ``.
+    A text with no operator, quote or parenthesis that is not an expression either is one
+    column's name, spaces and underscores and all (as `ignore` was before it took
+    predicates, so old configs keep working)."""
+    if text.strip() and not _OPERATOR.search(text):
+        try:
+            bare = isinstance(ast.parse(text.strip(), mode="eval").body, ast.Name)
+        except SyntaxError:
+            bare = True
+        if bare:
+            return row_predicate(f"`{text}`")
     names: dict[str, str] = {}
 
     def placeholder(match: re.Match) -> str:

@@ -206,6 +206,17 @@ def test_ignore_predicate_equals_its_boolean_column(data, predicate, flag):
     assert not a.equals(_imputations(df)[a.columns])
 
 
+def test_ignore_bare_column_name_with_spaces_or_underscores_still_works(data):
+    """Before `ignore` took predicates it named a boolean column, any name allowed: a text
+    without operators, quotes or parentheses still does."""
+    base = _imputations(data, ignore="test").drop(columns=["test"])
+    assert not base.equals(_imputations(data).drop(columns=["test"]))  # ignore matters here
+    for name in ("test set", "__test"):
+        renamed = data.rename(columns={"test": name})
+        got = _imputations(renamed, ignore=name).drop(columns=[name])
+        pd.testing.assert_frame_equal(got, base)
+
+
 @pytest.mark.parametrize(
     "text",
     [
