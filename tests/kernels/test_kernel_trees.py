@@ -385,6 +385,6 @@ def test_rf_is_reproducible_and_its_trees_differ():
     assert len(set(roots.tolist())) > 1 or len(set(first.goes_left[: first.n_trees, 0])) > 1
 
 
-def test_mtry_is_randomforests_default():
-    assert [rf.mtry(p, False) for p in (1, 2, 3, 10)] == [1, 1, 1, 3]
-    assert [rf.mtry(p, True) for p in (1, 3, 4, 10)] == [1, 1, 2, 3]
+def test_mtry_is_rangers_default():
+    """floor(sqrt(p)), R mice 3.15's default (ranger), for numbers and categories alike."""
+    assert [rf.mtry(p) for p in (1, 2, 3, 4, 5, 8, 9, 16)] == [1, 1, 1, 2, 2, 2, 3, 4]
