@@ -78,22 +78,28 @@ def one_replication(rep: int, n: int, m: int, maxit: int, methods: list[str]) ->
 R_TERMS = {"(Intercept)": "Intercept", "I(x^2)": "I(x ** 2)"}  # R's names -> patsy's
 
 
-def r_replications(reps: int, n: int, m: int, maxit: int, methods: list[str]) -> pd.DataFrame:
+def r_replications(
+    reps: int, n: int, m: int, maxit: int, methods: list[str], reuse: bool = False
+) -> pd.DataFrame:
     """R mice on the same replications: write each data set as CSV, run
-    ``peers/trees_nonlinear.R`` over them, and return its rows in ``one_replication``'s form."""
+    ``peers/trees_nonlinear.R`` over them, and return its rows in ``one_replication``'s form.
+    With `reuse`, R's rows of an earlier run with the same reps, m and methods are read
+    back instead (R's results depend on nothing of sparkmice's)."""
     from sparkmice.datasets import make_nonlinear, write_frame
 
     data_dir = HERE / "data" / f"nonlinear_n{n}"
-    for old in data_dir.glob("rep_*.csv"):
-        old.unlink()
-    for rep in range(reps):
-        write_frame(make_nonlinear(n, rep), data_dir / f"rep_{rep}.csv")
-    out = data_dir / "r_mice.csv"
-    script = HERE / "peers" / "trees_nonlinear.R"
-    subprocess.run(
-        ["Rscript", str(script), str(data_dir), str(m), str(maxit), ",".join(methods), str(out)],
-        check=True,
-    )  # fmt: skip
+    out = data_dir / f"r_mice_reps{reps}_m{m}_maxit{maxit}_{'-'.join(methods)}.csv"
+    if not (reuse and out.exists()):
+        for old in data_dir.glob("rep_*.csv"):
+            old.unlink()
+        for rep in range(reps):
+            write_frame(make_nonlinear(n, rep), data_dir / f"rep_{rep}.csv")
+        script = HERE / "peers" / "trees_nonlinear.R"
+        subprocess.run(
+            ["Rscript", str(script), str(data_dir), str(m), str(maxit), ",".join(methods),
+             str(out)],
+            check=True,
+        )  # fmt: skip
     rows = pd.read_csv(out)
     rows["term"] = rows["term"].replace(R_TERMS)
     rows["truth"] = rows["term"].map(TRUTH)
@@ -150,7 +156,7 @@ def run_nonlinear(args: argparse.Namespace) -> None:
             rows += one_replication(rep, args.n, args.m, args.maxit, methods)
     reps = pd.DataFrame(rows)
     if "R" in tools:
-        r_rows = r_replications(args.reps, args.n, args.m, args.maxit, methods)
+        r_rows = r_replications(args.reps, args.n, args.m, args.maxit, methods, args.reuse_r)
         reps = pd.concat([reps, r_rows[[*reps.columns]] if len(reps) else r_rows])
     csv = args.out.with_name(args.out.stem + "_nonlinear_reps.csv")
     reps.to_csv(csv, index=False, mode="a", header=not csv.exists())
@@ -249,6 +255,7 @@ def main() -> None:
     nl.add_argument("--maxit", type=int, default=5)
     nl.add_argument("--methods", default="pmm,cart,rf")
     nl.add_argument("--tools", default="sparkmice", help="sparkmice and/or R (R mice)")
+    nl.add_argument("--reuse-r", action="store_true", help="R's rows of an earlier run")
     sw = sub.add_parser("sweep")
     sw.add_argument("--rows", default="1e5")
     sw.add_argument("--methods", default="pmm,cart")
