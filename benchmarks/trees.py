@@ -19,6 +19,7 @@ of the sweeps after the first), with the machine's load average (``os.getloadavg
 and after each run, each run in its own child process.
 
     nice -n 10 python benchmarks/trees.py nonlinear --reps 100 --tools sparkmice,R
+    python benchmarks/trees.py table --reps A_nonlinear_reps.csv B_nonlinear_reps.csv@NOTE
     nice -n 10 python benchmarks/trees.py sweep --rows 1e5,1e6 --methods pmm,cart,rf
 
 Both append a section to ``benchmarks/results/trees_<date>.md`` (and a CSV beside it).
@@ -146,6 +147,35 @@ def report(path: Path, title: str, body: str) -> None:
     print(f"\n## {title}\n\n{body}")
 
 
+def case_description(reps: int, n: int, m: int, maxit: int) -> str:
+    """The non-linear case in one sentence, with the table's legend."""
+    return (
+        f"{reps} replications, n = {n}, m = {m}, maxit = {maxit}; "
+        f"y = x^2 + z + N(0, 0.5^2), x ~ U(-2, 2), z ~ N(0, 1), y MAR on x "
+        f"(P(missing) = logistic(-0.5 + x)); analysis `{FORMULA}`. Machine: {machine()}. "
+        "MC SE: Monte-Carlo standard error over the replications; SD: the estimates' "
+        "standard deviation over replications; SE: the pooled standard error (its mean); "
+        "width: the 95% interval's mean width; s per run: one `mice` call's seconds."
+    )
+
+
+def nonlinear_table(reps: pd.DataFrame) -> list[str]:
+    """Markdown rows of ``summarise(reps)``."""
+    lines = [
+        "| tool | method | term | truth | mean | bias (MC SE) | SD | mean SE | SE/SD "
+        "| coverage % (MC SE) | width | s per run |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for _, r in summarise(reps).iterrows():
+        lines.append(
+            f"| {r['tool']} | {r['method']} | {r['term']} | {r['truth']:g} | {r['mean']:.3f} "
+            f"| {r['bias']:+.3f} ({r['bias_mc_se']:.3f}) | {r['sd']:.3f} | {r['mean_se']:.3f} "
+            f"| {r['mean_se'] / r['sd']:.2f} | {r['coverage']:.1f} ({r['coverage_mc_se']:.1f}) "
+            f"| {r['width']:.3f} | {r['seconds']:.2f} |"
+        )
+    return lines
+
+
 def run_nonlinear(args: argparse.Namespace) -> None:
     methods = args.methods.split(",")
     tools = args.tools.split(",")
@@ -160,29 +190,36 @@ def run_nonlinear(args: argparse.Namespace) -> None:
         reps = pd.concat([reps, r_rows[[*reps.columns]] if len(reps) else r_rows])
     csv = args.out.with_name(args.out.stem + "_nonlinear_reps.csv")
     reps.to_csv(csv, index=False, mode="a", header=not csv.exists())
-    table = summarise(reps)
-    lines = [
-        f"{args.reps} replications, n = {args.n}, m = {args.m}, maxit = {args.maxit}; "
-        f"y = x^2 + z + N(0, 0.5^2), x ~ U(-2, 2), z ~ N(0, 1), y MAR on x "
-        f"(P(missing) = logistic(-0.5 + x)); analysis `{FORMULA}`. Machine: {machine()}; "
-        f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after. "
-        "MC SE: Monte-Carlo standard error over the replications; SD: the estimates' "
-        "standard deviation over replications; SE: the pooled standard error (its mean); "
-        "width: the 95% interval's mean width; s per run: one `mice` call's seconds.",
-        "",
-        "| tool | method | term | truth | mean | bias (MC SE) | SD | mean SE | SE/SD "
-        "| coverage % (MC SE) | width | s per run |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for _, r in table.iterrows():
-        lines.append(
-            f"| {r['tool']} | {r['method']} | {r['term']} | {r['truth']:g} | {r['mean']:.3f} "
-            f"| {r['bias']:+.3f} ({r['bias_mc_se']:.3f}) | {r['sd']:.3f} | {r['mean_se']:.3f} "
-            f"| {r['mean_se'] / r['sd']:.2f} | {r['coverage']:.1f} ({r['coverage_mc_se']:.1f}) "
-            f"| {r['width']:.3f} | {r['seconds']:.2f} |"
-        )
-    report(args.out, f"Non-linear MAR case: {', '.join(methods)} ({', '.join(tools)})",
-           "\n".join(lines))
+    load = f"Load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after."
+    lines = [case_description(args.reps, args.n, args.m, args.maxit) + " " + load, ""]
+    report(
+        args.out,
+        f"Non-linear MAR case: {', '.join(methods)} ({', '.join(tools)})",
+        "\n".join(lines + nonlinear_table(reps)),
+    )
+
+
+def read_reps(spec: str) -> pd.DataFrame:
+    """A replications CSV of ``nonlinear``; ``FILE@NOTE`` labels its sparkmice rows
+    ``sparkmice (NOTE)``."""
+    path, _, note = spec.partition("@")
+    reps = pd.read_csv(path)
+    if note:
+        reps.loc[reps["tool"] == "sparkmice", "tool"] = f"sparkmice ({note})"
+    return reps
+
+
+def run_table(args: argparse.Namespace) -> None:
+    """One table from the replications of earlier runs (e.g. R's and sparkmice's)."""
+    reps = pd.concat([read_reps(spec) for spec in args.reps])
+    count = reps.groupby(["tool", "method", "term"]).size().min()
+    sources = ", ".join(f"`{spec}`" for spec in args.reps)
+    lines = [case_description(count, args.n, args.m, args.maxit) + f" From {sources}.", ""]
+    report(
+        args.out,
+        "Non-linear MAR case: sparkmice and R mice",
+        "\n".join(lines + nonlinear_table(reps)),
+    )
 
 
 def sweep_child(rows: int, method: str, maxit: int) -> dict:
@@ -256,16 +293,21 @@ def main() -> None:
     nl.add_argument("--methods", default="pmm,cart,rf")
     nl.add_argument("--tools", default="sparkmice", help="sparkmice and/or R (R mice)")
     nl.add_argument("--reuse-r", action="store_true", help="R's rows of an earlier run")
+    tb = sub.add_parser("table", help="one table from earlier runs' replication CSVs")
+    tb.add_argument("--reps", nargs="+", required=True, help="CSV files (FILE@NOTE)")
+    tb.add_argument("--n", type=int, default=1000)
+    tb.add_argument("--m", type=int, default=5)
+    tb.add_argument("--maxit", type=int, default=5)
     sw = sub.add_parser("sweep")
     sw.add_argument("--rows", default="1e5")
     sw.add_argument("--methods", default="pmm,cart")
     sw.add_argument("--maxit", type=int, default=3)
     sw.add_argument("--repeat", type=int, default=1)
-    for p in (nl, sw):
+    for p in (nl, tb, sw):
         p.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args()
     logging.getLogger("sparkmice").setLevel(logging.WARNING)
-    (run_nonlinear if args.command == "nonlinear" else run_sweep)(args)
+    {"nonlinear": run_nonlinear, "table": run_table, "sweep": run_sweep}[args.command](args)
 
 
 if __name__ == "__main__":
