@@ -16,7 +16,9 @@ node is then found on the driver (or in every barrier task alike) from those sum
   anova and two classes (Breiman et al. 1984, 9.4), a heuristic for more classes, where
   rpart searches every subset. Categories absent from the node go with the larger child;
 * a split needs `min_leaf` weight on each side and a node `min_split` weight to be split;
-  ties go to the first feature and the lowest boundary, as rpart's.
+  ties go to the first feature and the lowest boundary, as rpart's; boundaries that split
+  the node's rows alike (bins of no weight between) count as one, cut in their middle,
+  as rpart and ranger cut halfway between neighbouring values (`_middle_of_ties`).
 
 With `cp` > 0 (cart) the grown tree is pruned as rpart prunes: a node whose risk (SS, or
 misclassified count) is at most alpha = cp * risk(root) is not split, and the tree is cut
