@@ -196,7 +196,6 @@ def test_gini_split_of_three_classes_on_ordered_features_is_the_brute_force_best
     assert gain == pytest.approx(expected, rel=1e-9)
 
 
-
 @pytest.mark.parametrize(
     ("occupied", "left_bins"), [((0, 5), 3), ((1, 4), 3), ((0, 1), 1), ((2, 6), 5)]
 )
