@@ -209,6 +209,29 @@ def read_reps(spec: str) -> pd.DataFrame:
     return reps
 
 
+def paired_differences(reps: pd.DataFrame, reference: str) -> list[str]:
+    """Markdown rows: each other tool minus `reference` on the same replications (paired),
+    per method and term: the mean difference of the estimates, of the pooled SEs and of
+    coverage, each with its Monte-Carlo SE (the SD of the per-replication differences over
+    sqrt(R))."""
+    keys = ["rep", "method", "term"]
+    ref = reps[reps["tool"] == reference].set_index(keys)
+    lines = [
+        f"| tool − {reference} | method | term | estimate (MC SE) | SE (MC SE) "
+        "| coverage points (MC SE) | reps |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for tool, g in reps[reps["tool"] != reference].groupby("tool", sort=False):
+        both = g.set_index(keys).join(ref, rsuffix="_ref", how="inner")
+        for (method, term), h in both.groupby(level=["method", "term"], sort=False):
+            cells = []
+            for col, scale in (("estimate", 1), ("std_error", 1), ("covered", 100)):
+                d = scale * (h[col].astype(float) - h[col + "_ref"].astype(float))
+                cells.append(f"{d.mean():+.3f} ({d.std(ddof=1) / np.sqrt(len(d)):.3f})")
+            lines.append(f"| {tool} | {method} | {term} | {' | '.join(cells)} | {len(h)} |")
+    return lines
+
+
 def run_table(args: argparse.Namespace) -> None:
     """One table from the replications of earlier runs (e.g. R's and sparkmice's)."""
     reps = pd.concat([read_reps(spec) for spec in args.reps])
@@ -220,6 +243,13 @@ def run_table(args: argparse.Namespace) -> None:
         "Non-linear MAR case: sparkmice and R mice",
         "\n".join(lines + nonlinear_table(reps)),
     )
+    reference = next((t for t in reps["tool"].unique() if t.startswith("R mice")), None)
+    if reference is not None:
+        report(
+            args.out,
+            f"Non-linear MAR case: paired differences from {reference}",
+            "\n".join(paired_differences(reps, reference)),
+        )
 
 
 def sweep_child(rows: int, method: str, maxit: int) -> dict:
