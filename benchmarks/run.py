@@ -39,6 +39,7 @@ DEFAULT_RESULTS = HERE / "results" / "latest.csv"
 DEFAULT_PEER_CACHE = HERE / "results" / "peers.csv"
 DEFAULT_DATA = HERE / "data"
 ENGINES = ("barrier", "perstep", "inprocess")
+NUMERIC_INCOMPLETE = ("bp", "chol", "bmi", "lact")  # the workload's pmm variables
 MICEFOREST_PYTHON = os.environ.get(
     "SPARKMICE_MICEFOREST_PYTHON", "/work/peer-venvs/miceforest/bin/python")
 RESULT_RE = re.compile(r"^RESULT\s+(.*)$", re.MULTILINE)
@@ -53,13 +54,18 @@ class Peer:
     suffix: str
     argv: tuple[str, ...]
 
-    def command(self, data: Path, m: int, maxit: int, seed: int) -> list[str]:
+    takes_method: bool = False  # its script takes the numeric method as a 5th argument
+
+    def command(self, data: Path, m: int, maxit: int, seed: int,
+                numeric_method: str = "pmm") -> list[str]:
         """The command line for one timed run."""
-        return [*self.argv, str(data.with_suffix(self.suffix)), str(m), str(maxit), str(seed)]
+        extra = [numeric_method] if self.takes_method and numeric_method != "pmm" else []
+        return [*self.argv, str(data.with_suffix(self.suffix)), str(m), str(maxit), str(seed),
+                *extra]
 
 
 PEERS: dict[str, Peer] = {
-    "R": Peer("R", "R mice", ".csv", ("Rscript", str(PEERS_DIR / "anchor_mice.R"))),
+    "R": Peer("R", "R mice", ".csv", ("Rscript", str(PEERS_DIR / "anchor_mice.R")), True),
     "statsmodels": Peer("statsmodels", "statsmodels", ".parquet",
                         (sys.executable, str(PEERS_DIR / "anchor_statsmodels.py"))),
     "miceforest": Peer("miceforest", "miceforest", ".parquet",
@@ -329,8 +335,8 @@ def run_peer(peer: Peer, stem: Path, rows: int, args: argparse.Namespace,
             return hit
     log(f"{peer.label} n={rows}: running")
     log_path = args.results.parent / f"{peer.key}_n{rows}_m{args.m}_maxit{args.maxit}.log"
-    child = run_child(peer.command(stem, args.m, args.maxit, args.seed), args.timeout,
-                      log_path)
+    child = run_child(peer.command(stem, args.m, args.maxit, args.seed, args.numeric_method),
+                      args.timeout, log_path)
     seconds = child.number("impute_s")
     version = " ".join(f"{k}={v}" for k, v in child.fields.items()
                        if k not in ("impute_s", "cpu_s", "rows", "m", "maxit"))
@@ -351,7 +357,8 @@ def run_sparkmice(engine: str, stem: Path, rows: int, args: argparse.Namespace,
     log(f"sparkmice {engine} n={rows}: running")
     cmd = [sys.executable, str(Path(__file__).resolve()), "_worker", "--engine", engine,
            "--data", str(stem.with_suffix(".parquet")), "--m", str(args.m),
-           "--maxit", str(args.maxit), "--seed", str(args.seed), "--master", args.master]
+           "--maxit", str(args.maxit), "--seed", str(args.seed), "--master", args.master,
+           "--numeric-method", args.numeric_method]
     for conf in args.conf:
         cmd += ["--conf", conf]
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
@@ -410,6 +417,7 @@ def worker(argv: Sequence[str]) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--conf", action="append", default=[])
+    parser.add_argument("--numeric-method", default="pmm")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     import pyspark
@@ -437,7 +445,10 @@ def worker(argv: Sequence[str]) -> None:
         df = spark.read.parquet(str(args.data))
 
     t0 = time.perf_counter()
-    result = mice(df, m=args.m, maxit=args.maxit, seed=args.seed, engine=args.engine)
+    method = ({} if args.numeric_method == "pmm"
+              else dict.fromkeys(NUMERIC_INCOMPLETE, args.numeric_method))
+    result = mice(df, m=args.m, maxit=args.maxit, seed=args.seed, engine=args.engine,
+                  method=method)
     forced = materialise(result)
     seconds = time.perf_counter() - t0
     used = getattr(result, "engine", args.engine)
@@ -486,6 +497,8 @@ def markdown(items: Sequence[Measurement], args: argparse.Namespace, machine: Ma
         f"- Machine: {machine.describe()}",
         f"- Workload: `sparkmice.datasets.make_mar(rows, seed={args.seed})` (11 columns, 6 "
         f"incomplete), m = {args.m}, maxit = {args.maxit}; Spark master `{args.master}`",
+        f"- Numeric method: {args.numeric_method} for {', '.join(NUMERIC_INCOMPLETE)} in "
+        "sparkmice and R mice (miceforest and statsmodels keep their own models)",
         f"- Command: `{shlex.join(['python', 'benchmarks/run.py', *args.argv])}`",
         "- Seconds of imputation only (no data loading, start-up or analysis); "
         "† = peer result reused from `peers.csv`.",
@@ -561,7 +574,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="extra Spark configuration (repeatable)")
     parser.add_argument("--timeout", type=float, default=3 * 3600,
                         help="seconds allowed per measurement (default 3 h)")
+    parser.add_argument("--numeric-method", default="pmm",
+                        help="method of bp, chol, bmi, lact in sparkmice and R mice, e.g. "
+                             "cart or rf (default pmm; peers' cache: peers_<method>.csv)")
     args = parser.parse_args(argv)
+    if args.numeric_method != "pmm" and args.peer_cache == DEFAULT_PEER_CACHE:
+        args.peer_cache = DEFAULT_PEER_CACHE.with_name(f"peers_{args.numeric_method}.csv")
     engine_names = {e: e for e in ENGINES}
     try:
         args.engine_list = parse_list(args.engines, engine_names, "--engines")

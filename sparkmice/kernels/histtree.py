@@ -16,7 +16,9 @@ node is then found on the driver (or in every barrier task alike) from those sum
   anova and two classes (Breiman et al. 1984, 9.4), a heuristic for more classes, where
   rpart searches every subset. Categories absent from the node go with the larger child;
 * a split needs `min_leaf` weight on each side and a node `min_split` weight to be split;
-  ties go to the first feature and the lowest boundary, as rpart's.
+  ties go to the first feature and the lowest boundary, as rpart's; boundaries that split
+  the node's rows alike (bins of no weight between) count as one, cut in their middle,
+  as rpart and ranger cut halfway between neighbouring values (`_middle_of_ties`).
 
 With `cp` > 0 (cart) the grown tree is pruned as rpart prunes: a node whose risk (SS, or
 misclassified count) is at most alpha = cp * risk(root) is not split, and the tree is cut
@@ -485,6 +487,8 @@ def best_splits(
         s = np.where(valid, s, -np.inf)
         b = s.argmax(axis=1)  # the lowest best boundary
         at = np.arange(len(rows))
+        if not unordered[f]:
+            b = _middle_of_ties(lw, b)
         score[f, rows], boundary[f, rows] = s[at, b], b
         side_weights[f][:, rows] = lw[at, b], rw[at, b]
     feature = score.argmax(axis=0)  # the lowest best feature
@@ -514,6 +518,16 @@ def best_splits(
         np.where(found, feature, -1), np.where(found, gain, 0.0), goes_left & found[:, None],
         np.where(found, lwi, 0.0), np.where(found, rwi, 0.0),
     )  # fmt: skip
+
+
+def _middle_of_ties(lw: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The middle of each row's run of boundaries that split its rows alike: `b` and the
+    boundaries after it across bins of no weight (the node has no rows there; an empty
+    bin adds exactly 0 to the cumulative weight `lw`). rpart and ranger cut halfway between
+    the neighbouring values they see, so rows of those values that the node's sums do not
+    count (missing rows, rf's out-of-bag rows) go to the nearer side, not all to the right."""
+    run = (lw == lw[np.arange(len(b)), b][:, None]) & (np.arange(lw.shape[1]) >= b[:, None])
+    return b + run.sum(axis=1) // 2
 
 
 def _prune(feature: np.ndarray, left: np.ndarray, risk: np.ndarray, alpha: float) -> np.ndarray:

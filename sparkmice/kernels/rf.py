@@ -2,9 +2,11 @@
 2014, appendix A.1).
 
 1. Grow `ntree` (R mice's default 10) trees on bootstrap samples of the observed rows, each
-   split choosing among `mtry` predictors drawn at random (randomForest's defaults: p / 3
-   for a number, sqrt(p) for a categorical target, at least 1), grown out to nodes of at
-   most 5 (number) or 1 (categorical) bootstrap rows, unpruned (randomForest's nodesize).
+   split choosing among `mtry` predictors drawn at random (ranger's default, which R mice
+   3.15 uses unless told `rfPackage = "randomForest"`: floor(sqrt(p)), at least 1, for
+   either kind of target; R's p counts a factor's dummy columns, ours each predictor once),
+   grown out to nodes of at most 5 (number) or 1 (categorical) bootstrap rows, unpruned
+   (ranger's min.node.size: a node of at most that many rows is not split).
 2. Route each missing row to its leaf in every tree.
 3. Impute one value drawn from the donors of all those leaves pooled (R mice's
    `sample(unlist(donors), 1)`): the observed rows routed to the leaves, in-bag or not;
@@ -24,13 +26,12 @@ from sparkmice.kernels.contract import BlockView, Method, StepData
 from sparkmice.kernels.histtree import Forest, Growth, draw, grow
 
 NTREE = 10  # R mice's mice.impute.rf default
-NODESIZE = {False: 5, True: 1}  # randomForest's nodesize: regression, classification
+NODESIZE = {False: 5, True: 1}  # ranger's min.node.size: regression, classification
 
 
-def mtry(n_predictors: int, categorical: bool) -> int:
-    """randomForest's default features tried per split."""
-    share = np.sqrt(n_predictors) if categorical else n_predictors / 3
-    return max(int(np.floor(share)), 1)
+def mtry(n_predictors: int) -> int:
+    """ranger's default features tried per split (R mice's default rfPackage)."""
+    return max(int(np.floor(np.sqrt(n_predictors))), 1)
 
 
 def parameters(step: StepData, rng: np.random.Generator, ntree: int = NTREE) -> Forest:
@@ -39,7 +40,7 @@ def parameters(step: StepData, rng: np.random.Generator, ntree: int = NTREE) -> 
     growth = Growth(
         n_trees=max(1, ntree),
         bootstrap=True,
-        mtry=mtry(len(step.bins), categorical),
+        mtry=mtry(len(step.bins)),
         min_leaf=1.0,
         min_split=NODESIZE[categorical] + 1.0,
         cp=0.0,

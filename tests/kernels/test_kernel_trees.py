@@ -196,6 +196,22 @@ def test_gini_split_of_three_classes_on_ordered_features_is_the_brute_force_best
     assert gain == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("occupied", "left_bins"), [((0, 5), 3), ((1, 4), 3), ((0, 1), 1), ((2, 6), 5)]
+)
+def test_a_split_across_empty_bins_cuts_in_their_middle(occupied, left_bins):
+    """A node with rows in two bins only, others empty (values only missing or out-of-bag
+    rows have): every boundary between the two splits its rows alike, and the cut goes
+    halfway, as rpart's and ranger's between the neighbouring values, so the empty bins
+    are shared between the sides (the lower half left), not all sent right."""
+    hist = np.zeros((1, 7, 2))
+    low, high = occupied
+    hist[0, low], hist[0, high] = [3.0, 0.0], [3.0, 30.0]  # weight, sum y
+    split = best_splits(hist, np.array([7]), np.zeros(1, bool), 1.0, 0)
+    assert split.feature[0] == 0 and split.gain[0] > 0
+    assert split.goes_left[0].tolist() == [i < left_bins for i in range(7)]
+
+
 def test_the_grown_trees_root_split_is_the_brute_force_best():
     rng = np.random.default_rng(4)
     n = 300
@@ -385,6 +401,6 @@ def test_rf_is_reproducible_and_its_trees_differ():
     assert len(set(roots.tolist())) > 1 or len(set(first.goes_left[: first.n_trees, 0])) > 1
 
 
-def test_mtry_is_randomforests_default():
-    assert [rf.mtry(p, False) for p in (1, 2, 3, 10)] == [1, 1, 1, 3]
-    assert [rf.mtry(p, True) for p in (1, 3, 4, 10)] == [1, 1, 2, 3]
+def test_mtry_is_rangers_default():
+    """floor(sqrt(p)), R mice 3.15's default (ranger), for numbers and categories alike."""
+    assert [rf.mtry(p) for p in (1, 2, 3, 4, 5, 8, 9, 16)] == [1, 1, 1, 2, 2, 2, 3, 4]
