@@ -90,11 +90,13 @@ def truncated_newton(
     `sums_at(beta, blocks)` the score and deviance, and with blocks=True also the
     information's diagonal blocks ((blocks, p, p), the expensive part). Each step solves
     information · step = score by conjugate gradients, preconditioned with the diagonal
-    blocks taken once at the start (a stale preconditioner slows CG a little but never
-    changes its answer), to a relative residual that tightens as the score shrinks
-    (Eisenstat and Walker's forcing term). The Fit's `v` is that preconditioner's
-    inverted blocks (the diagonal ones, then the coarse one), for the caller's draw: no
-    expensive pass at the estimate."""
+    blocks taken at the start and refreshed only when a solve took more CG iterations than
+    that pass is worth (a stale preconditioner slows CG a little but never changes its
+    answer), to a relative residual min(0.5, sqrt(|score| / |first score|)) in the
+    preconditioner's norm (an Eisenstat-Walker forcing term: loose far from the mode,
+    tight near it, so the steps become exact Newton steps where that matters). The Fit's
+    `v` is that preconditioner's inverted blocks (the diagonal ones, then the coarse one),
+    for the caller's draw: no expensive pass at the estimate."""
     beta = beta0
     blocks, score, dev = sums_at(beta, True)
     inverted = inverse(blocks)
@@ -106,7 +108,7 @@ def truncated_newton(
     for it in range(1, max_iter + 1):
         residual = float(score @ precondition(score))
         first = residual if first is None else first
-        rtol = min(0.1, np.sqrt(np.sqrt(residual / first))) if first > 0 else 0.1
+        rtol = min(0.5, np.sqrt(np.sqrt(residual / first))) if first > 0 else 0.5
         step, cg_iterations = conjugate_gradient(
             functools.partial(product, beta), score, precondition, rtol=max(rtol, CG_TOL)
         )
