@@ -413,11 +413,11 @@ def parameters(
     if polyreg_prior not in PRIORS:
         raise ValueError(f"polyreg_prior must be one of {PRIORS}; got {polyreg_prior!r}")
     k = step.n_levels
-    aug = shared_rows(*augmentation(step), k)
+    aug_x, aug_y, aug_w = shared_rows(*augmentation(step), k)
     p = len(step.moments.mean)  # predictors + 1 for the intercept (y's slot)
     beta0 = step.warm_start
     if beta0 is None:
-        beta0 = intercept_start(step, p, aug[2])
+        beta0 = intercept_start(step, p, aug_w)
 
     last: dict[bytes, NewtonSums] = {}
 
@@ -450,13 +450,13 @@ def parameters(
         sd = np.sqrt(step.x_all.variance())
         if step.warm_start is None:  # first sweep: expand at the mode under the start prior
             start = prior_precision(sd, np.full(p - 1, TAU_START**2))
-            f0 = Posterior(observed, observed_product, *aug, p, k, start).fit(beta0)
-            beta0 = f0.coef.reshape(beta0.shape, order="F")
+            start_fit = Posterior(observed, observed_product, aug_x, aug_y, aug_w, p, k, start)
+            beta0 = start_fit.fit(beta0).coef.reshape(beta0.shape, order="F")
         at = observed(beta0)
-        if len(aug[1]):
-            at = at + block_sums(aug[0], aug[1], beta0, aug[2])
+        if len(aug_y):
+            at = at + block_sums(aug_x, aug_y, beta0, aug_w)
         precision = prior_precision(sd, prior_scales(at, beta0.ravel(order="F"), sd))
-    posterior = Posterior(observed, observed_product, *aug, p, k, precision)
+    posterior = Posterior(observed, observed_product, aug_x, aug_y, aug_w, p, k, precision)
     f = posterior.fit(beta0)
     if posterior.full:
         beta = draw(f, p, rng)
