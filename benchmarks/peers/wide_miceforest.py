@@ -2,7 +2,11 @@
 
 Usage (in miceforest's own venv, e.g. /work/peer-venvs/miceforest):
 
-    python benchmarks/peers/wide_miceforest.py DATA.parquet OUTDIR [m iters seed]
+    python benchmarks/peers/wide_miceforest.py DATA.parquet OUTDIR [m iters seed [key=value ...]]
+
+key=value pairs are LightGBM parameters passed to ``kernel.mice`` (for all variables), e.g.
+``min_data_in_leaf=20``, as miceforest's rare-category warning suggests; values are ints
+where they parse as ints, else floats, else strings.
 
 Column types as a miceforest user would set them: the nominal codes n*, the ordered o1..o4
 and the binaries b* as pandas categories (o* ordered), the rest float. Default kernel and
@@ -39,6 +43,17 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def parse_param(text: str) -> tuple[str, int | float | str]:
+    """'min_data_in_leaf=20' -> ('min_data_in_leaf', 20)."""
+    key, value = text.split("=", 1)
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
 def main(argv: list[str]) -> None:
     import lightgbm
     import miceforest as mf
@@ -47,6 +62,7 @@ def main(argv: list[str]) -> None:
     m = int(argv[2]) if len(argv) > 2 else 5
     iters = int(argv[3]) if len(argv) > 3 else 5
     seed = int(argv[4]) if len(argv) > 4 else 1
+    lgb_params = dict(parse_param(a) for a in argv[5:])
     frame = typed(pd.read_parquet(path))
     print(
         f"miceforest {mf.__version__}, lightgbm {lightgbm.__version__}, pandas {pd.__version__}; "
@@ -57,7 +73,8 @@ def main(argv: list[str]) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         kernel = mf.ImputationKernel(frame, num_datasets=m, random_state=seed)
-        kernel.mice(iters, verbose=True)  # progress only: per iteration, variable
+        print(f"lightgbm parameters beyond the defaults: {lgb_params}", flush=True)
+        kernel.mice(iters, verbose=True, **lgb_params)  # verbose: per iteration, variable
     except Exception as exc:  # noqa: BLE001  (record how the peer fails)
         seconds = time.perf_counter() - t0
         print(f"RESULT status=failed seconds={seconds:.1f} rows={len(frame)} m={m} iters={iters}")
