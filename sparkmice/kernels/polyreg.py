@@ -104,16 +104,18 @@ def block_sums(
     or a Newton-CG iteration needs, at a fraction of the cost.
 
     The information of level pair (a, b) is X' diag(w p_a (δ_ab - p_b)) X. Its diagonal
-    blocks X' diag(w p_a (1 - p_a)) X come from `weighted_grams` (the block-diagonal
-    information is just these); the full information's off-diagonal blocks are those of
-    -M'M, M = [sqrt(w) p_1 X, ..., sqrt(w) p_{K-1} X] (one GEMM). Rows go in chunks of
+    blocks X' diag(w p_a (1 - p_a)) X come from `weighted_grams`; the full information's
+    off-diagonal blocks are those of -M'M, M = [sqrt(w) p_1 X, ..., sqrt(w) p_{K-1} X] (one
+    GEMM). With many levels (not `uses_full_information`) the sums carry only the diagonal
+    blocks and, last, the coarse block Z'IZ = X' diag(w p_0 (1 - p_0)) X, Z = 1 ⊗ I_p, for
+    truncated Newton's preconditioner. Rows go in chunks of
     CHUNK_ROWS, whose temporaries stay in the CPU cache, with every array category-major."""
     n, p = x.shape
     km1 = beta.shape[1]
     full = uses_full_information(p, km1 + 1)
     q = km1 * p
-    info = np.zeros((q, q)) if full else np.zeros((km1, p, p))
-    # block-diagonal: the K-1 diagonal blocks, then the coarse block (truncated_newton)
+    info = np.zeros((q, q)) if full and information else np.zeros((0, 0))
+    # many levels: the K-1 diagonal blocks, then the coarse block (truncated_newton)
     blocks = km1 + (0 if full else 1)
     diagonal = np.zeros((blocks, p, p)) if information else np.zeros((blocks, 0, 0))
     score = np.zeros((km1, p))
@@ -246,7 +248,8 @@ def prior_sums(
     """Information, score and deviance (-2 log density) of the symmetric normal prior
     gamma_kj ~ N(0, scale^2 / sd_j^2) on all K levels' slopes, in the reference-coded
     theta: beta_k = gamma_k - gamma_0 then has precision (I - J/K) ⊗ diag(precision)
-    across the K-1 levels; block-diagonal keeps its diagonal blocks (as the information)."""
+    across the K-1 levels; with many levels its diagonal blocks and coarse block, as
+    `block_sums`."""
     p = len(precision)
     km1 = len(theta) // p
     beta = theta.reshape((p, km1), order="F")
