@@ -270,9 +270,9 @@ def prior_sums(
 class Posterior:
     """A step's augmented likelihood times the slope prior of `precision` (None: flat):
     the sums, information-vector products and perturbations that Newton and the draw
-    evaluate. `observed_sums(beta, information)`, `observed_product(beta, v)` and
-    `observed_perturbation(beta)` are the observed rows' block_sums, block_product and
-    block_perturbation summed over all blocks; the augmentation rows are shared
+    evaluate. `observed_sums(beta, information)` and `observed_product(beta, v)` are the
+    observed rows' block_sums and block_product summed over all blocks (`perturbed_draw`
+    takes their block_perturbation so summed); the augmentation rows are shared
     (`shared_rows`) and added here."""
 
     observed_sums: Callable[[np.ndarray, bool], NewtonSums]
