@@ -113,14 +113,13 @@ def truncated_newton(
             functools.partial(product, beta), score, precondition, rtol=max(rtol, CG_TOL)
         )
         dev_old = dev
-        stale = cg_iterations > refresh
-        at = functools.partial(_with_blocks, sums_at, stale)
-        beta, (blocks_new, score, dev) = _halving(at, beta, step, dev, tol)
+        scores_at = functools.partial(_with_blocks, sums_at, False)
+        beta, (_, score, dev) = _halving(scores_at, beta, step, dev, tol)
         if irls_converged(dev, dev_old, tol):
             iterations = it
             break
-        if stale:
-            inverted = inverse(blocks_new)
+        if cg_iterations > refresh:  # the blocks at the accepted point only
+            inverted = inverse(sums_at(beta, True)[0])
             precondition = two_level(inverted)
     return Fit(beta, inverted, iterations)
 
