@@ -133,7 +133,7 @@ def two_level(inverted: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
     def apply(r: np.ndarray) -> np.ndarray:
         together = coarse @ r.reshape(len(diagonal), -1).sum(axis=0)
-        return _apply_blocks(diagonal, r) + np.tile(together, len(diagonal))
+        return apply_blocks(diagonal, r) + np.tile(together, len(diagonal))
 
     return apply
 
@@ -164,9 +164,11 @@ def _with_blocks(
     return sums_at(theta, blocks)
 
 
-def _apply_blocks(blocks: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """A block-diagonal matrix ((blocks, p, p)) times v."""
-    return np.matmul(blocks, v.reshape(len(blocks), -1, 1)).ravel()
+def apply_blocks(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """a times v, for a full matrix or a block-diagonal stack ((blocks, p, p))."""
+    if a.ndim == 2:
+        return a @ v
+    return np.matmul(a, v.reshape(len(a), -1, 1)).ravel()
 
 
 def conjugate_gradient(

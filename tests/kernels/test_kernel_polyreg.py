@@ -285,13 +285,17 @@ def _naive_information(xx: np.ndarray, beta: np.ndarray, w: np.ndarray) -> np.nd
     return info
 
 
+@pytest.mark.parametrize("stacked", [False, True])
 @pytest.mark.parametrize("limit", [polyreg.FULL_INFORMATION_LIMIT, 2])
-def test_information_equals_the_row_by_row_sum(data, monkeypatch, limit: int):
+def test_information_equals_the_row_by_row_sum(data, monkeypatch, limit: int, stacked: bool):
     """The BLAS-built information (full, or when block-diagonal its diagonal blocks and the
     coarse block Z'IZ, Z = 1 ⊗ I_p) equals the Kronecker sum written row by row, with
-    weights and rows in several chunks (1e-10 relative: rounding only)."""
+    weights and rows in several chunks, by per-level syrk or by the stacked GEMM of many
+    levels (1e-10 relative: rounding only)."""
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", limit)
     monkeypatch.setattr(polyreg, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(polyreg, "PRODUCT_ROWS", 24)
+    monkeypatch.setattr(polyreg, "STACKED_LEVELS", 1 if stacked else 1000)
     _, xx, y, _ = data
     w = np.random.default_rng(8).uniform(0.2, 2.0, len(y))
     want = _naive_information(xx, BETA_TRUE, w)
@@ -372,6 +376,40 @@ def test_prior_scales_recover_the_spread_of_the_slopes_over_levels(monkeypatch):
     tau = np.sqrt(polyreg.prior_scales(at, f.coef, x.std(axis=0)))
     assert 1.0 / 1.5 < tau[0] < 1.5
     assert 0.2 / 1.5 < tau[1] < 0.2 * 1.5
+
+
+def test_prior_scales_from_last_sweeps_scales(monkeypatch):
+    """The EM started at its own result stops after one round, within EM_TOL of it; and a
+    hierarchical draw carries its scales (Draw.coef's last column, the intercept's row 0)
+    to the next sweep, whose EM starts from them."""
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 0)
+    k = 40
+    x, y = _levels_data(np.random.default_rng(11), 3000, [1.0, 0.2], k, 0.8)
+    xx = np.column_stack([np.ones(len(y)), x])
+    f = _fit(*_observed(xx, y), *_no_aug(3), np.zeros((3, k - 1)))
+    at = polyreg.block_sums(xx, y, f.coef.reshape((3, k - 1), order="F"))
+    rounds = []
+    inverse = polyreg.inverse
+    monkeypatch.setattr(polyreg, "inverse", lambda a: rounds.append(1) or inverse(a))
+    cold = polyreg.prior_scales(at, f.coef, x.std(axis=0))
+    assert len(rounds) > 2
+    rounds.clear()
+    warm = polyreg.prior_scales(at, f.coef, x.std(axis=0), cold)
+    assert len(rounds) == 1
+    assert np.all(np.abs(np.log(warm / cold)) <= polyreg.EM_TOL)
+
+    starts = []
+    scales = polyreg.prior_scales
+    monkeypatch.setattr(
+        polyreg,
+        "prior_scales",
+        lambda at, theta0, sd, start=None: starts.append(start) or scales(at, theta0, sd, start),
+    )
+    first = polyreg.parameters(step_data(x, y, x, k), np.random.default_rng(1))
+    assert first.coef.shape == (3, k) and first.coef[0, -1] == 0.0
+    assert starts == [None]
+    polyreg.parameters(step_data(x, y, x, k, warm_start=first.coef), np.random.default_rng(2))
+    np.testing.assert_array_equal(starts[1], first.coef[1:, -1])
 
 
 def test_hierarchical_prior_keeps_rare_levels_about_as_rare_as_observed(monkeypatch):
