@@ -512,7 +512,7 @@ def _design(block: Block, design: Design, it: int) -> tuple[np.ndarray, int]:
         missing = block.missing[:, design.target]
         fitted = ~missing if block.ignored is None else ~missing & ~block.ignored
         rows = np.concatenate([np.flatnonzero(fitted), np.flatnonzero(missing)])
-        z = design.build(block.values, rows)
+        z = design.build(block.values, rows, block.missing, block.bin_codes)
         block.cache = {"key": key, "z": z, "n_obs": len(rows) - int(missing.sum())}  # fitted
     return block.cache["z"], block.cache["n_obs"]
 

@@ -163,18 +163,33 @@ def route(
     it reaches a node that is not split."""
     n = x.shape[0]
     if nodes is None:
-        nodes = np.repeat(np.arange(n_trees, dtype=np.intp)[:, None], n, axis=1)
+        flat = np.repeat(np.arange(n_trees, dtype=np.intp), n)
     else:
-        nodes = nodes.copy()
-    rows = np.broadcast_to(np.arange(n), nodes.shape)
-    active = feature[nodes] >= 0
-    while active.any():
-        at = nodes[active]
-        r = rows[active]
-        f = feature[at]
-        go_left = goes_left[at, x[r, f]]
-        nodes[active] = left[at] + (~go_left)
-        active = feature[nodes] >= 0
+        flat = nodes.reshape(-1).copy()
+    items = np.flatnonzero(feature[flat] >= 0)
+    flat[items] = _descend(feature, goes_left, left, x, items % max(n, 1), flat[items])
+    return flat.reshape(n_trees, n)
+
+
+def _descend(
+    feature: np.ndarray,
+    goes_left: np.ndarray,
+    left: np.ndarray,
+    x: np.ndarray,
+    rows: np.ndarray,
+    nodes: np.ndarray,
+) -> np.ndarray:
+    """The nodes that rows `rows` of `x` (bin codes) reach from `nodes`, moving down until a
+    node that is not split; only the rows still at a split node are looked at, so a level
+    costs the rows that move at it."""
+    nodes = nodes.copy()
+    moving = np.flatnonzero(feature[nodes] >= 0)
+    while len(moving):
+        at = nodes[moving]
+        go_left = goes_left[at, x[rows[moving], feature[at]]]
+        at = left[at] + ~go_left
+        nodes[moving] = at
+        moving = moving[feature[at] >= 0]
     return nodes
 
 
@@ -229,24 +244,27 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
     n_features = len(bins)
     width = int(bins.max(initial=1))
     total_bins = int(bins.sum())
-    offsets = np.r_[0, np.cumsum(bins)[:-1]].astype(np.intp)  # feature f's first bin
     k = growth.n_classes
     stat = k if k else 2  # per bin: class weights, or weight and sum y
     centre = 0.0 if k else float(step.moments.mean[-1])  # sums of squares stay accurate
-    token = next(_FITS)  # names this fit's cached routes in the blocks' scratch
+    token = next(_FITS)  # names this fit's rows in the blocks' scratch
+
+    def rows_of(x: np.ndarray, y: np.ndarray, ctx: BlockContext) -> _Rows:
+        return _Rows.of(x, y, ctx, growth, centre, width, token)
+
     tree = _Tree(growth.n_trees, width)
     fresh = np.arange(growth.n_trees)
     direct = fresh if n_features else fresh[:0]
+    may_split = direct  # the nodes that will have histograms (direct or by subtraction)
     pairs = np.zeros(0, dtype=np.intp)  # parents whose two children both have histograms
     pair_hist = np.zeros((0, total_bins, stat))
     alpha = root_risk = -1.0
     while len(fresh):
-        feature, goes_left, left = tree.arrays()
-        level = _level_function(
-            feature, goes_left, left, _slots(fresh, tree.n), _slots(direct, tree.n),
-            len(fresh), len(direct), growth, token, centre, offsets, total_bins,
+        level = _Level(
+            _slots(fresh, tree.n), len(fresh), _slots(direct, tree.n), len(direct),
+            _slots(may_split, tree.n) >= 0,
         )  # fmt: skip
-        flat = sums(level)
+        flat = sums(_level_function(tree.arrays(), level, rows_of, bins, k))
         cut = len(fresh) * (3 + k)
         totals = flat[:cut].reshape(len(fresh), 3 + k)
         summed = flat[cut:].reshape(len(direct), total_bins, stat)
@@ -288,11 +306,27 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
         one = splittable.any(axis=1) & ~both
         direct = np.sort(np.r_[smaller[both], children[one][splittable[one]]])
         pairs, pair_hist = split[both], h[both]
+        may_split = children[splittable]
     feature, goes_left, left = (a.copy() for a in tree.arrays())
     if growth.cp > 0:
         feature = _prune(feature, left, tree.risk[: tree.n], alpha)
     leaf, n_leaves = _leaf_numbers(feature, tree.parent[: tree.n], tree.depth[: tree.n])
-    return _with_donors(step, feature, goes_left, left, leaf, n_leaves, growth, token)
+    return _with_donors(step, (feature, goes_left, left), leaf, n_leaves, growth, rows_of)
+
+
+def _level_function(
+    tree: tuple[np.ndarray, ...],
+    level: _Level,
+    rows_of: Callable[[np.ndarray, np.ndarray, BlockContext], _Rows],
+    bins: np.ndarray,
+    k: int,
+) -> Callable[[np.ndarray, np.ndarray, BlockContext], np.ndarray]:
+    """The block function of one level (`_Rows.sums`)."""
+
+    def block(x: np.ndarray, y: np.ndarray, ctx: BlockContext) -> np.ndarray:
+        return rows_of(x, y, ctx).sums(tree, level, bins, k)
+
+    return block
 
 
 def _slots(nodes: np.ndarray, n_nodes: int) -> np.ndarray:
@@ -302,101 +336,120 @@ def _slots(nodes: np.ndarray, n_nodes: int) -> np.ndarray:
     return slot
 
 
-def _level_function(
-    feature,
-    goes_left,
-    left,
-    slot,
-    dslot,
-    n_fresh,
-    n_direct,
-    growth,
-    token,
-    centre,
-    offsets,
-    total_bins,
-) -> Callable[[np.ndarray, np.ndarray, BlockContext], np.ndarray]:
-    """The block function of one level: fresh nodes' totals, then the direct histograms."""
+@dataclass(frozen=True)
+class _Level:
+    """What the blocks sum at one level: the totals of the `fresh` nodes (slot of each node,
+    -1: not fresh) and the histograms of the `direct` ones; `may_split` marks the nodes
+    whose rows the next level may still need."""
 
-    def level(x: np.ndarray, y: np.ndarray, ctx: BlockContext) -> np.ndarray:
-        codes, weights = _block_inputs(x, ctx, growth, token)
-        nodes = _cached_route(ctx, token, feature, goes_left, left, codes, growth.n_trees)
-        return _level_sums(
-            nodes, codes, y, weights, slot, dslot, n_fresh, n_direct, growth.n_classes,
-            centre, offsets, total_bins,
-        )  # fmt: skip
-
-    return level
+    fresh: np.ndarray
+    n_fresh: int
+    direct: np.ndarray
+    n_direct: int
+    may_split: np.ndarray
 
 
-def _block_inputs(
-    x: np.ndarray, ctx: BlockContext, growth: Growth, token: int
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The block's bin codes (no intercept) and n_trees x rows bootstrap weights (None:
-    every row once), cached for the step."""
-    key = ("histtree", token)
-    cached = ctx.scratch.get(key)
-    if cached is None:
-        codes = x[:, 1:].astype(np.intp)
-        weights = None
+class _Rows:
+    """A block's rows while the forest grows (kept in its scratch for the step): bin codes
+    (rows x features, smallest unsigned type), y less the centre, bootstrap weights, and
+    each item's node (items: tree * rows + row, flat). The items still in nodes that may
+    split are `open` (in item order, so sums add in the order the rows come), with their
+    rows and nodes; an item leaves them, its node final, when its node stops splitting."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, ctx: BlockContext, growth: Growth,
+                 centre: float, width: int):  # fmt: skip
+        n = len(y)
+        self.codes = np.asfortranarray(x[:, 1:].astype(np.min_scalar_type(max(width - 1, 0))))
+        self.y = y - centre
+        self.weights: np.ndarray | None = None
+        self.open = np.arange(growth.n_trees * n)
         if growth.bootstrap:  # Poisson(1) counts: the bootstrap without a global row index
-            weights = ctx.rng(BOOTSTRAP).poisson(1.0, (growth.n_trees, len(x))).astype(float)
-        cached = ctx.scratch[key] = {"codes": codes, "weights": weights}
-    return cached["codes"], cached["weights"]
+            weights = ctx.rng(BOOTSTRAP).poisson(1.0, (growth.n_trees, n)).astype(float)
+            self.weights = weights.ravel()
+            self.open = np.flatnonzero(self.weights)  # out-of-bag items add nothing to sums
+        self.node = np.repeat(np.arange(growth.n_trees, dtype=np.intp), n)
+        self.single = growth.n_trees == 1  # an item is its row
+        self.open_rows = self.open if self.single else self.open % n
+        self.open_node = self.node[self.open]
 
+    @classmethod
+    def of(cls, x, y, ctx, growth, centre, width, token) -> _Rows:
+        """The block's rows of this fit, cached in its scratch (made on first use)."""
+        key = ("histtree", token)
+        rows = ctx.scratch.get(key)
+        if rows is None:
+            rows = ctx.scratch[key] = cls(x, y, ctx, growth, centre, width)
+        return rows
 
-def _cached_route(ctx, token, feature, goes_left, left, codes, n_trees) -> np.ndarray:
-    """Rows' nodes, moved on from where the step's last call left them (else from the roots)."""
-    key = ("histtree route", token)
-    nodes = route(feature, goes_left, left, codes, n_trees, ctx.scratch.get(key))
-    ctx.scratch[key] = nodes
-    return nodes
+    def _keep(self, keep: np.ndarray) -> None:
+        """Only the open items where `keep`; the others' nodes are final."""
+        gone = ~keep
+        self.node[self.open[gone]] = self.open_node[gone]
+        self.open, self.open_node = self.open[keep], self.open_node[keep]
+        self.open_rows = self.open if self.single else self.open_rows[keep]
 
+    def sums(self, tree: tuple[np.ndarray, ...], level: _Level, bins: np.ndarray,
+             k: int) -> np.ndarray:  # fmt: skip
+        """The level's sums, flattened into one array (so that blocks' results add): the
+        fresh nodes' totals (weight, sum y, sum y^2, class weights), then the direct nodes'
+        histograms, nodes x bins of every feature x stat (weight and sum y, or k class
+        weights). The open items move down the last level's splits first."""
+        feature, goes_left, left = tree
+        self.open_node = _descend(feature, goes_left, left, self.codes, self.open_rows,
+                                  self.open_node)  # fmt: skip
+        stat = k if k else 2
+        total_bins = int(bins.sum())
+        out = np.zeros(level.n_fresh * (3 + k) + level.n_direct * total_bins * stat)
+        totals = out[: level.n_fresh * (3 + k)].reshape(level.n_fresh, 3 + k)
+        s = level.fresh[self.open_node]
+        counted = s >= 0
+        if counted.all():  # cart: every open item is in a fresh node
+            items, rows = self.open, self.open_rows
+        else:
+            s, items, rows = s[counted], self.open[counted], self.open_rows[counted]
+        yy = self.y[rows]
+        w = None if self.weights is None else self.weights[items]
+        if k:
+            cls = s * k + yy.astype(np.intp)
+            totals[:, 3:] = np.bincount(cls, w, minlength=level.n_fresh * k).reshape(-1, k)
+            totals[:, 0] = totals[:, 3:].sum(axis=1)
+        else:
+            wy = yy if w is None else w * yy
+            totals[:, 0] = np.bincount(s, w, minlength=level.n_fresh)
+            totals[:, 1] = np.bincount(s, wy, minlength=level.n_fresh)
+            totals[:, 2] = np.bincount(s, wy * yy, minlength=level.n_fresh)
+        self._keep(level.may_split[self.open_node])
+        d = level.direct[self.open_node]
+        inside = d >= 0
+        if not level.n_direct or not inside.any():
+            return out
+        d, items, rows = d[inside], self.open[inside], self.open_rows[inside]
+        yy = self.y[rows]
+        w = None if self.weights is None else self.weights[items]
+        wy = yy if w is None else yy * w
+        cls = yy.astype(np.intp) if k else None
+        hist = out[totals.size :].reshape(level.n_direct, total_bins, stat)
+        start = 0
+        for f, b in enumerate(bins.tolist()):  # one feature at a time: small histograms
+            index = d * b + self.codes[:, f][rows]
+            if cls is not None:
+                sums = np.bincount(index * k + cls, w, minlength=level.n_direct * b * k)
+                hist[:, start : start + b] = sums.reshape(level.n_direct, b, k)
+            else:
+                hist[:, start : start + b, 0] = np.bincount(
+                    index, w, minlength=level.n_direct * b
+                ).reshape(level.n_direct, b)
+                hist[:, start : start + b, 1] = np.bincount(
+                    index, wy, minlength=level.n_direct * b
+                ).reshape(level.n_direct, b)
+            start += b
+        return out
 
-def _level_sums(
-    nodes, codes, y, weights, slot, dslot, n_open, n_direct, k, centre, offsets, total_bins
-) -> np.ndarray:
-    """Fresh nodes' totals (weight, sum y, sum y^2, class weights) and the direct nodes'
-    histograms, flattened into one array (so that blocks' results add)."""
-    n_trees, n = nodes.shape
-    yc = y - centre
-    s = slot[nodes]
-    at = s >= 0
-    w = np.ones(at.sum()) if weights is None else weights[at]
-    yy = np.broadcast_to(yc, nodes.shape)[at]
-    si = s[at]
-    if k:
-        cls = yy.astype(np.intp)
-        classes = np.bincount(si * k + cls, w, minlength=n_open * k).reshape(n_open, k)
-        totals = np.column_stack([classes.sum(axis=1), np.zeros((n_open, 2)), classes])
-    else:
-        totals = np.column_stack(
-            [
-                np.bincount(si, w, minlength=n_open),
-                np.bincount(si, w * yy, minlength=n_open),
-                np.bincount(si, w * yy * yy, minlength=n_open),
-            ]
-        )
-    d = dslot[nodes]
-    at = d >= 0
-    stat = k if k else 2
-    nf = len(offsets)
-    size = n_direct * total_bins
-    if nf == 0 or n_direct == 0:
-        return np.concatenate([totals.ravel(), np.zeros(size * stat)])
-    rows = np.broadcast_to(np.arange(n), nodes.shape)[at]
-    w = None if weights is None else np.repeat(weights[at], nf)  # None: counts
-    yy = np.broadcast_to(yc, nodes.shape)[at]
-    index = (d[at][:, None] * total_bins + offsets + codes[rows]).ravel()
-    hist = np.empty((size, stat))
-    if k:
-        index = index * k + np.repeat(yy.astype(np.intp), nf)
-        hist[:] = np.bincount(index, w, minlength=size * k).reshape(size, k)
-    else:
-        y_weight = np.repeat(yy, nf) if w is None else np.repeat(yy, nf) * w
-        hist[:, 0] = np.bincount(index, w, minlength=size)
-        hist[:, 1] = np.bincount(index, y_weight, minlength=size)
-    return np.concatenate([totals.ravel(), hist.ravel()])
+    def nodes(self, tree: tuple[np.ndarray, ...], n_trees: int) -> np.ndarray:
+        """n_trees x rows: every item's node in the finished tree."""
+        feature, goes_left, left = tree
+        self.node[self.open] = self.open_node
+        return route(feature, goes_left, left, self.codes, n_trees, self.node)
 
 
 def _risk(totals: np.ndarray, k: int) -> np.ndarray:
@@ -562,14 +615,13 @@ def _leaf_numbers(
     return leaf.astype(np.intp), len(leaves)
 
 
-def _with_donors(step, feature, goes_left, left, leaf, n_leaves, growth, token) -> Forest:
+def _with_donors(step, tree, leaf, n_leaves, growth, rows_of) -> Forest:
     """The forest with each leaf's donors, from one more sum over blocks."""
     k = growth.n_classes
+    feature, goes_left, left = tree
 
     def donors(x: np.ndarray, y: np.ndarray, ctx: BlockContext) -> Any:
-        codes, _ = _block_inputs(x, ctx, growth, token)
-        nodes = _cached_route(ctx, token, feature, goes_left, left, codes, growth.n_trees)
-        leaves = leaf[nodes]
+        leaves = leaf[rows_of(x, y, ctx).nodes(tree, growth.n_trees)]
         if k:
             index = (leaves * k + np.broadcast_to(y.astype(np.intp), leaves.shape)).ravel()
             return np.bincount(index, minlength=n_leaves * k).astype(float)
