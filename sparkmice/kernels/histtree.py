@@ -182,15 +182,40 @@ def _descend(
     """The nodes that rows `rows` of `x` (bin codes) reach from `nodes`, moving down until a
     node that is not split; only the rows still at a split node are looked at, so a level
     costs the rows that move at it."""
+    cells = _cells(x)
     nodes = nodes.copy()
-    moving = np.flatnonzero(feature[nodes] >= 0)
+    moving = np.flatnonzero(feature.take(nodes) >= 0)
     while len(moving):
-        at = nodes[moving]
-        go_left = goes_left[at, x[rows[moving], feature[at]]]
-        at = left[at] + ~go_left
+        at = nodes.take(moving)
+        at = _down(feature.take(at), goes_left, left, cells, rows.take(moving), at)
         nodes[moving] = at
-        moving = moving[feature[at] >= 0]
+        moving = moving.take(np.flatnonzero(feature.take(at) >= 0))
     return nodes
+
+
+def _cells(x: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """x's cells as one flat array, and how far apart a row's and a column's cells are
+    (flat `take`s are much faster than numpy's two-array indexing)."""
+    if x.flags.f_contiguous:
+        return x.ravel(order="F"), 1, x.shape[0]
+    x = np.ascontiguousarray(x)
+    return x.ravel(), x.shape[1], 1
+
+
+def _down(
+    f: np.ndarray,
+    goes_left: np.ndarray,
+    left: np.ndarray,
+    cells: tuple[np.ndarray, int, int],
+    rows: np.ndarray,
+    nodes: np.ndarray,
+) -> np.ndarray:
+    """The child each row goes to from its node, split on feature `f` (`_cells` of the bin
+    codes); a node that is not split (f = -1) gives a meaningless child."""
+    flat, row_step, column_step = cells
+    code = flat.take((rows if row_step == 1 else rows * row_step) + f * column_step)
+    go_left = goes_left.ravel().take(nodes * goes_left.shape[1] + code)
+    return left.take(nodes) + ~go_left
 
 
 class _Tree:
@@ -259,11 +284,10 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
     pairs = np.zeros(0, dtype=np.intp)  # parents whose two children both have histograms
     pair_hist = np.zeros((0, total_bins, stat))
     alpha = root_risk = -1.0
+    levels = 0
     while len(fresh):
-        level = _Level(
-            _slots(fresh, tree.n), len(fresh), _slots(direct, tree.n), len(direct),
-            _slots(may_split, tree.n) >= 0,
-        )  # fmt: skip
+        level = _Level.of(levels, tree.n, fresh, direct, may_split)
+        levels += 1
         flat = sums(_level_function(tree.arrays(), level, rows_of, bins, k))
         cut = len(fresh) * (3 + k)
         totals = flat[:cut].reshape(len(fresh), 3 + k)
@@ -338,15 +362,28 @@ def _slots(nodes: np.ndarray, n_nodes: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Level:
-    """What the blocks sum at one level: the totals of the `fresh` nodes (slot of each node,
-    -1: not fresh) and the histograms of the `direct` ones; `may_split` marks the nodes
-    whose rows the next level may still need."""
+    """What the blocks sum at level `index`: the totals of the `fresh` nodes (each node's
+    slot among them; `n_fresh` for the other nodes, a slot summed and dropped) and the
+    histograms of the `direct` ones. By fresh slot (and the extra one): `direct` gives
+    the direct slot (-1: none) and `may_split` whether the node's rows are still needed
+    (every direct node, and every node that may split, is fresh)."""
 
+    index: int
     fresh: np.ndarray
     n_fresh: int
     direct: np.ndarray
     n_direct: int
     may_split: np.ndarray
+
+    @classmethod
+    def of(cls, index: int, n_nodes: int, fresh, direct, may_split) -> _Level:
+        slot = np.full(n_nodes, len(fresh), dtype=np.intp)
+        slot[fresh] = np.arange(len(fresh))
+        direct_slot = np.full(len(fresh) + 1, -1, dtype=np.intp)
+        direct_slot[slot[direct]] = np.arange(len(direct))
+        may = np.zeros(len(fresh) + 1, dtype=bool)
+        may[slot[may_split]] = True
+        return cls(index, slot, len(fresh), direct_slot, len(direct), may)
 
 
 class _Rows:
@@ -354,12 +391,13 @@ class _Rows:
     (rows x features, smallest unsigned type), y less the centre, bootstrap weights, and
     each item's node (items: tree * rows + row, flat). The items still in nodes that may
     split are `open` (in item order, so sums add in the order the rows come), with their
-    rows and nodes; an item leaves them, its node final, when its node stops splitting."""
+    rows and nodes; `levels`: the levels summed so far."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, ctx: BlockContext, growth: Growth,
                  centre: float, width: int):  # fmt: skip
         n = len(y)
         self.codes = np.asfortranarray(x[:, 1:].astype(np.min_scalar_type(max(width - 1, 0))))
+        self.cells = _cells(self.codes)
         self.y = y - centre
         self.weights: np.ndarray | None = None
         self.open = np.arange(growth.n_trees * n)
@@ -371,6 +409,7 @@ class _Rows:
         self.single = growth.n_trees == 1  # an item is its row
         self.open_rows = self.open if self.single else self.open % n
         self.open_node = self.node[self.open]
+        self.levels = 0
 
     @classmethod
     def of(cls, x, y, ctx, growth, centre, width, token) -> _Rows:
@@ -381,12 +420,18 @@ class _Rows:
             rows = ctx.scratch[key] = cls(x, y, ctx, growth, centre, width)
         return rows
 
-    def _keep(self, keep: np.ndarray) -> None:
-        """Only the open items where `keep`; the others' nodes are final."""
-        gone = ~keep
-        self.node[self.open[gone]] = self.open_node[gone]
-        self.open, self.open_node = self.open[keep], self.open_node[keep]
-        self.open_rows = self.open if self.single else self.open_rows[keep]
+    def _move(self, tree: tuple[np.ndarray, ...], level: _Level) -> np.ndarray:
+        """The open items' nodes after the splits made since the last level: one step
+        down for the items of a node that split, when the last level summed was the one
+        before; else (a fresh scratch) down the whole tree so far."""
+        feature, goes_left, left = tree
+        node, rows = self.open_node, self.open_rows
+        if self.levels != level.index:
+            return _descend(feature, goes_left, left, self.codes, rows, node)
+        if feature.max(initial=-1) < 0:  # nothing split yet
+            return node
+        f = feature.take(node)
+        return np.where(f >= 0, _down(f, goes_left, left, self.cells, rows, node), node)
 
     def sums(self, tree: tuple[np.ndarray, ...], level: _Level, bins: np.ndarray,
              k: int) -> np.ndarray:  # fmt: skip
@@ -394,61 +439,60 @@ class _Rows:
         fresh nodes' totals (weight, sum y, sum y^2, class weights), then the direct nodes'
         histograms, nodes x bins of every feature x stat (weight and sum y, or k class
         weights). The open items move down the last level's splits first."""
-        feature, goes_left, left = tree
-        self.open_node = _descend(feature, goes_left, left, self.codes, self.open_rows,
-                                  self.open_node)  # fmt: skip
+        node = self._move(tree, level)
+        self.levels = level.index + 1
+        self.node[self.open] = node
         stat = k if k else 2
         total_bins = int(bins.sum())
-        out = np.zeros(level.n_fresh * (3 + k) + level.n_direct * total_bins * stat)
-        totals = out[: level.n_fresh * (3 + k)].reshape(level.n_fresh, 3 + k)
-        s = level.fresh[self.open_node]
-        counted = s >= 0
-        if counted.all():  # cart: every open item is in a fresh node
-            items, rows = self.open, self.open_rows
-        else:
-            s, items, rows = s[counted], self.open[counted], self.open_rows[counted]
-        yy = self.y[rows]
-        w = None if self.weights is None else self.weights[items]
+        n_fresh, n_direct = level.n_fresh, level.n_direct
+        out = np.empty(n_fresh * (3 + k) + n_direct * total_bins * stat)
+        totals = out[: n_fresh * (3 + k)].reshape(n_fresh, 3 + k)
+        hist = out[totals.size :].reshape(n_direct, total_bins, stat)
+        s = level.fresh.take(node)
+        yy = self.y.take(self.open_rows)
+        w = None if self.weights is None else self.weights.take(self.open)
+        wy = yy if w is None else w * yy
         if k:
-            cls = s * k + yy.astype(np.intp)
-            totals[:, 3:] = np.bincount(cls, w, minlength=level.n_fresh * k).reshape(-1, k)
+            cls = yy.astype(np.intp)
+            counts = np.bincount(s * k + cls, w, minlength=(n_fresh + 1) * k)[: n_fresh * k]
+            totals[:, 3:] = counts.reshape(n_fresh, k)
             totals[:, 0] = totals[:, 3:].sum(axis=1)
+            totals[:, 1:3] = 0.0
         else:
-            wy = yy if w is None else w * yy
-            totals[:, 0] = np.bincount(s, w, minlength=level.n_fresh)
-            totals[:, 1] = np.bincount(s, wy, minlength=level.n_fresh)
-            totals[:, 2] = np.bincount(s, wy * yy, minlength=level.n_fresh)
-        self._keep(level.may_split[self.open_node])
-        d = level.direct[self.open_node]
-        inside = d >= 0
-        if not level.n_direct or not inside.any():
+            totals[:, 0] = np.bincount(s, w, minlength=n_fresh + 1)[:n_fresh]
+            totals[:, 1] = np.bincount(s, wy, minlength=n_fresh + 1)[:n_fresh]
+            totals[:, 2] = np.bincount(s, wy * yy, minlength=n_fresh + 1)[:n_fresh]
+        d = level.direct.take(s)
+        inside = np.flatnonzero(d >= 0)
+        d, rows, wy = d.take(inside), self.open_rows.take(inside), wy.take(inside)
+        w = None if w is None else w.take(inside)
+        cls = yy.take(inside).astype(np.intp) if k else None
+        keep = np.flatnonzero(level.may_split.take(s))
+        self.open, self.open_node = self.open.take(keep), node.take(keep)
+        self.open_rows = self.open if self.single else self.open_rows.take(keep)
+        if not len(inside):
+            hist[:] = 0.0
             return out
-        d, items, rows = d[inside], self.open[inside], self.open_rows[inside]
-        yy = self.y[rows]
-        w = None if self.weights is None else self.weights[items]
-        wy = yy if w is None else yy * w
-        cls = yy.astype(np.intp) if k else None
-        hist = out[totals.size :].reshape(level.n_direct, total_bins, stat)
+        base = {b: d * b for b in set(bins.tolist())}  # each node's first bin, by bins
         start = 0
         for f, b in enumerate(bins.tolist()):  # one feature at a time: small histograms
-            index = d * b + self.codes[:, f][rows]
+            index = base[b] + self.codes[:, f].take(rows)
             if cls is not None:
-                sums = np.bincount(index * k + cls, w, minlength=level.n_direct * b * k)
-                hist[:, start : start + b] = sums.reshape(level.n_direct, b, k)
+                sums = np.bincount(index * k + cls, w, minlength=n_direct * b * k)
+                hist[:, start : start + b] = sums.reshape(n_direct, b, k)
             else:
                 hist[:, start : start + b, 0] = np.bincount(
-                    index, w, minlength=level.n_direct * b
-                ).reshape(level.n_direct, b)
+                    index, w, minlength=n_direct * b
+                ).reshape(n_direct, b)
                 hist[:, start : start + b, 1] = np.bincount(
-                    index, wy, minlength=level.n_direct * b
-                ).reshape(level.n_direct, b)
+                    index, wy, minlength=n_direct * b
+                ).reshape(n_direct, b)
             start += b
         return out
 
     def nodes(self, tree: tuple[np.ndarray, ...], n_trees: int) -> np.ndarray:
         """n_trees x rows: every item's node in the finished tree."""
         feature, goes_left, left = tree
-        self.node[self.open] = self.open_node
         return route(feature, goes_left, left, self.codes, n_trees, self.node)
 
 
