@@ -297,7 +297,10 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
         paired = in_pair >= 0
         siblings = 2 * tree.left[tree.parent[direct[paired]]] + 1 - direct[paired]
         with_hist = np.r_[direct, siblings]
-        hist = np.concatenate([summed, pair_hist[in_pair[paired]] - summed[paired]])
+        if paired.all():  # (copies of these arrays are a large part of a level's time)
+            hist = np.concatenate([summed, pair_hist.take(in_pair, axis=0) - summed])
+        else:
+            hist = np.concatenate([summed, pair_hist[in_pair[paired]] - summed[paired]])
         risks = _risk(totals, k)
         if root_risk < 0:
             root_risk = float(risks.max(initial=0.0))
@@ -309,11 +312,11 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
             can &= risks[at] > alpha
         if not can.any():
             break
-        nodes, h = with_hist[can], hist[can]
+        nodes, h = (with_hist, hist) if can.all() else (with_hist[can], hist[can])
         tried = _feature_subsets(len(nodes), n_features, growth.mtry, rng)
         best = best_splits(h, bins, unordered, growth.min_leaf, k, tried)
         worth = (best.feature >= 0) & (best.gain > GAIN_TOLERANCE * root_risk)
-        split, h = nodes[worth], h[worth]
+        split = nodes[worth]
         if not len(split):
             break
         depth = tree.depth[split] + 1
@@ -329,7 +332,7 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
         smaller = children[np.arange(len(split)), (weights[:, 1] < weights[:, 0]).astype(int)]
         one = splittable.any(axis=1) & ~both
         direct = np.sort(np.r_[smaller[both], children[one][splittable[one]]])
-        pairs, pair_hist = split[both], h[both]
+        pairs, pair_hist = split[both], h.take(np.flatnonzero(worth)[both], axis=0)
         may_split = children[splittable]
     feature, goes_left, left = (a.copy() for a in tree.arrays())
     if growth.cp > 0:
@@ -556,7 +559,9 @@ def best_splits(
         rows = nodes if tried is None else np.flatnonzero(tried[:, f])  # nodes trying f
         if bins[f] < 2 or not len(rows):
             continue
-        part = hist[rows, start[f] : start[f] + bins[f]]
+        part = hist[:, start[f] : start[f] + bins[f]] if tried is None else (
+            hist[rows, start[f] : start[f] + bins[f]]
+        )  # fmt: skip
         weight = part.sum(axis=-1) if k else part[..., 0]
         if unordered[f]:
             # categories in order of the node's mean y, or of its majority class's rate
@@ -687,7 +692,7 @@ def _with_donors(step, tree, leaf, n_leaves, growth, rows_of) -> Forest:
 def _sampled_donors(leaves: np.ndarray, y: np.ndarray, ctx: BlockContext) -> DonorPool:
     """Up to DONOR_CAP donors per leaf, a uniform sample of bigger ones (weighted)."""
     u = ctx.rng(DONORS).random(len(leaves))
-    order = np.lexsort((u, leaves))
+    order = np.argsort(leaves + 0.5 * u)  # by leaf, then u (one float key: 8x lexsort's speed)
     ranked = leaves[order]
     first = np.r_[True, ranked[1:] != ranked[:-1]]
     group_start = np.maximum.accumulate(np.where(first, np.arange(len(ranked)), 0))
