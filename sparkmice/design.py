@@ -120,13 +120,13 @@ class Design:
         values: np.ndarray,
         rows: np.ndarray,
         missing: np.ndarray | None = None,
-        bin_codes: dict[int, tuple[tuple[float, ...], np.ndarray]] | None = None,
+        bin_codes: dict[int, tuple[tuple[float, ...], np.ndarray, np.ndarray]] | None = None,
     ) -> np.ndarray:
         """len(rows) × (p + 2) matrix of `rows` in that order: intercept, the predictor
         columns, and last the target's categories. With the block's `missing` cells and a
         `bin_codes` dict kept with the block, a number's bin codes are searched once for
-        its observed cells (they never change) and at each build only for its imputed
-        ones (`_number_codes`)."""
+        its observed cells (they never change) and again only for its imputed ones when
+        they changed (`_number_codes`)."""
         x = np.empty((len(rows), len(self.columns) + 2), order="F")
         x[:, 0] = 1.0
         gathered: dict[int, np.ndarray] = {}  # a nominal predictor gives several columns
@@ -176,20 +176,26 @@ def _number_codes(
     b: Binning,
     values: np.ndarray,
     missing: np.ndarray | None,
-    cache: dict[int, tuple[tuple[float, ...], np.ndarray]],
+    cache: dict[int, tuple[tuple[float, ...], np.ndarray, np.ndarray]],
 ) -> np.ndarray:
-    """Bin codes of a number in all the block's rows: kept in `cache` with the cuts they
-    were searched with, searched again only in the imputed cells (the only cells that
-    change) or when the cuts are new."""
+    """Bin codes of a number in all the block's rows, kept in `cache` with the cuts and the
+    imputed cells' values they were searched with: searched again only in the imputed
+    cells (the only cells that change), and only when those changed (a variable's values
+    change once a sweep, its codes are read at every other variable's step) or the cuts
+    are new."""
     v = b.variable
     kept = cache.get(v)
     if kept is None or kept[0] != b.cuts or missing is None:
         codes = b.codes(values[:, v])
-        cache[v] = (b.cuts or (), codes)
+        imputed = values[:, v] if missing is None else values[missing[:, v], v]
+        cache[v] = (b.cuts or (), codes, imputed)
         return codes
-    codes = kept[1]
+    cuts, codes, searched = kept
     imputed = missing[:, v]
-    codes[imputed] = b.codes(values[imputed, v])
+    now = values[imputed, v]
+    if not np.array_equal(now, searched):
+        codes[imputed] = b.codes(now)
+        cache[v] = (cuts, codes, now)
     return codes
 
 
