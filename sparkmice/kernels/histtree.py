@@ -6,8 +6,12 @@ they depend on the data, never on the layout), a categorical's category. A fores
 `n_trees` trees grows level by level, all trees at once: at each level one sum over blocks
 gives, per open node, its totals (weight, sum y, sum y^2; class counts for a categorical
 target) and, per feature and bin, the weight and sum y (class counts); siblings get one
-histogram summed and the other by subtraction from their parent's. The best split of a
-node is then found on the driver (or in every barrier task alike) from those sums:
+histogram summed and the other by subtraction from their parent's. A block keeps, for
+the step, its bin codes (uint8 for up to 256 bins) and its rows still in nodes that may
+split, with their nodes (`_Rows`); at each level only those rows move one node down and
+only they are summed (np.bincount per feature), so a level costs its open rows, not the
+block's, and the sums add the rows in row order as before. The best split of a node is
+then found on the driver (or in every barrier task alike) from those sums:
 
 * continuous target: rpart's anova gain, SS(parent) - SS(left) - SS(right);
 * categorical target: rpart's gini gain, n(1 - sum p^2) over parent minus children;
