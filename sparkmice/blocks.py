@@ -32,7 +32,9 @@ class Block:
     # (rows, variables) bool: the observed input cells config `where` marks (imputed too)
     where_observed: np.ndarray | None = None
     # binned designs' bin codes of numbers, by variable, with their cuts (`Design.build`)
-    bin_codes: dict = field(default_factory=dict)
+    bin_codes: dict[int, tuple[tuple[float, ...], np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
 
 
 def key_row_ids(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -383,7 +383,11 @@ class _Level:
     may_split: np.ndarray
 
     @classmethod
-    def of(cls, index: int, n_nodes: int, fresh, direct, may_split) -> _Level:
+    def of(
+        cls, index: int, n_nodes: int, fresh: np.ndarray, direct: np.ndarray,
+        may_split: np.ndarray,
+    ) -> _Level:  # fmt: skip
+        """The level's lookups, for a tree of `n_nodes` nodes."""
         slot = np.full(n_nodes, len(fresh), dtype=np.intp)
         slot[fresh] = np.arange(len(fresh))
         direct_slot = np.full(len(fresh) + 1, -1, dtype=np.intp)
@@ -419,7 +423,10 @@ class _Rows:
         self.levels = 0
 
     @classmethod
-    def of(cls, x, y, ctx, growth, centre, width, token) -> _Rows:
+    def of(
+        cls, x: np.ndarray, y: np.ndarray, ctx: BlockContext, growth: Growth, centre: float,
+        width: int, token: int,
+    ) -> _Rows:  # fmt: skip
         """The block's rows of this fit, cached in its scratch (made on first use)."""
         key = ("histtree", token)
         rows = ctx.scratch.get(key)
