@@ -31,6 +31,10 @@ class Block:
     ignored: np.ndarray | None = None  # (rows,) bool: rows not fitted on (config `ignore`)
     # (rows, variables) bool: the observed input cells config `where` marks (imputed too)
     where_observed: np.ndarray | None = None
+    # binned designs' bin codes of numbers, by variable, with their cuts (`Design.build`)
+    bin_codes: dict[int, tuple[tuple[float, ...], np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
 
 
 def key_row_ids(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -115,9 +115,18 @@ class Design:
         )
         return dataclasses.replace(self, bins=bins)
 
-    def build(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def build(
+        self,
+        values: np.ndarray,
+        rows: np.ndarray,
+        missing: np.ndarray | None = None,
+        bin_codes: dict[int, tuple[tuple[float, ...], np.ndarray, np.ndarray]] | None = None,
+    ) -> np.ndarray:
         """len(rows) × (p + 2) matrix of `rows` in that order: intercept, the predictor
-        columns, and last the target's categories."""
+        columns, and last the target's categories. With the block's `missing` cells and a
+        `bin_codes` dict kept with the block, a number's bin codes are searched once for
+        its observed cells (they never change) and again only for its imputed ones when
+        they changed (`_number_codes`)."""
         x = np.empty((len(rows), len(self.columns) + 2), order="F")
         x[:, 0] = 1.0
         gathered: dict[int, np.ndarray] = {}  # a nominal predictor gives several columns
@@ -125,8 +134,11 @@ class Design:
             column = gathered.get(var)
             if column is None:
                 column = gathered[var] = values[:, var].take(rows)
-            if self.bins is not None:
-                x[:, i] = self.bins[i - 1].codes(column)
+            b = self.bins[i - 1] if self.bins is not None else None
+            if b is not None and not b.categorical and bin_codes is not None:
+                x[:, i] = _number_codes(b, values, missing, bin_codes).take(rows)
+            elif b is not None:
+                x[:, i] = b.codes(column)
             elif not codes:
                 x[:, i] = column
             elif len(codes) == 1:
@@ -158,6 +170,33 @@ class Design:
             weights = np.asarray(self.counts, dtype=float)[members]
             out[at] = rng.choice(members, size=int(at.sum()), p=weights / weights.sum())
         return out
+
+
+def _number_codes(
+    b: Binning,
+    values: np.ndarray,
+    missing: np.ndarray | None,
+    cache: dict[int, tuple[tuple[float, ...], np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Bin codes of a number in all the block's rows, kept in `cache` with the cuts and the
+    imputed cells' values they were searched with: searched again only in the imputed
+    cells (the only cells that change), and only when those changed (a variable's values
+    change once a sweep, its codes are read at every other variable's step) or the cuts
+    are new."""
+    v = b.variable
+    kept = cache.get(v)
+    if kept is None or kept[0] != b.cuts or missing is None:
+        codes = b.codes(values[:, v])
+        imputed = values[:, v] if missing is None else values[missing[:, v], v]
+        cache[v] = (b.cuts or (), codes, imputed)
+        return codes
+    cuts, codes, searched = kept
+    imputed = missing[:, v]
+    now = values[imputed, v]
+    if not np.array_equal(now, searched):
+        codes[imputed] = b.codes(now)
+        cache[v] = (cuts, codes, now)
+    return codes
 
 
 def _indicator_label(plan: Plan, v: Variable, codes: tuple[int, ...]) -> str:

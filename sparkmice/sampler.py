@@ -312,7 +312,13 @@ class Chain:
         method = METHODS[plan.method[name]]
         obs, x_all, x_min, x_max = self.reduce(
             blocks,
-            functools.partial(_step_summaries, design=design, it=it, ranges=method.augments),
+            functools.partial(
+                _step_summaries,
+                design=design,
+                it=it,
+                ranges=method.augments,
+                cross=not method.binned,
+            ),
             _merge_summaries,
         )
         keep: list[int] = []
@@ -512,7 +518,7 @@ def _design(block: Block, design: Design, it: int) -> tuple[np.ndarray, int]:
         missing = block.missing[:, design.target]
         fitted = ~missing if block.ignored is None else ~missing & ~block.ignored
         rows = np.concatenate([np.flatnonzero(fitted), np.flatnonzero(missing)])
-        z = design.build(block.values, rows)
+        z = design.build(block.values, rows, block.missing, block.bin_codes)
         block.cache = {"key": key, "z": z, "n_obs": len(rows) - int(missing.sum())}  # fitted
     return block.cache["z"], block.cache["n_obs"]
 
@@ -568,11 +574,12 @@ def _initial_fill(block: Block, pools: dict[int, ObservedPool], seed: int, chain
     block.cache = {}
 
 
-def _step_summaries(block: Block, design: Design, it: int, ranges: bool):
-    """Moments of [x, y] over the observed rows; with `ranges`, also x's moments, minima
-    and maxima over all rows (for the augmentation rows of logreg/polyreg)."""
+def _step_summaries(block: Block, design: Design, it: int, ranges: bool, cross: bool = True):
+    """Moments of [x, y] over the observed rows (without `cross`, n and means only: a
+    binned method's); with `ranges`, also x's moments, minima and maxima over all rows
+    (for the augmentation rows of logreg/polyreg)."""
     z, n_obs = _design(block, design, it)
-    obs = Moments.of(z[:n_obs, 1:])
+    obs = (Moments.of if cross else Moments.means_of)(z[:n_obs, 1:])
     x = z[:, 1:-1]
     k = x.shape[1]
     if not ranges:

@@ -36,6 +36,15 @@ class Moments:
         c = z - mean
         return cls(float(n), mean, c.T @ c)
 
+    @classmethod
+    def means_of(cls, z: np.ndarray) -> Moments:
+        """n and the column means only, the cross-products left out (zero before a merge,
+        meaningless after): for a model that needs no more (the trees), at a tenth of
+        the cost of `of` on many rows."""
+        k = z.shape[1]
+        mean = z.mean(axis=0) if z.shape[0] else np.zeros(k)
+        return cls(float(z.shape[0]), mean, np.zeros((k, k)))
+
     def merge(self, other: Moments) -> Moments:
         if other.n == 0:
             return self

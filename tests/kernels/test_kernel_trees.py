@@ -4,7 +4,10 @@ missing row's own leaf, and trees that do not depend on how the rows fall into b
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
+import operator
 
 import numpy as np
 import pytest
@@ -399,6 +402,30 @@ def test_rf_is_reproducible_and_its_trees_differ():
     )
     assert len(other.feature) != len(first.feature) or (other.feature != first.feature).any()
     assert len(set(roots.tolist())) > 1 or len(set(first.goes_left[: first.n_trees, 0])) > 1
+
+
+@pytest.mark.parametrize("method", [cart, rf], ids=["cart", "rf"])
+@pytest.mark.parametrize("k", [0, 3])
+def test_a_fresh_scratch_at_every_sum_grows_the_same_forest(method, k):
+    """The per-step engine hands every block function an empty scratch: each level then
+    routes the block's rows down the whole tree so far instead of one level, to the
+    same nodes, so the forest and its donors are those of the cached run."""
+    codes, y, missing, bins, unordered = mar_data(600, 4)
+    if k:
+        y = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3])).astype(float)
+    cached = tree_step(codes, y, bins, unordered, n_levels=k, blocks=3)
+    xx = np.column_stack([np.ones(len(y)), codes])
+    parts = np.array_split(np.arange(len(y)), 3)
+
+    def fresh_scratch(f):
+        sums = [f(xx[p], y[p], BlockContext((0, 1, 1, 0, 3, b), {})) for b, p in enumerate(parts)]
+        return functools.reduce(operator.add, sums)
+
+    step = dataclasses.replace(cached, sum_over_blocks_with_context=fresh_scratch)
+    a = method.parameters(cached, np.random.default_rng(2))
+    b = method.parameters(step, np.random.default_rng(2))
+    for field in ("feature", "goes_left", "left", "leaf", "start", "value", "class_counts"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
 
 def test_mtry_is_rangers_default():
