@@ -744,6 +744,14 @@ def read_chain_files(
     from pyspark.sql import functions as F
 
     spark_schema = formats.spark_schema(spark, [loc.uri for loc in files[min(files)]], schema)
+    chain_of = {loc.path.rsplit("/", 1)[-1]: k for k, locs in files.items() for loc in locs}
+    if len(chain_of) == sum(map(len, files.values())) and "_metadata" not in spark_schema.names:
+        # one scan of every file (Spark packs small files into a few tasks), each row's
+        # chain looked up by its file's name (attempt ids make the names unique)
+        uris = [loc.uri for locs in files.values() for loc in locs]
+        pairs = [F.lit(x) for name, k in sorted(chain_of.items()) for x in (name, k)]
+        chain = F.create_map(*pairs)[F.col("_metadata.file_name")].cast("int")
+        return formats.read_spark(spark, uris, spark_schema).withColumn(IMPUTATION, chain)
     parts = [
         formats.read_spark(spark, [loc.uri for loc in locs], spark_schema).withColumn(
             IMPUTATION, F.lit(k).cast("int")
