@@ -11,7 +11,9 @@ Prints, on local[2] by default, each in this one process and JVM:
 - the quick start's fit + pool of the 20 imputations (`fit_imputations` + `pool`).
 
 Each phase also lists the Spark jobs it ran (count and seconds, from the Spark UI's REST
-API), so a repeated count or collect shows up. Targets (issue 12, 2 cores): read + plan
+API), so a repeated count or collect shows up, and the CPU seconds of this process and its
+children (the JVM, the Python workers): on a machine shared with other work the wall
+seconds swing with the load, the CPU seconds much less. Targets (issue 12, 2 cores): read + plan
 <= 5 s at 10^6 rows, <= 1 s overhead per chain, quick start <= 20 s, fit + pool <= 5 s.
 
     nice -n 10 python benchmarks/fixed_costs.py [--rows 1e6] [--master local[2]] [--jobs]
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -67,6 +70,39 @@ class Jobs:
         return sorted(new, key=lambda j: j["jobId"])
 
 
+class Cpu:
+    """CPU seconds of this process and all its descendants since the last `take()`, from
+    /proc (Linux; nan elsewhere); exited children count through their parents."""
+
+    def __init__(self):
+        self.last = self._now()
+
+    @staticmethod
+    def _now() -> float:
+        try:
+            stats = {}
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:  # gone meanwhile
+                    continue
+                ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+                stats[int(pid)] = (int(fields[1]), ticks)
+        except OSError:
+            return float("nan")
+        tree, grew = {os.getpid()}, True
+        while grew:
+            new = {pid for pid, (parent, _) in stats.items() if parent in tree} - tree
+            tree, grew = tree | new, bool(new)
+        return sum(stats[p][1] for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
+
+    def take(self) -> float:
+        now = self._now()
+        seconds, self.last = now - self.last, now
+        return seconds
+
+
 def _seconds(job: dict) -> float:
     from datetime import datetime
 
@@ -78,9 +114,9 @@ def _seconds(job: dict) -> float:
     return (at(job["completionTime"]) - at(job["submissionTime"])).total_seconds()
 
 
-def summary(jobs: list[dict], show: bool) -> str:
+def summary(jobs: list[dict], show: bool, cpu: float) -> str:
     total = sum(_seconds(j) for j in jobs)
-    text = f"{len(jobs)} Spark jobs, {total:.1f} s inside them"
+    text = f"{len(jobs)} Spark jobs, {total:.1f} s inside them; CPU {cpu:.1f} s"
     if show:
         for j in jobs:
             name = (j.get("description") or j["name"]).splitlines()[0][:70]
@@ -148,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"JVM start + first job: {time.perf_counter() - t:.1f} s (not counted below)")
     jobs = Jobs(spark)
     clock = ChainClock()
+    cpu = Cpu()
 
     import sparkmice
 
@@ -156,10 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         big = reference_file(rows)
         results[f"read + plan, {rows} rows"] = read_plan(spark, big)
         print(f"read + plan, {rows} rows: {results[f'read + plan, {rows} rows']:.1f} s "
-              f"(target 5 s); {summary(jobs.take(), args.jobs)}")  # fmt: skip
+              f"(target 5 s); {summary(jobs.take(), args.jobs, cpu.take())}")  # fmt: skip
     results["read + plan, 20000 rows"] = read_plan(spark, QUICK_START)
     print(f"read + plan, 20000 rows: {results['read + plan, 20000 rows']:.1f} s; "
-          f"{summary(jobs.take(), args.jobs)}")  # fmt: skip
+          f"{summary(jobs.take(), args.jobs, cpu.take())}")  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="fixed-costs-") as tmp:
         clock.chains.clear()
@@ -172,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         per_chain = sum(overhead) / len(overhead)
         print(
             f"quick start (20000 rows, m=20, maxit=10): {quick:.1f} s (target 20 s); "
-            f"read + plan {clock.prepare[-1]:.1f} s; {summary(jobs.take(), args.jobs)}"
+            f"read + plan {clock.prepare[-1]:.1f} s; {summary(jobs.take(), args.jobs, cpu.take())}"
         )
         print(f"  per chain: wall {sum(clock.chains.values()) / len(clock.chains):.2f} s, "
               f"sweeps {float(sweeps.mean()):.2f} s, overhead {per_chain:.2f} s "
@@ -183,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         fit_pool = time.perf_counter() - t
         print(
             f"fit + pool of the 20 imputations: {fit_pool:.1f} s (target 5 s); "
-            f"{summary(jobs.take(), args.jobs)}"
+            f"{summary(jobs.take(), args.jobs, cpu.take())}"
         )
         print(pooled[["term", "estimate", "std_error"]].to_string(index=False))
     results.update({"quick start": quick, "overhead per chain": per_chain, "fit + pool": fit_pool})

@@ -13,10 +13,9 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from sparkmice.blocks import block_of, encode_column
@@ -25,6 +24,9 @@ from sparkmice.kernels import quickpred as kernel
 from sparkmice.names import BLOCK, ROW_ID
 from sparkmice.plan import Variable, resolve
 from sparkmice.summaries import summarize_arrow
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("sparkmice")
 
@@ -225,6 +227,8 @@ def quickpred(
     levels, exclude, collapse_below, max_levels, ...). Nominal variables with three or
     more categories are correlated through one 0/1 column per category (the largest
     correlation counts); R uses their integer codes."""
+    import pandas as pd
+
     chosen = kernel.Options(mincor, minpuc, tuple(include), tuple(exclude), method)
     if not kernel.valid(dict(vars(chosen))):
         raise ConfigError(

@@ -5,7 +5,7 @@ summarise their partitions (rows, or the barrier engine's packed rows)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -104,6 +104,34 @@ def merge_summaries(a: ColumnSummary, b: ColumnSummary, max_levels: int) -> Colu
     )
 
 
+def summarised(schema: pa.Schema, skip: set[str]) -> pa.Schema:
+    """The columns of `schema` that get a summary: those of supported types not in `skip`."""
+    return pa.schema([f for f in schema if f.name not in skip and supported_type(f.type)])
+
+
+def table_summaries(table: pa.Table, max_levels: int, skip: set[str]) -> bytes:
+    """`summarize_arrow` encoded for the driver (`encode_summaries`): what a task sends."""
+    return encode_summaries(summarize_arrow(table, max_levels, skip))
+
+
+def merge_encoded(
+    parts: Iterable[bytes], schema: pa.Schema, max_levels: int
+) -> list[ColumnSummary]:
+    """The summaries of the columns of `schema` over the union of the row sets whose
+    encoded summaries are `parts` (typed by the driver's `schema`; nothing is unpickled)."""
+    return _merge_all((decode_summaries(p, schema) for p in parts), schema, max_levels)
+
+
+def _merge_all(
+    parts: Iterable[list[ColumnSummary]], schema: pa.Schema, max_levels: int
+) -> list[ColumnSummary]:
+    return functools.reduce(
+        lambda a, b: [merge_summaries(x, y, max_levels) for x, y in zip(a, b, strict=True)],
+        parts,
+        summarize_arrow(schema.empty_table(), max_levels, set()),
+    )
+
+
 def summarize_spark(
     df,
     max_levels: int,
@@ -117,19 +145,10 @@ def summarize_spark(
     values; nothing received is unpickled)."""
     from sparkmice.io.spark import arrow_schema, as_table, column
 
-    schema = arrow_schema(df.schema) if unpack is None else unpack(iter([])).schema
-    names = [f.name for f in schema if f.name not in skip and supported_type(f.type)]
+    sub = summarised(arrow_schema(df.schema) if unpack is None else unpack(iter([])).schema, skip)
+    names = sub.names
     if not names:
         return []
-    sub = pa.schema([schema.field(n) for n in names])
-    empty = summarize_arrow(sub.empty_table(), max_levels, set())
-
-    def merge_all(parts) -> list[ColumnSummary]:
-        return functools.reduce(
-            lambda a, b: [merge_summaries(x, y, max_levels) for x, y in zip(a, b, strict=True)],
-            parts,
-            empty,
-        )
 
     def task(batches):
         if unpack is None:
@@ -137,10 +156,12 @@ def summarize_spark(
         else:
             tables = iter([unpack(batches).select(names)])
         parts = (summarize_arrow(t, max_levels, set()) for t in tables)
-        yield pa.RecordBatch.from_pydict({"s": [encode_summaries(merge_all(parts))]})
+        yield pa.RecordBatch.from_pydict(
+            {"s": [encode_summaries(_merge_all(parts, sub, max_levels))]}
+        )
 
     rows = (df if unpack else df.select(*[column(n) for n in names])).mapInArrow(task, "s binary")
-    return merge_all(decode_summaries(r["s"], sub) for r in rows.collect())
+    return merge_encoded((r["s"] for r in rows.collect()), sub, max_levels)
 
 
 _SUMMARY_SCHEMA = pa.schema(

@@ -1,10 +1,17 @@
 """Fitting the analysis model on every imputation (pandas: statsmodels; Spark: IRLS),
-or any model the user fits himself (`with_imputations`)."""
+or any model the user fits himself (`with_imputations`).
 
-from sparkmice.analysis.baselines import fit_complete_cases, fit_mean_imputed
-from sparkmice.analysis.fit import fit_imputations
-from sparkmice.analysis.fits import AnalysisFits
-from sparkmice.analysis.models import with_imputations
+Public names are imported on first use (`sparkmice.lazy`): Spark's Python workers import
+`sparkmice.analysis.spark` to fit, and should not pay for statsmodels or scipy.stats."""
 
-__all__ = ["AnalysisFits", "fit_complete_cases", "fit_imputations", "fit_mean_imputed",
-           "with_imputations"]
+from sparkmice.lazy import lazy_exports
+
+_HOMES = {
+    "AnalysisFits": "sparkmice.analysis.fits",
+    "fit_complete_cases": "sparkmice.analysis.baselines",
+    "fit_imputations": "sparkmice.analysis.fit",
+    "fit_mean_imputed": "sparkmice.analysis.baselines",
+    "with_imputations": "sparkmice.analysis.models",
+}
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = lazy_exports(globals(), _HOMES)

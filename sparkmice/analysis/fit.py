@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from sparkmice.analysis.design import (
     check_family,
@@ -27,11 +26,7 @@ from sparkmice.analysis.fits import AnalysisFits, check_long
 from sparkmice.kernels.glm import mean_and_variance
 from sparkmice.names import IMPUTATION
 
-_SM_FAMILY = {
-    "gaussian": sm.families.Gaussian,
-    "binomial": sm.families.Binomial,
-    "poisson": sm.families.Poisson,
-}
+_SM_FAMILY = {"gaussian": "Gaussian", "binomial": "Binomial", "poisson": "Poisson"}
 # statsmodels stops when |dev - dev_old| <= atol + rtol |dev_old|: glm.fit's rule, tightened
 # tenfold so the pandas and Spark routes agree to well below 1e-8.
 _SM_TOL = {"atol": 1e-12, "rtol": 1e-11}
@@ -54,13 +49,16 @@ def _covariance_at(x: np.ndarray, beta: np.ndarray, family: str, scale: float) -
 
 
 def _fit_pandas(df: pd.DataFrame, formula: str, family: str, dfcom: float | None):
-    """Per imputation: statsmodels GLM on the design of one ModelSpec fixed on the whole table."""
+    """Per imputation: statsmodels GLM on the design of one ModelSpec fixed on the whole table
+    (statsmodels is imported here: the Spark route does not need it)."""
+    import statsmodels.api as sm
+
     check_long(list(df.columns))
     variables = formula_variables(formula, df.columns)
     spec = model_spec(formula, df[variables])
     terms = tuple(spec.rhs.column_names)
     imputations = tuple(int(k) for k in sorted(df[IMPUTATION].unique()))
-    sm_family = _SM_FAMILY[family]()
+    sm_family = getattr(sm.families, _SM_FAMILY[family])()
     data, est, cov, dev, tss, nobs = [], [], [], [], [], []
     for k in imputations:
         y, x = design_arrays(spec, df.loc[df[IMPUTATION] == k, variables], family)

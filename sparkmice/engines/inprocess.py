@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -112,6 +111,8 @@ class InProcessEngine:
 def arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
     """The input as an Arrow table with `_row_id` (the id column's keys, or positions),
     checked as the plan requires (schema, keys)."""
+    import pandas as pd
+
     if isinstance(data, pd.DataFrame):
         data = pa.Table.from_pandas(data, preserve_index=False)
     elif not isinstance(data, pa.Table):

@@ -3,12 +3,15 @@ out on the slots and run them, each chain handed to the run folder's sink.
 
 The input is read once: row ids (with the row count) first, then one shuffle that sends
 each block to its task (packed for the barrier engine), cached; the plan's column
-summaries come from that cache. Inside Spark the columns are named by position
-(`PositionalNames`); the tasks, the plan and the output use the real names.
+summaries come from the pass that packs (barrier: read back from the cache with no
+Python pass) or from one pass over the cache (per-step). Inside Spark the columns are
+named by position (`PositionalNames`); the tasks, the plan and the output use the real
+names.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -35,7 +38,7 @@ from sparkmice.plan import Plan, block_count, check_schema, resolve
 from sparkmice.predictors import correlate_spark
 from sparkmice.progress import ProgressPrinter, ProgressWriter
 from sparkmice.sampler import ChainTask, SweepReport
-from sparkmice.summaries import summarize_spark
+from sparkmice.summaries import summarised, summarize_spark, table_summaries
 
 log = logging.getLogger("sparkmice")
 
@@ -83,11 +86,13 @@ class SparkEngine:
         # blocks go round-robin to the tasks (one shuffle, no sampling job), cached
         keys = np.array(partition_keys(self.layout.partitions), dtype=np.int32)
         self.block_schema = real_schema.append(pa.field(BLOCK, pa.int32()))
-        if self.name == "barrier":
+        skip = set(cfg.excluded()) | {ROW_ID, BLOCK} | ({cfg.id_column} if cfg.id_column else set())
+        if self.name == "barrier":  # the pass that packs the rows also summarises them
             records = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
             value_bytes = barrier.packed_value_bytes(int(records))
+            summarize = functools.partial(table_summaries, max_levels=cfg.max_levels, skip=skip)
             tag, tagged_schema = barrier.pack_function(
-                input_schema, n_blocks, keys, value_bytes, names
+                input_schema, n_blocks, keys, value_bytes, names, summarize
             )
             unpack = barrier.unpack_function(self.block_schema)
         else:
@@ -99,8 +104,12 @@ class SparkEngine:
             .drop("__task")
             .cache()
         )
-        skip = set(cfg.excluded()) | {ROW_ID, BLOCK} | ({cfg.id_column} if cfg.id_column else set())
-        summaries = summarize_spark(self.prepared, cfg.max_levels, skip, unpack)
+        if self.name == "barrier":
+            summaries = barrier.packed_summaries(
+                self.prepared, summarised(self.block_schema, skip), cfg.max_levels
+            )
+        else:
+            summaries = summarize_spark(self.prepared, cfg.max_levels, skip, unpack)
         self.plan = resolve(
             real_schema.remove(real_schema.get_field_index(ROW_ID)),
             summaries,

@@ -17,18 +17,19 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from sparkmice.io.paths import write_atomic
 from sparkmice.io.run import RunFolder
 from sparkmice.names import IMPUTATION, IMPUTED_SUFFIX, ROW_ID, WHERE_DIR
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SHAPES = ("long", "all", "broad", "repeated")
 PANDAS_ROWS = 2_000_000  # imputed rows (m × n) above which the commands read with Spark
@@ -149,6 +150,8 @@ def read_where(run: RunFolder, spark: Any = None) -> Any:
     names = schemas[0].names
     observed = {c: sum(observed_counts(s).get(c, 0) for s in schemas) for c in names[1:]}
     if spark is None:
+        import pyarrow.dataset as ds  # here: it imports pandas, which Spark's workers skip
+
         table = ds.dataset(paths, filesystem=run.fs, format="parquet").to_table()
         counts = [int(np.count_nonzero(table.column(c).to_numpy())) for c in names[1:]]
     else:
@@ -208,10 +211,12 @@ def _indicator_names(columns: list[str], data_columns: list[str]) -> dict[str, s
     return names
 
 
-# -- pandas ---------------------------------------------------------------------------------------
+# -- pandas (imported inside: Spark's workers import this module) ---------------------------------
 def where_frame(where: pa.Table, row_ids: np.ndarray) -> pd.DataFrame:
     """R's `where` over rows `row_ids`: `_row_id` and a boolean per filled column, in
     the order of `row_ids`."""
+    import pandas as pd
+
     imputed = where.to_pandas()
     rows = pd.Index(imputed[ROW_ID]).get_indexer(row_ids)
     found = rows >= 0
@@ -245,6 +250,8 @@ def shaped(
 ) -> Any:
     """Imputations `frames` (k -> frame of one imputation, 0 the original; each with
     `_row_id`, sorted by it) in R's `shape`; an int: that one frame."""
+    import pandas as pd
+
     if isinstance(shape, int) or shape == "all":
         out = [f.drop(columns=[IMPUTATION], errors="ignore") for f in frames.values()]
         return out[0] if isinstance(shape, int) else out

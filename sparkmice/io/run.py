@@ -46,12 +46,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
@@ -72,6 +70,9 @@ from sparkmice.names import (
     STATE_DIR,
     WHERE_DIR,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # output formats: name -> module defining OUTPUT (an OutputFormat); imported when used, so
 # that Parquet runs need neither deltalake nor pyspark. A format registered at run time (a
@@ -133,6 +134,8 @@ class ParquetFiles:
     def read(
         self, filesystem: pafs.FileSystem, paths: list[str], schema: pa.Schema | None
     ) -> pa.Table:
+        import pyarrow.dataset as ds  # here: it imports pandas, which Spark's workers skip
+
         return ds.dataset(paths, filesystem=filesystem, format="parquet").to_table()
 
     def spark_schema(self, spark: Any, uris: list[str], schema: pa.Schema | None) -> Any:
@@ -291,6 +294,8 @@ class RunFolder:
 
     def read_tables(self) -> dict[str, pd.DataFrame]:
         """trace, events and timings as written (empty frames where a file is missing)."""
+        import pandas as pd
+
         tables = {}
         for name in RUN_TABLES:
             path = self.meta(f"{name}.csv").path
@@ -459,7 +464,7 @@ class RunFolder:
             "format": fmt.name,
             "rows": written,
             "writes": previous.get("writes", 0) + 1,
-            "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
+            "written_at": _now(),
             **extra,
             **({"model": model} if model else {}),
         }
@@ -488,7 +493,7 @@ class RunFolder:
                 "format": self.output().name,
                 "rows": rows,
                 "writes": previous.get("writes", 0) + 1,
-                "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
+                "written_at": _now(),
                 **({"model": model} if model else {}),
             },
         )
@@ -744,6 +749,14 @@ def read_chain_files(
     from pyspark.sql import functions as F
 
     spark_schema = formats.spark_schema(spark, [loc.uri for loc in files[min(files)]], schema)
+    chain_of = {loc.path.rsplit("/", 1)[-1]: k for k, locs in files.items() for loc in locs}
+    if len(chain_of) == sum(map(len, files.values())) and "_metadata" not in spark_schema.names:
+        # one scan of every file (Spark packs small files into a few tasks), each row's
+        # chain looked up by its file's name (attempt ids make the names unique)
+        uris = [loc.uri for locs in files.values() for loc in locs]
+        pairs = [F.lit(x) for name, k in sorted(chain_of.items()) for x in (name, k)]
+        chain = F.create_map(*pairs)[F.col("_metadata.file_name")].cast("int")
+        return formats.read_spark(spark, uris, spark_schema).withColumn(IMPUTATION, chain)
     parts = [
         formats.read_spark(spark, [loc.uri for loc in locs], spark_schema).withColumn(
             IMPUTATION, F.lit(k).cast("int")
@@ -760,7 +773,17 @@ def tables_of(reports: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         "events": [e for r in reports for e in r["events"]],
         "timings": [{k: r[k] for k in TABLE_COLUMNS["timings"]} for r in reports],
     }
+    import pandas as pd
+
     return {name: pd.DataFrame(rows[name], columns=cols) for name, cols in TABLE_COLUMNS.items()}
+
+
+def _now() -> str:
+    """The time of a commit record (pandas is imported here: Spark's workers import this
+    module and should not pay for pandas)."""
+    import pandas as pd
+
+    return pd.Timestamp.now(tz="UTC").isoformat()
 
 
 def data_columns(table: pa.Table) -> pa.Table:

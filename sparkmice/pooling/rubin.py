@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from sparkmice.pooling.results import stack_estimates
 
@@ -157,8 +157,8 @@ def pool_estimates(
     fmi = (riv + 2.0 / (df + 3.0)) / (1.0 + riv)
     se = np.sqrt(t)
     statistic = qbar / se
-    p_value = 2.0 * stats.t.sf(np.abs(statistic), df)
-    half = stats.t.ppf(0.5 + conf_level / 2.0, df) * se
+    p_value = 2.0 * special.stdtr(df, -np.abs(statistic))  # Student t's sf
+    half = special.stdtrit(df, 0.5 + conf_level / 2.0) * se  # its quantile
     return pd.DataFrame({
         "term": names, "m": m, "estimate": qbar, "ubar": ubar, "b": b, "t": t,
         "dfcom": float(dfcom), "df": df, "riv": riv, "lambda": lam, "fmi": fmi,

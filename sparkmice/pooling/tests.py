@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from sparkmice.pooling.rubin import PoolableFits, _check_m
 
@@ -91,7 +91,7 @@ def _reiter_df2(k: int, m: int, r: float, dfcom: float) -> float:
 def _result(
     test: str, f: float, k: int, df2: float, r: float, dropped: list[str]
 ) -> MultiparameterTest:
-    p = float(stats.f.sf(f, k, df2))
+    p = float(special.fdtrc(k, df2, f))  # the F distribution's sf
     return MultiparameterTest(test, float(f), k, float(df2), p, float(r), tuple(dropped))
 
 

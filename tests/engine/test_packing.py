@@ -3,11 +3,16 @@ values (sparkmice.engines.barrier.pack_function / unpack_function), without Spar
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sparkmice.blocks import BLOCK, ROW_ID, block_of
 from sparkmice.engines import barrier
+from sparkmice.summaries import merge_encoded, summarised, summarize_arrow, table_summaries
 
 
 def _input(n: int) -> pa.Table:
@@ -81,6 +86,35 @@ def test_batches_whose_timestamp_zone_is_labelled_otherwise_pack_as_the_schema()
                                      pa.field(ROW_ID, pa.int64())]))  # fmt: skip
     pack, schema = barrier.pack_function(table.schema, 2, np.array([0], np.int32), 1 << 20)
     packed = pa.Table.from_batches(list(pack(labelled.to_batches())), schema)
+    block_schema = table.schema.append(pa.field(BLOCK, pa.int32()))
+    back = barrier.unpack_function(block_schema)(packed.to_batches()).sort_by(ROW_ID)
+    assert back.select(table.column_names).equals(table.sort_by(ROW_ID))
+
+
+def test_the_packing_pass_summarises_its_rows_in_one_value_that_unpack_skips():
+    """With `summarize`, an input partition also yields one `__summary` value: its column
+    summaries, which merged over the partitions equal the summaries of all rows (but the
+    number of distinct values of a column with too many: a lower bound); the chains'
+    unpack skips it."""
+    table = _input(3000)
+    keys = np.array([5, 2], dtype=np.int32)
+    summarize = partial(table_summaries, max_levels=50, skip={ROW_ID})
+    pack, schema = barrier.pack_function(table.schema, 4, keys, 1 << 20, summarize=summarize)
+    halves = [table.slice(0, 1000), table.slice(1000)]  # two input partitions
+    packed = pa.Table.from_batches(
+        [b for half in halves for b in pack(half.to_batches(max_chunksize=400))], schema
+    )
+
+    summaries = packed.filter(pc.is_valid(packed.column("__summary")))
+    assert summaries.num_rows == 2 and summaries.column("__rows").null_count == 2
+    merged = merge_encoded(
+        summaries.column("__summary").to_pylist(), summarised(table.schema, {ROW_ID}), 50
+    )
+    whole = summarize_arrow(table, 50, {ROW_ID})
+    assert [s.name for s in merged] == ["x", "g"] and merged[1] == whole[1]
+    assert merged[0].n_distinct > 50 and replace(merged[0], n_distinct=0) == replace(
+        whole[0], n_distinct=0
+    )
     block_schema = table.schema.append(pa.field(BLOCK, pa.int32()))
     back = barrier.unpack_function(block_schema)(packed.to_batches()).sort_by(ROW_ID)
     assert back.select(table.column_names).equals(table.sort_by(ROW_ID))
