@@ -133,9 +133,19 @@ def make_wide(n: int, seed: int = 1) -> pd.DataFrame:
     return frame
 
 
+ANALYSIS_VARIABLES = ("y", "c01", "c02", "c03", "b01", "n4", "n8")  # FORMULA's variables
+
+
 def config_options() -> dict:
-    """The run's options beyond m, maxit, seed: the ordered columns declared."""
-    return {"kind": {f"o{i}": "ordered" for i in range(1, len(ORDERED_LEVELS) + 1)}}
+    """The run's options beyond m, maxit, seed: the ordered columns declared, and the
+    analysis model's variables kept as predictors of every column (quickpred's include).
+    Wide tables get R's quickpred rule by default, and by correlation alone (mincor 0.1) it
+    left c01, c03, b01, n4 and n8 out of one another's models: the pooled terms came out 2-3
+    SEs toward zero at 10^5 rows, at maxit 5 and 10 alike (benchmarks/results/wide_*.md)."""
+    return {
+        "kind": {f"o{i}": "ordered" for i in range(1, len(ORDERED_LEVELS) + 1)},
+        "quickpred": {"include": list(ANALYSIS_VARIABLES)},
+    }
 
 
 def data_path(rows: int, seed: int) -> Path:

@@ -467,8 +467,8 @@ class _Rows:
         w = None if self.weights is None else self.weights.take(self.open)
         wy = yy if w is None else w * yy
         if k:
-            cls = yy.astype(np.intp)
-            counts = np.bincount(s * k + cls, w, minlength=(n_fresh + 1) * k)[: n_fresh * k]
+            index = s * k + yy.astype(np.intp)
+            counts = np.bincount(index, w, minlength=(n_fresh + 1) * k)[: n_fresh * k]
             totals[:, 3:] = counts.reshape(n_fresh, k)
             totals[:, 0] = totals[:, 3:].sum(axis=1)
             totals[:, 1:3] = 0.0

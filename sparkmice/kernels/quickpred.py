@@ -286,7 +286,10 @@ def choose(
         opts = Options()
         detail = (
             f"{len(data) - 1} candidate predictors, more than {AUTO_ABOVE}: predictors chosen "
-            f"by R's quickpred rule ({opts}); set quickpred: false to use them all"
+            f"by R's quickpred rule ({opts}); name the analysis model's variables in "
+            f"quickpred: {{include: [...]}} so that they predict one another (by correlation "
+            f"alone the rule can leave them out and bias the pooled estimates toward zero; "
+            f"`sparkmice check-congeniality` checks), or set quickpred: false to use them all"
         )
         log.info(f"quickpred: {detail}")
         events.append(_event("", "quickpred chosen", detail))
