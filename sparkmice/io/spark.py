@@ -203,25 +203,26 @@ def with_row_id(df, id_column: str | None = None, name: str | None = None) -> tu
     and its number of rows (counted by the same small job).
 
     For Parquet files the position is (file order, row index in file), the same however
-    Spark splits the files; otherwise it follows the input's partitions in order, which is
-    stable for a given input and Spark configuration."""
+    Spark splits the files; files are spaced by their highest row index read, so that a
+    filtered input's rows keep distinct ids (the ids then have gaps: blocks hash them). Rows
+    read more than once (a self-union, a join) fall back to the partitions' order, which is
+    stable for a given input and Spark configuration, as for every other source."""
     from pyspark.sql import functions as F
 
     if id_column:
         ided = df.withColumn(ROW_ID, key_row_id(df, id_column))
         return ided, _checked_id_rows(ided, id_column, name or id_column)
-    meta, counts = None, {}
     if _has_row_index(df):
         meta = df.select(
             "*",
             F.col("_metadata.file_path").alias("__file"),
             F.col("_metadata.row_index").alias("__pos"),
         )
-        counts = dict(meta.groupBy("__file").count().collect())
-    if meta is not None and counts:
-        offset = _offset_map(counts)
-        ided = meta.withColumn(ROW_ID, (offset[F.col("__file")] + F.col("__pos")).cast("long"))
-        return ided.drop("__file", "__pos"), sum(counts.values())
+        files = meta.groupBy("__file").agg(F.count(F.lit(1)), F.max("__pos")).collect()
+        if files and all(n <= top + 1 for _, n, top in files):
+            offset = _offset_map({f: top + 1 for f, _, top in files})
+            ided = meta.withColumn(ROW_ID, (offset[F.col("__file")] + F.col("__pos")).cast("long"))
+            return ided.drop("__file", "__pos"), sum(n for _, n, _ in files)
     mid = df.withColumn("__mid", F.monotonically_increasing_id())
     part = F.shiftright(F.col("__mid"), 33)
     counts = dict(mid.groupBy(part.alias("p")).count().collect())
@@ -284,7 +285,7 @@ def spark_schema_of(schema: pa.Schema):
 
 
 def _offset_map(counts: dict):
-    """A literal map from each key to the number of rows under the keys sorted before it."""
+    """A literal map from each key to the sum of the counts of the keys sorted before it."""
     from pyspark.sql import functions as F
 
     pairs, total = [], 0

@@ -184,3 +184,36 @@ def test_dates_of_a_dataframe_made_from_pandas_come_back_unchanged(spark, tmp_pa
     long = imp.complete("long").toPandas().sort_values(["_imputation", "_row_id"])
     for _, chain in long.groupby("_imputation"):
         assert chain["when"].tolist() == df["when"].tolist()
+
+
+def test_a_filtered_input_of_several_files_keeps_every_row_once(spark, mar, tmp_path):
+    """Row ids of a filtered Parquet directory: files are spaced by their highest row index,
+    not by the rows the filter kept (which gave two rows of different files the same id).
+    Every kept row is imputed once per chain, its observed cells unchanged."""
+    data = mar[0].assign(key=np.arange(len(mar[0])))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i, part in enumerate(np.array_split(data, 3)):
+        part.to_parquet(folder / f"part-{i}.parquet", index=False)
+    kept = data[data["age"] > 40]
+    df = spark.read.parquet(str(folder)).where("age > 40")
+    long = sparkmice.mice(df, m=2, maxit=1, seed=3, output=str(tmp_path / "out")).complete("long")
+    long = long.toPandas()
+    for _, chain in long.groupby("_imputation"):
+        assert chain["_row_id"].is_unique and chain["key"].is_unique
+        chain = chain.set_index("key").loc[kept["key"]]
+        assert len(chain) == len(kept)
+        for name in ("bp", "chol", "diet"):
+            seen = kept[name].notna().to_numpy()
+            assert chain[name].to_numpy()[seen].tolist() == kept[name].to_numpy()[seen].tolist()
+
+
+def test_rows_read_twice_get_distinct_row_ids(spark, mar, tmp_path):
+    """A join that repeats each row reads each file position twice: positions cannot be
+    the ids, so the rows get the partitions' order instead, every one distinct."""
+    from sparkmice.io.spark import with_row_id
+
+    twice = spark.read.parquet(mar[1]).crossJoin(spark.createDataFrame([(1,), (2,)], ["copy"]))
+    ided, n = with_row_id(twice)
+    assert n == 2 * len(mar[0])
+    assert ided.select("_row_id").distinct().count() == n
