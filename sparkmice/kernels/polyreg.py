@@ -67,6 +67,7 @@ STACKED_LEVELS = 32  # weighted_grams: one GEMM over all levels from this many o
 PRODUCT_ROWS = 512  # rows of x_ia x_ib products formed at a time (p = 80: 13 MB)
 DRAW_TOL = 1e-6  # CG's relative residual for the many-level draw (a 1e-6 error in the draw)
 PERTURBATION = 0  # purpose of a block's random stream (BlockContext.rng): the draw's e
+CACHED_PROBABILITIES = 1 << 25  # most values (8 bytes) a block keeps for CG's products
 
 
 def uses_full_information(p: int, k: int) -> bool:
@@ -181,25 +182,46 @@ def block_sums(
 
 
 def block_product(
-    x: np.ndarray, beta: np.ndarray, v: np.ndarray, w: np.ndarray | None = None
+    x: np.ndarray,
+    beta: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray | None = None,
+    chunks: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """One block's full information at beta times theta-shaped v, in theta's order:
     sum_i w_i x_i ⊗ r_i with r_ia = pi_ia (u_ia - sum_b pi_ib u_ib), u_i = V' x_i (V is v as
     p × (K-1)): the information (pair (a, b): X' diag(w p_a (δ_ab - p_b)) X) applied without
-    forming it, in 4·n·p·(K-1) flops."""
+    forming it, in 4·n·p·(K-1) flops. `chunks`: the chunks' probabilities at beta, if kept
+    (`kept_probabilities`)."""
     n, p = x.shape
     km1 = beta.shape[1]
     vv = v.reshape((p, km1), order="F")
     out = np.zeros((p, km1))
-    for lo in range(0, n, CHUNK_ROWS):
+    for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
         xs = x[lo : lo + CHUNK_ROWS]
-        pk = probabilities(xs, beta)[1:]
+        pk = (probabilities(xs, beta) if chunks is None else chunks[i])[1:]
         pu = pk * (vv.T @ xs.T)
         r = pu - pk * pu.sum(axis=0)
         if w is not None:
             r *= w[lo : lo + CHUNK_ROWS]
         out += xs.T @ r.T
     return out.ravel(order="F")
+
+
+def kept_probabilities(x: np.ndarray, beta: np.ndarray, scratch: dict) -> list[np.ndarray] | None:
+    """The chunks' probabilities at beta, kept in the block's scratch for the next products
+    at the same beta (conjugate gradients takes hundreds at one beta: the n·K exponentials
+    were half their time). One beta at a time, at most CACHED_PROBABILITIES values a block;
+    the same numbers as computing them afresh."""
+    if len(x) * (beta.shape[1] + 1) > CACHED_PROBABILITIES:
+        return None
+    key = beta.tobytes()
+    kept = scratch.get("polyreg probabilities")
+    if kept is None or kept[0] != key:
+        starts = range(0, len(x), CHUNK_ROWS)
+        chunks = [probabilities(x[lo : lo + CHUNK_ROWS], beta) for lo in starts]
+        kept = scratch["polyreg probabilities"] = (key, chunks)
+    return kept[1]
 
 
 def block_perturbation(
@@ -472,7 +494,13 @@ def parameters(
         return sums
 
     def observed_product(beta: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return step.sum_over_blocks(lambda x, y: block_product(x, beta, v))
+        if step.sum_over_blocks_with_context is None:
+            return step.sum_over_blocks(lambda x, y: block_product(x, beta, v))
+        return step.sum_over_blocks_with_context(
+            lambda x, y, context: block_product(
+                x, beta, v, chunks=kept_probabilities(x, beta, context.scratch)
+            )
+        )
 
     def observed_perturbation(beta: np.ndarray) -> np.ndarray:
         if step.sum_over_blocks_with_context is None:

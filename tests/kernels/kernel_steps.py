@@ -19,7 +19,10 @@ def step_data(
     warm_start: np.ndarray | None = None,
     pool: ObservedPool | None = None,
     seed: int = 0,
+    scratches: list[dict] | None = None,
 ) -> StepData:
+    """`scratches`: the blocks' scratch dicts, kept across calls as the barrier engine keeps
+    them (by default each call gets empty ones, as the per-step engine's)."""
     x_all = x_obs if x_all is None else x_all
     xx = np.column_stack([np.ones(len(y_obs)), x_obs])
     parts = np.array_split(np.arange(len(y_obs)), blocks)
@@ -33,7 +36,8 @@ def step_data(
     def sum_over_blocks_with_context(f):
         total = None
         for b, part in enumerate(parts):
-            value = f(xx[part], y_obs[part], BlockContext((seed, 1, 1, 0, 3, b), {}))
+            scratch = {} if scratches is None else scratches[b]
+            value = f(xx[part], y_obs[part], BlockContext((seed, 1, 1, 0, 3, b), scratch))
             total = value if total is None else total + value
         return total
 

@@ -203,6 +203,28 @@ def test_many_level_draw_reproduces_the_formula(data, monkeypatch):
     np.testing.assert_allclose(info @ delta, e, rtol=1e-4, atol=1e-4 * np.abs(e).max())
 
 
+@pytest.mark.parametrize("prior", ["none", "hierarchical"])
+def test_kept_probabilities_give_the_same_draw(data, monkeypatch, prior):
+    """Truncated Newton with each block's probabilities kept for CG's products at one beta
+    (the barrier engine's scratch) draws exactly what recomputing them draws (the per-step
+    engine's empty scratch), chunks of 64 rows; and the scratch did keep them."""
+    x, _, y, missing = data
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 2)
+    monkeypatch.setattr(polyreg, "CHUNK_ROWS", 64)
+    scratches: list[dict] = [{}, {}, {}]
+    runs = [
+        polyreg.parameters(
+            step_data(x[~missing], y[~missing], x, 4, blocks=3, seed=9, scratches=kept),
+            np.random.default_rng(7),
+            polyreg_prior=prior,
+        )
+        for kept in (None, scratches)
+    ]
+    assert all(len(s["polyreg probabilities"][1]) == 3 for s in scratches)  # 133-134 rows
+    np.testing.assert_array_equal(runs[1].coef, runs[0].coef)
+    np.testing.assert_array_equal(runs[1].beta, runs[0].beta)
+
+
 def test_impute_reproduces_the_formula(data):
     """Level = first k with cumsum(pi)_k >= u, u ~ U(0, 1) from the same generator; exact."""
     _, xx, y, missing = data
