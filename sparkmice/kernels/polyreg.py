@@ -63,6 +63,7 @@ TAU_MIN, TAU_MAX = 0.05, 20.0
 EM_ROUNDS = 50
 EM_TOL = 0.05  # |log| change of every tau_j^2 that ends the EM
 CHUNK_ROWS = 4096
+PRODUCT_CHUNK_ROWS = 256  # block_product's rows at a time: its K × rows temporaries in cache
 STACKED_LEVELS = 32  # weighted_grams: one GEMM over all levels from this many on
 PRODUCT_ROWS = 512  # rows of x_ia x_ib products formed at a time (p = 80: 13 MB)
 DRAW_TOL = 1e-6  # CG's relative residual for the many-level draw (a 1e-6 error in the draw)
@@ -197,13 +198,14 @@ def block_product(
     km1 = beta.shape[1]
     vv = v.reshape((p, km1), order="F")
     out = np.zeros((p, km1))
-    for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
-        xs = x[lo : lo + CHUNK_ROWS]
+    for i, lo in enumerate(range(0, n, PRODUCT_CHUNK_ROWS)):
+        xs = x[lo : lo + PRODUCT_CHUNK_ROWS]
         pk = (probabilities(xs, beta) if chunks is None else chunks[i])[1:]
-        pu = pk * (vv.T @ xs.T)
-        r = pu - pk * pu.sum(axis=0)
+        r = vv.T @ xs.T  # u, then in place r = pk (u - sum_b pk_b u_b)
+        r -= np.einsum("ai,ai->i", pk, r)
+        r *= pk
         if w is not None:
-            r *= w[lo : lo + CHUNK_ROWS]
+            r *= w[lo : lo + PRODUCT_CHUNK_ROWS]
         out += xs.T @ r.T
     return out.ravel(order="F")
 
@@ -218,8 +220,8 @@ def kept_probabilities(x: np.ndarray, beta: np.ndarray, scratch: dict) -> list[n
     key = beta.tobytes()
     kept = scratch.get("polyreg probabilities")
     if kept is None or kept[0] != key:
-        starts = range(0, len(x), CHUNK_ROWS)
-        chunks = [probabilities(x[lo : lo + CHUNK_ROWS], beta) for lo in starts]
+        starts = range(0, len(x), PRODUCT_CHUNK_ROWS)
+        chunks = [probabilities(x[lo : lo + PRODUCT_CHUNK_ROWS], beta) for lo in starts]
         kept = scratch["polyreg probabilities"] = (key, chunks)
     return kept[1]
 

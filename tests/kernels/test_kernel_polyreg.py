@@ -210,7 +210,7 @@ def test_kept_probabilities_give_the_same_draw(data, monkeypatch, prior):
     engine's empty scratch), chunks of 64 rows; and the scratch did keep them."""
     x, _, y, missing = data
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 2)
-    monkeypatch.setattr(polyreg, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(polyreg, "PRODUCT_CHUNK_ROWS", 64)
     scratches: list[dict] = [{}, {}, {}]
     runs = [
         polyreg.parameters(
@@ -315,7 +315,7 @@ def test_information_equals_the_row_by_row_sum(data, monkeypatch, limit: int, st
     weights and rows in several chunks, by per-level syrk or by the stacked GEMM of many
     levels (1e-10 relative: rounding only)."""
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", limit)
-    monkeypatch.setattr(polyreg, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(polyreg, "PRODUCT_CHUNK_ROWS", 64)
     monkeypatch.setattr(polyreg, "PRODUCT_ROWS", 24)
     monkeypatch.setattr(polyreg, "STACKED_LEVELS", 1 if stacked else 1000)
     _, xx, y, _ = data
