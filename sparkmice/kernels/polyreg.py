@@ -192,15 +192,15 @@ def block_product(
     """One block's full information at beta times theta-shaped v, in theta's order:
     sum_i w_i x_i ⊗ r_i with r_ia = pi_ia (u_ia - sum_b pi_ib u_ib), u_i = V' x_i (V is v as
     p × (K-1)): the information (pair (a, b): X' diag(w p_a (δ_ab - p_b)) X) applied without
-    forming it, in 4·n·p·(K-1) flops. `chunks`: the chunks' probabilities at beta, if kept
-    (`kept_probabilities`)."""
+    forming it, in 4·n·p·(K-1) flops. `chunks`: the first chunks' probabilities at beta, if
+    kept (`kept_probabilities`)."""
     n, p = x.shape
     km1 = beta.shape[1]
     vv = v.reshape((p, km1), order="F")
     out = np.zeros((p, km1))
     for i, lo in enumerate(range(0, n, PRODUCT_CHUNK_ROWS)):
         xs = x[lo : lo + PRODUCT_CHUNK_ROWS]
-        pk = (probabilities(xs, beta) if chunks is None else chunks[i])[1:]
+        pk = (chunks[i] if chunks and i < len(chunks) else probabilities(xs, beta))[1:]
         r = vv.T @ xs.T  # u, then in place r = pk (u - sum_b pk_b u_b)
         r -= np.einsum("ai,ai->i", pk, r)
         r *= pk
@@ -210,17 +210,16 @@ def block_product(
     return out.ravel(order="F")
 
 
-def kept_probabilities(x: np.ndarray, beta: np.ndarray, scratch: dict) -> list[np.ndarray] | None:
-    """The chunks' probabilities at beta, kept in the block's scratch for the next products
-    at the same beta (conjugate gradients takes hundreds at one beta: the n·K exponentials
-    were half their time). One beta at a time, at most CACHED_PROBABILITIES values a block;
-    the same numbers as computing them afresh."""
-    if len(x) * (beta.shape[1] + 1) > CACHED_PROBABILITIES:
-        return None
+def kept_probabilities(x: np.ndarray, beta: np.ndarray, scratch: dict) -> list[np.ndarray]:
+    """The probabilities at beta of the block's first chunks, as many as CACHED_PROBABILITIES
+    values hold (268 MB), kept in the block's scratch for the next products at the same
+    beta: conjugate gradients takes hundreds at one beta, and the n·K exponentials were
+    half their time. One beta at a time; the same numbers as computing them afresh."""
     key = beta.tobytes()
     kept = scratch.get("polyreg probabilities")
     if kept is None or kept[0] != key:
-        starts = range(0, len(x), PRODUCT_CHUNK_ROWS)
+        rows = CACHED_PROBABILITIES // (beta.shape[1] + 1)
+        starts = range(0, min(len(x), rows - rows % PRODUCT_CHUNK_ROWS), PRODUCT_CHUNK_ROWS)
         chunks = [probabilities(x[lo : lo + PRODUCT_CHUNK_ROWS], beta) for lo in starts]
         kept = scratch["polyreg probabilities"] = (key, chunks)
     return kept[1]

@@ -204,13 +204,16 @@ def test_many_level_draw_reproduces_the_formula(data, monkeypatch):
 
 
 @pytest.mark.parametrize("prior", ["none", "hierarchical"])
-def test_kept_probabilities_give_the_same_draw(data, monkeypatch, prior):
+@pytest.mark.parametrize("kept_chunks", [3, 1])
+def test_kept_probabilities_give_the_same_draw(data, monkeypatch, prior, kept_chunks):
     """Truncated Newton with each block's probabilities kept for CG's products at one beta
     (the barrier engine's scratch) draws exactly what recomputing them draws (the per-step
-    engine's empty scratch), chunks of 64 rows; and the scratch did keep them."""
+    engine's empty scratch), chunks of 64 rows, all kept or (over the limit) the first
+    only; and the scratch did keep them."""
     x, _, y, missing = data
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 2)
     monkeypatch.setattr(polyreg, "PRODUCT_CHUNK_ROWS", 64)
+    monkeypatch.setattr(polyreg, "CACHED_PROBABILITIES", 4 * (64 * kept_chunks + 10))
     scratches: list[dict] = [{}, {}, {}]
     runs = [
         polyreg.parameters(
@@ -220,7 +223,8 @@ def test_kept_probabilities_give_the_same_draw(data, monkeypatch, prior):
         )
         for kept in (None, scratches)
     ]
-    assert all(len(s["polyreg probabilities"][1]) == 3 for s in scratches)  # 133-134 rows
+    # 133-134 rows a block: 3 chunks of 64 rows
+    assert all(len(s["polyreg probabilities"][1]) == kept_chunks for s in scratches)
     np.testing.assert_array_equal(runs[1].coef, runs[0].coef)
     np.testing.assert_array_equal(runs[1].beta, runs[0].beta)
 
