@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import contextlib
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,15 +237,35 @@ def with_row_id(df, id_column: str | None = None, name: str | None = None) -> tu
 
 def _has_row_index(df) -> bool:
     """Whether the rows come from files whose metadata has a row index (Parquet). Asked
-    without a failing query: Spark 4 logs a failed analysis as an ERROR with a stack trace
-    even when the caller handles it (CSV files have no row index, in-memory data no files)."""
+    without a failing query where possible (CSV files have no row index, in-memory data no
+    files); where the query fails (a union of reads has no `_metadata`), PySpark's log of
+    the failed analysis, an ERROR with a stack trace though handled here, is kept quiet."""
     try:
         if not df.inputFiles():
             return False
-        fields = df.select("_metadata").schema["_metadata"].dataType.names
+        with _quiet_analysis_errors():
+            fields = df.select("_metadata").schema["_metadata"].dataType.names
     except Exception:  # a source without file metadata
         return False
     return "row_index" in fields and "file_path" in fields
+
+
+@contextlib.contextmanager
+def _quiet_analysis_errors() -> Iterator[None]:
+    """PySpark 4's logger of failed DataFrame analyses off for the block (Spark 3.5 has
+    none)."""
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:
+        yield
+        return
+    logger = PySparkLogger.getLogger("DataFrameQueryContextLogger")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
 
 
 def key_row_id(df, id_column: str):

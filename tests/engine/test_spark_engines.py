@@ -217,3 +217,16 @@ def test_rows_read_twice_get_distinct_row_ids(spark, mar, tmp_path):
     ided, n = with_row_id(twice)
     assert n == 2 * len(mar[0])
     assert ided.select("_row_id").distinct().count() == n
+
+
+def test_a_union_of_reads_gets_row_ids_without_an_error_in_the_log(spark, mar, capfd):
+    """A union of two reads has no file metadata: its rows get the partitions' order, and
+    the probe for `_metadata` leaves no ERROR with a stack trace on stderr."""
+    from sparkmice.io.spark import with_row_id
+
+    df = spark.read.parquet(mar[1])
+    capfd.readouterr()
+    ided, n = with_row_id(df.union(df))
+    assert n == 2 * len(mar[0])
+    assert ided.select("_row_id").distinct().count() == n
+    assert "UNRESOLVED_COLUMN" not in capfd.readouterr().err
