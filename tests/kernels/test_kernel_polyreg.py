@@ -438,6 +438,34 @@ def test_prior_scales_from_last_sweeps_scales(monkeypatch):
     np.testing.assert_array_equal(starts[1], first.coef[1:, -1])
 
 
+def test_first_sweeps_start_fit_to_start_tol_gives_the_same_scales_and_mode(monkeypatch):
+    """The first sweep expands the EM at the start prior's mode found to START_TOL only.
+    Against a start fit to 1e-12: log tau^2 within 1e-3 (50 times finer than the EM's own
+    stopping rule, EM_TOL) and the final mode, fitted to TOL under those scales, within
+    1e-4 (the draw moves it by ~0.1-0.7 here: measured 2e-5 and 3e-6). A start fit to 1e-2
+    misses both (measured 0.10 and 0.016), so the check can fail."""
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 0)
+    k = 40
+    x, y = _levels_data(np.random.default_rng(11), 3000, [1.0, 0.2], k, 0.8)
+
+    def first_sweep(start_tol: float) -> tuple[np.ndarray, np.ndarray]:
+        monkeypatch.setattr(polyreg, "START_TOL", start_tol)
+        d = polyreg.parameters(step_data(x, y, x, k), np.random.default_rng(1))
+        return d.coef[:, : k - 1], d.coef[1:, -1]
+
+    exact_mode, exact_scales = first_sweep(1e-12)
+
+    def close(start_tol: float) -> bool:
+        mode, scales = first_sweep(start_tol)
+        return bool(
+            np.abs(np.log(scales / exact_scales)).max() < 1e-3
+            and np.abs(mode - exact_mode).max() < 1e-4
+        )
+
+    assert close(polyreg.START_TOL)
+    assert not close(1e-2)
+
+
 def test_hierarchical_prior_keeps_rare_levels_about_as_rare_as_observed(monkeypatch):
     """K = 40 long-tailed levels, n = 1000, 10 of them seen fewer than 5 times (2.4% of
     the rows): over 5 proper draws the model's mean share of those levels at the
