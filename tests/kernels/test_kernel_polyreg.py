@@ -319,7 +319,7 @@ def test_information_equals_the_row_by_row_sum(data, monkeypatch, limit: int, st
     weights and rows in several chunks, by per-level syrk or by the stacked GEMM of many
     levels (1e-10 relative: rounding only)."""
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", limit)
-    monkeypatch.setattr(polyreg, "PRODUCT_CHUNK_ROWS", 64)
+    monkeypatch.setattr(polyreg, "CHUNK_ROWS", 64)
     monkeypatch.setattr(polyreg, "PRODUCT_ROWS", 24)
     monkeypatch.setattr(polyreg, "STACKED_LEVELS", 1 if stacked else 1000)
     _, xx, y, _ = data
