@@ -497,19 +497,21 @@ def parameters(
             last[key] = sums
         return sums
 
-    def observed_product(beta: np.ndarray, v: np.ndarray) -> np.ndarray:
+    def in_context(f: Callable) -> np.ndarray:
+        """The many-level path's sums over blocks, each with its context (scratch, stream)."""
         if step.sum_over_blocks_with_context is None:
-            return step.sum_over_blocks(lambda x, y: block_product(x, beta, v))
-        return step.sum_over_blocks_with_context(
+            raise ValueError("polyreg with many levels needs sum_over_blocks_with_context")
+        return step.sum_over_blocks_with_context(f)
+
+    def observed_product(beta: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return in_context(
             lambda x, y, context: block_product(
                 x, beta, v, chunks=kept_probabilities(x, beta, context.scratch)
             )
         )
 
     def observed_perturbation(beta: np.ndarray) -> np.ndarray:
-        if step.sum_over_blocks_with_context is None:
-            raise ValueError("polyreg with many levels needs sum_over_blocks_with_context")
-        return step.sum_over_blocks_with_context(
+        return in_context(
             lambda x, y, context: block_perturbation(x, beta, context.rng(PERTURBATION))
         )
 

@@ -442,8 +442,8 @@ def test_first_sweeps_start_fit_to_start_tol_gives_the_same_scales_and_mode(monk
     """The first sweep expands the EM at the start prior's mode found to START_TOL only.
     Against a start fit to 1e-12: log tau^2 within 1e-3 (50 times finer than the EM's own
     stopping rule, EM_TOL) and the final mode, fitted to TOL under those scales, within
-    1e-4 (the draw moves it by ~0.1-0.7 here: measured 2e-5 and 3e-6). A start fit to 1e-2
-    misses both (measured 0.10 and 0.016), so the check can fail."""
+    1e-4 (a draw moves it by up to ~0.7 here). Measured: 2e-5 and 3e-6. A start fit to
+    1e-2 misses both (measured 0.10 and 0.016), so the check can fail."""
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 0)
     k = 40
     x, y = _levels_data(np.random.default_rng(11), 3000, [1.0, 0.2], k, 0.8)
