@@ -17,7 +17,9 @@ import pyarrow.compute as pc
 
 from sparkmice.expression import row_predicate
 from sparkmice.names import BLOCK, IMPUTATION, ROW_ID
-from sparkmice.plan import Plan, Variable
+from sparkmice.plan import InputError, Plan, Variable
+
+REPEATED_ROWS = "rows read more than once"  # starts the InputError a task raises for them
 
 
 @dataclass
@@ -123,6 +125,14 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
     order = np.lexsort((row_id, block))
     table = table.take(pa.array(order))
     row_id, block = row_id[order], block[order]
+    repeated = int(np.count_nonzero(row_id[1:] == row_id[:-1]))
+    if repeated:  # a row id's rows are all in its block, so no repeat escapes this check
+        raise InputError(
+            f"{REPEATED_ROWS}: {repeated} row(s) of the input repeat another's position in "
+            f"its file (a filter over a join or union that repeats rows?), so positions "
+            f"cannot tell them apart; give a column that identifies each row "
+            f"(`id_column`), or read each row once."
+        )
     # codes column by column, each block's rows then copied column-major (designs read
     # whole columns)
     values = np.empty((len(row_id), len(plan.variables)), order="F")

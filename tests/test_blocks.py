@@ -15,6 +15,7 @@ from small_plans import plan_of, table_of
 
 from sparkmice.blocks import (
     IMPUTATION,
+    REPEATED_ROWS,
     ROW_ID,
     block_of,
     completed_table,
@@ -22,6 +23,7 @@ from sparkmice.blocks import (
     encode_column,
     split_blocks,
 )
+from sparkmice.plan import InputError
 
 MASK = (1 << 64) - 1
 
@@ -72,6 +74,21 @@ def test_split_blocks_keeps_every_row_once_in_row_id_order(frame):
         np.testing.assert_array_equal(b.missing, np.isnan(b.values))
         assert b.source.num_rows == len(b.row_id)
         np.testing.assert_array_equal(b.source.column(ROW_ID).to_numpy(), b.row_id)
+
+
+def test_rows_with_one_row_id_are_refused_naming_the_fix():
+    """Two rows with one id (a repeated row that the row ids did not tell apart) would be
+    imputed and written as one: refused, however many blocks (a row id's rows all hash to
+    its block), with the count and the fix, not the rows' values."""
+    df = pd.DataFrame({"x": [1.0, None, 3.0, 4.0, 5.0], "z": [0.0, 1.0, 2.0, 3.0, 4.0]})
+    for blocks in (1, 3):
+        plan, _ = plan_of(df, row_blocks=blocks)
+        table = table_of(df)
+        ids = pa.array([0, 1, 2, 1, 2], pa.int64())
+        table = table.set_column(table.schema.get_field_index(ROW_ID), ROW_ID, ids)
+        with pytest.raises(InputError, match=f"^{REPEATED_ROWS}: 2 row") as raised:
+            split_blocks(table, plan)
+        assert "id_column" in str(raised.value) and "4.0" not in str(raised.value)
 
 
 def test_codes_are_values_and_level_indices(frame):

@@ -11,10 +11,12 @@ names.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from sparkmice.blocks import REPEATED_ROWS
 from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines import barrier, perstep
 from sparkmice.io.run import Attempt, ChainSink, Written, written_by
@@ -34,7 +37,7 @@ from sparkmice.io.spark import (
     with_row_id,
 )
 from sparkmice.names import BLOCK, IMPUTATION, ROW_ID
-from sparkmice.plan import Plan, block_count, check_schema, resolve
+from sparkmice.plan import InputError, Plan, block_count, check_schema, resolve
 from sparkmice.predictors import correlate_spark
 from sparkmice.progress import ProgressPrinter, ProgressWriter
 from sparkmice.sampler import ChainTask, SweepReport
@@ -136,7 +139,8 @@ class SparkEngine:
 
         def run_one(task: ChainTask, solo: bool) -> None:
             t = time.perf_counter()
-            self._run_chain(task, solo, sink, progress_uri)
+            with _input_errors_of_tasks():
+                self._run_chain(task, solo, sink, progress_uri)
             printer.poll()  # the chain's last sweeps before the line that it is written
             log.info(f"chain {task.chain} written in {time.perf_counter() - t:.1f} s")
 
@@ -243,6 +247,23 @@ def choose_engine(spark: Any, cfg: MiceConfig) -> tuple[str, str]:
     if cfg.engine == "barrier":
         raise ConfigError(f"engine 'barrier' cannot run here: {problem}; use engine 'perstep'.")
     return "perstep", problem
+
+
+@contextlib.contextmanager
+def _input_errors_of_tasks() -> Iterator[None]:
+    """A chain's job that failed because its tasks found rows read more than once (only
+    the tasks see all of a row id's rows) raises the tasks' InputError line, not Spark's
+    wrapped traceback."""
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as error:
+        text = str(error)
+        at = text.find(REPEATED_ROWS)
+        if at < 0:
+            raise
+        raise InputError(text[at:].splitlines()[0].strip()) from error
 
 
 def describe_job(spark: Any, text: str) -> None:

@@ -219,6 +219,20 @@ def test_rows_read_twice_get_distinct_row_ids(spark, mar, tmp_path):
     assert ided.select("_row_id").distinct().count() == n
 
 
+def test_a_filtered_input_read_twice_is_refused_in_one_line(spark, mar, tmp_path):
+    """Rows repeated by a join and thinned by a filter below one per position: their count
+    does not give the repeats away, so two rows share each position's id. The chain's
+    tasks find them in their blocks and the run stops with their InputError line."""
+    from sparkmice.plan import InputError
+
+    cut = float(mar[0]["age"].quantile(0.7))  # keeps 30%: twice that is fewer rows than the file
+    twice = spark.read.parquet(mar[1]).crossJoin(spark.createDataFrame([(1,), (2,)], ["copy"]))
+    with pytest.raises(InputError, match="^rows read more than once: [0-9]+ row") as raised:
+        sparkmice.mice(twice.where(f"age > {cut}").drop("copy"), m=1, maxit=1, seed=1,
+                       output=str(tmp_path / "out"))  # fmt: skip
+    assert "\n" not in str(raised.value) and "id_column" in str(raised.value)
+
+
 def test_a_union_of_reads_gets_row_ids_without_an_error_in_the_log(spark, mar, capfd):
     """A union of two reads has no file metadata: its rows get the partitions' order, and
     the probe for `_metadata` leaves no ERROR with a stack trace on stderr."""
