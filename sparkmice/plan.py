@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,8 +176,10 @@ class Plan:
 
 
 def check_schema(schema: pa.Schema, config: MiceConfig) -> None:
-    """Refuse reserved names and unknown columns in the config; no data is read."""
+    """Refuse reserved and repeated names and unknown columns in the config; no data is
+    read."""
     names = schema.names
+    check_unique_names(names)
     for name in RESERVED:
         if name in names:
             raise InputError(
@@ -221,6 +223,27 @@ def check_schema(schema: pa.Schema, config: MiceConfig) -> None:
                 f"column {f.name!r} has type {f.type}, which sparkmice cannot impute or use "
                 f"as a predictor; convert it to a number or string, or list it under `exclude`."
             )
+
+
+def check_unique_names(names: Iterable[Any]) -> None:
+    """Refuse an input with two columns of one name (a join's, or a frame's): options,
+    models and the output name columns, so one of the two would be lost."""
+    seen: set[Any] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(
+                f"input column {name!r} appears more than once; rename or drop all but one "
+                f"before imputing (after a join, select or alias the columns)."
+            )
+        seen.add(name)
+
+
+def check_rows(n_rows: int) -> None:
+    """Refuse an input without rows (an empty folder, a filter that keeps none)."""
+    if n_rows == 0:
+        raise InputError(
+            "the input has no rows: nothing to impute; check its path, table or filter."
+        )
 
 
 def check_id_counts(name: str, n_rows: int, n_null: int, n_distinct: int, n_ids: int) -> None:
@@ -483,6 +506,8 @@ def resolve(
     `correlate`: the data's correlations for quickpred (`sparkmice.predictors`), one pass
     over the data, made only when a target's predictors are chosen that way."""
     check_schema(schema, config)
+    if summaries:
+        check_rows(max(c.n for c in summaries))
     events: list[dict[str, Any]] = []
     by_name = {s.name: s for s in summaries}
     skip = set(config.excluded()) | ({config.id_column} if config.id_column else set())

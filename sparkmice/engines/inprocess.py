@@ -18,7 +18,15 @@ from sparkmice.blocks import Block, completed_table, key_row_ids, split_blocks
 from sparkmice.config import MiceConfig
 from sparkmice.io.run import ChainSink
 from sparkmice.names import ROW_ID
-from sparkmice.plan import Plan, block_count, check_id_counts, check_schema, resolve
+from sparkmice.plan import (
+    Plan,
+    block_count,
+    check_id_counts,
+    check_rows,
+    check_schema,
+    check_unique_names,
+    resolve,
+)
 from sparkmice.predictors import correlate_table
 from sparkmice.progress import ProgressWriter, announce
 from sparkmice.sampler import ChainTask, SweepReport
@@ -114,6 +122,8 @@ def arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
+        check_unique_names(data.columns)  # before Arrow's own error listing every column
+        check_rows(len(data))  # before a column of no rows is typed null
         data = pa.Table.from_pandas(data, preserve_index=False)
     elif not isinstance(data, pa.Table):
         data = pa.Table.from_pandas(data.toPandas(), preserve_index=False)

@@ -112,3 +112,17 @@ def test_constant_and_collinear_predictors_are_logged_not_errors(data):
     dropped = set(ev.loc[ev.variable == "y", "detail"])
     assert "const: constant" in dropped
     assert any(d.startswith(("x: collinear", "x2: collinear")) for d in dropped)
+
+
+def test_repeated_column_names(data):
+    """Two columns of one name (pandas allows it): one would be lost; refused naming it."""
+    twice = pd.concat([data, data[["x"]]], axis=1)
+    with pytest.raises(InputError, match=r"input column 'x' appears more than once"):
+        sparkmice.mice(twice, m=1, maxit=1)
+
+
+def test_no_rows(data):
+    """No rows is said as such, not as a column of type null (pandas types an empty
+    object column so)."""
+    with pytest.raises(InputError, match=r"^the input has no rows"):
+        sparkmice.mice(data.iloc[:0], m=1, maxit=1)

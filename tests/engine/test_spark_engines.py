@@ -233,6 +233,19 @@ def test_a_filtered_input_read_twice_is_refused_in_one_line(spark, mar, tmp_path
     assert "\n" not in str(raised.value) and "id_column" in str(raised.value)
 
 
+def test_a_join_with_repeated_names_and_a_filter_keeping_no_row_are_refused(spark, mar):
+    """A join's two `age` columns, refused before any job; a filter that keeps no row,
+    said as such."""
+    from sparkmice.plan import InputError
+
+    df = spark.read.parquet(mar[1])
+    joined = df.join(df.select("age", "bp"), on="bp")
+    with pytest.raises(InputError, match=r"input column 'age' appears more than once"):
+        sparkmice.mice(joined, m=1, maxit=1)
+    with pytest.raises(InputError, match=r"^the input has no rows"):
+        sparkmice.mice(df.where("age < -1"), m=1, maxit=1)
+
+
 def test_a_union_of_reads_gets_row_ids_without_an_error_in_the_log(spark, mar, capfd):
     """A union of two reads has no file metadata: its rows get the partitions' order, and
     the probe for `_metadata` leaves no ERROR with a stack trace on stderr."""
