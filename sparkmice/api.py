@@ -49,6 +49,7 @@ class MiceResult:
     notes: list[str] = field(default_factory=list)
     input_table: pa.Table | None = None  # in-process runs: the input, with `_row_id`
     where_table: pa.Table | None = None  # which cells were imputed, once asked
+    row_labels: pd.Index | None = None  # a pandas input's own index, by position
 
     @property
     def m(self) -> int:
@@ -118,6 +119,18 @@ class MiceResult:
         its imputed cells (`sparkmice.where`), so it needs nothing but the run."""
         return self._completed().where()
 
+    def _labelled(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows of the completed data under the pandas input's own index labels (each row's
+        label, by its `_row_id`); 0, 1, ... where the input had no index of its own."""
+        frame = frame.reset_index(drop=True)
+        if self.row_labels is None or self.input_table is None:
+            return frame
+        positions = pd.Index(self.input_table.column(ROW_ID).to_numpy()).get_indexer(
+            frame[ROW_ID].to_numpy()
+        )
+        frame.index = self.row_labels.take(positions)
+        return frame
+
     def _completed(self) -> Completed:
         """The completed data: in memory (in-process runs), else the run folder's."""
         table = self.long_table
@@ -126,11 +139,11 @@ class MiceResult:
 
         def imputation_of(k: int) -> pd.DataFrame:
             one = table.filter(pc.equal(table[IMPUTATION], k)).drop([IMPUTATION]).to_pandas()
-            return one.sort_values(ROW_ID, kind="stable").reset_index(drop=True)
+            return self._labelled(one.sort_values(ROW_ID, kind="stable"))
 
         def long_of() -> pd.DataFrame:
             df = table.to_pandas()
-            return df.sort_values([IMPUTATION, ROW_ID], kind="stable").reset_index(drop=True)
+            return self._labelled(df.sort_values([IMPUTATION, ROW_ID], kind="stable"))
 
         def where_of() -> pa.Table:
             if self.where_table is None:
@@ -178,6 +191,17 @@ class MiceResult:
         except NoWhereError:  # a run of an older version: no record to copy
             pass
         return run.root
+
+
+def own_index(data: Any) -> pd.Index | None:
+    """A pandas frame's index when it is its own (labels, a name, or not 0, 1, ...): the
+    completed frames keep it, as R's complete() keeps row names; else None."""
+    if not isinstance(data, pd.DataFrame):
+        return None
+    index = data.index
+    if index.name is None and index.equals(pd.RangeIndex(len(index))):
+        return None
+    return index
 
 
 def mice(
@@ -257,6 +281,7 @@ def mice(
         found["timings"], long_table, spark=None if in_memory else data.sparkSession,
         notes=engine.notes,
         input_table=engine.table if isinstance(engine, InProcessEngine) else None,
+        row_labels=own_index(data),
     )  # fmt: skip
     _log_convergence(result)
     return result

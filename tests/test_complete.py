@@ -221,3 +221,25 @@ def test_the_record_held_in_memory_equals_the_one_the_blocks_write(tmp_path):
     assert where.table_of_input(imp.input_table, imp.plan).equals(written)
     np.testing.assert_array_equal(imp.where()[["x", "s", "n"]], d[["x", "s", "n"]].isna())
     assert written.column(ROW_ID).to_pylist() == [1, 2, 4, 8]  # rows with a missing cell
+
+
+def test_a_pandas_inputs_own_index_labels_every_shape(nhanes):
+    """A frame indexed by its own labels (shuffled, named) gets them back on every row of
+    every shape, as R's complete() keeps row names; each label's observed cells are its
+    input cells. An input with the default index 0, 1, ... keeps giving 0, 1, ..."""
+    labels = pd.Index([f"p{i:02d}" for i in range(len(nhanes))], name="patient")
+    labelled = nhanes.set_axis(labels).sample(frac=1.0, random_state=3)
+    imp = sparkmice.mice(labelled, m=2, maxit=1, seed=7)
+    one = imp.complete(1)
+    assert one.index.equals(labelled.index) and one.index.name == "patient"
+    seen = labelled["chl"].notna()
+    assert one.loc[seen, "chl"].equals(labelled.loc[seen, "chl"])
+    repeated = labelled.index.append(labelled.index)
+    assert imp.complete("long").index.equals(repeated)
+    assert imp.complete("long", include=True).index.equals(labelled.index.append(repeated))
+    assert all(f.index.equals(labelled.index) for f in imp.complete("all", include=True))
+    for shape in ("broad", "repeated"):
+        assert imp.complete(shape).index.equals(labelled.index)
+    assert imp.complete(1, indicator=True).index.equals(labelled.index)
+    plain = sparkmice.mice(nhanes, m=1, maxit=1, seed=7).complete(1)
+    assert plain.index.equals(pd.RangeIndex(len(nhanes)))

@@ -255,16 +255,20 @@ def shaped(
     if isinstance(shape, int) or shape == "all":
         out = [f.drop(columns=[IMPUTATION], errors="ignore") for f in frames.values()]
         return out[0] if isinstance(shape, int) else out
+    first = next(iter(frames.values()))
+    index = first.index  # the input's own labels, or 0, 1, ...
+    own_index = index.name is not None or not index.equals(pd.RangeIndex(len(first)))
     if shape == "long":
         parts = [f.drop(columns=[IMPUTATION], errors="ignore").assign(**{IMPUTATION: np.int32(k)})
                  for k, f in frames.items()]  # fmt: skip
-        return pd.concat(parts, ignore_index=True)
+        return pd.concat(parts, ignore_index=not own_index)
     wide = {k: f.set_index(ROW_ID)[data_columns] for k, f in frames.items()}
     pairs = [(c, k) for k in wide for c in data_columns]  # broad: by imputation
     if shape == "repeated":
         pairs = [(c, k) for c in data_columns for k in wide]
-    first = next(iter(frames.values()))
     out = pd.DataFrame({f"{c}.{k}": wide[k][c].to_numpy() for c, k in pairs})
+    if own_index:
+        out.index = first.index
     out.insert(0, ROW_ID, first[ROW_ID].to_numpy())
     extra = [c for c in first.columns if c not in data_columns and c not in (ROW_ID, IMPUTATION)]
     return out.assign(**{c: first[c].to_numpy() for c in extra})  # indicators, once
