@@ -122,9 +122,11 @@ def split_blocks(table: pa.Table, plan: Plan) -> list[Block]:
         if BLOCK in table.column_names
         else block_of(row_id, plan.n_blocks)
     )
-    order = np.lexsort((row_id, block))
-    table = table.take(pa.array(order))
-    row_id, block = row_id[order], block[order]
+    later = (block[1:] > block[:-1]) | ((block[1:] == block[:-1]) & (row_id[1:] > row_id[:-1]))
+    if not later.all():  # (packed rows of one input partition come in this order already)
+        order = np.lexsort((row_id, block))
+        table = table.take(pa.array(order))
+        row_id, block = row_id[order], block[order]
     repeated = int(np.count_nonzero(row_id[1:] == row_id[:-1]))
     if repeated:  # a row id's rows are all in its block, so no repeat escapes this check
         raise InputError(

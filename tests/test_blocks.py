@@ -76,6 +76,22 @@ def test_split_blocks_keeps_every_row_once_in_row_id_order(frame):
         np.testing.assert_array_equal(b.source.column(ROW_ID).to_numpy(), b.row_id)
 
 
+def test_rows_already_in_block_and_row_id_order_give_the_same_blocks(frame):
+    """The packed rows of one input partition arrive grouped by block in row id order:
+    split without sorting them again, into the same blocks as rows in any order."""
+    df = pd.concat([frame] * 50, ignore_index=True)
+    plan, blocks = plan_of(df, row_blocks=4)
+    table = table_of(df)
+    block = block_of(table.column(ROW_ID).to_numpy(), plan.n_blocks)
+    ordered = table.append_column("_block", pa.array(block.astype(np.int32)))
+    ordered = ordered.take(pa.array(np.argsort(block, kind="stable")))
+    for got, want in zip(split_blocks(ordered, plan), blocks, strict=True):
+        assert got.index == want.index
+        np.testing.assert_array_equal(got.row_id, want.row_id)
+        np.testing.assert_array_equal(got.values, want.values)
+        assert got.source.drop_columns(["_block"]).equals(want.source)
+
+
 def test_rows_with_one_row_id_are_refused_naming_the_fix():
     """Two rows with one id (a repeated row that the row ids did not tell apart) would be
     imputed and written as one: refused, however many blocks (a row id's rows all hash to
