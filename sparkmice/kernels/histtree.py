@@ -25,8 +25,10 @@ then found on the driver (or in every barrier task alike) from those sums:
   as rpart and ranger cut halfway between neighbouring values (`_middle_of_ties`).
 
 With `cp` > 0 (cart) the grown tree is pruned as rpart prunes: a node whose risk (SS, or
-misclassified count) is at most alpha = cp * risk(root) is not split, and the tree is cut
-back to Breiman's T(alpha), the smallest subtree minimising risk + alpha * leaves.
+misclassified count) is at most alpha = cp * risk(root) is not split, nor one k levels
+below an ancestor whose risk is at most (k + 1) * alpha (rpart's bound: such a split
+never survives pruning), and the tree is cut back to Breiman's T(alpha), the smallest
+subtree minimising risk + alpha * leaves.
 
 Donors: every observed row is routed to its leaf (rf: in-bag and out-of-bag rows, as R
 mice's ranger route does) and each leaf keeps its observed y values: all of them up to
@@ -224,7 +226,8 @@ def _down(
 
 class _Tree:
     """The forest while it grows (driver side): per node its split, children, parent,
-    risk and depth, in arrays that double when full."""
+    risk, depth and `ceiling` (rpart's bound on what splitting below it can gain, see
+    `grow`; +inf without one), in arrays that double when full."""
 
     def __init__(self, n_trees: int, width: int):
         self.n = 0
@@ -234,6 +237,7 @@ class _Tree:
         self.parent = np.full(0, -1, dtype=np.intp)
         self.risk = np.zeros(0)
         self.depth = np.zeros(0, dtype=np.intp)
+        self.ceiling = np.zeros(0)
         self.add(np.full(n_trees, -1), 0)
 
     def add(self, parents: np.ndarray, depth: np.ndarray | int) -> np.ndarray:
@@ -250,6 +254,7 @@ class _Tree:
             self.parent = np.r_[self.parent, np.full(grown, -1, dtype=np.intp)]
             self.risk = np.r_[self.risk, np.zeros(grown)]
             self.depth = np.r_[self.depth, np.zeros(grown, dtype=np.intp)]
+            self.ceiling = np.r_[self.ceiling, np.full(grown, np.inf)]
         self.parent[new] = parents
         self.depth[new] = depth
         self.n += len(parents)
@@ -264,7 +269,15 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
 
     Each level is one sum over blocks: the totals of the nodes made by the last level's
     splits (`fresh`) and the histograms of those that may split (`direct`: of two such
-    siblings only the smaller, the other's is its parent's minus it)."""
+    siblings only the smaller, the other's is its parent's minus it).
+
+    With cp > 0 a node splits only while rpart's bound allows: its risk and, for each
+    ancestor k levels up, that ancestor's risk less k * alpha, all above alpha (rpart's
+    partition(): a child's "complexity" is its parent's min(risk, complexity) - alpha).
+    A node it stops is a leaf of T(alpha) anyway: T(alpha) keeps a split below an
+    ancestor only where the ancestor's branch, k + 1 splits or more, gains over alpha
+    per split, so more than (k + 1) * alpha in all, which its risk bounds. The pruned
+    tree is the same, with fewer nodes grown and summed."""
     if step.sum_over_blocks_with_context is None:
         raise ValueError("a tree method needs StepData.sum_over_blocks_with_context")
     sums = step.sum_over_blocks_with_context
@@ -313,7 +326,7 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
         at = _slots(fresh, tree.n)[with_hist]
         can = totals[at, 0] >= growth.min_split
         if growth.cp > 0:
-            can &= risks[at] > alpha
+            can &= np.minimum(risks[at], tree.ceiling[with_hist]) > alpha
         if not can.any():
             break
         nodes, h = (with_hist, hist) if can.all() else (with_hist[can], hist[can])
@@ -329,7 +342,11 @@ def grow(step: StepData, growth: Growth, rng: np.random.Generator) -> Forest:
         tree.left[split] = children[:, 0]
         tree.goes_left[split] = best.goes_left[worth]
         weights = np.column_stack([best.left_weight[worth], best.right_weight[worth]])
+        if growth.cp > 0:  # rpart's bound on the children (its leftson's "complexity")
+            bound = np.minimum(tree.risk[split], tree.ceiling[split]) - alpha
+            tree.ceiling[children] = bound[:, None]
         splittable = (weights >= growth.min_split) & (depth < MAX_DEPTH)[:, None]
+        splittable &= tree.ceiling[children] > alpha
         # cart needs every leaf's risk for pruning; rf only the nodes that may split
         fresh = children.ravel() if growth.cp > 0 else children[splittable]
         both = splittable.all(axis=1)

@@ -308,6 +308,56 @@ def test_every_split_left_after_pruning_is_worth_cp():
     assert (root_only.feature < 0).all() and root_only.leaf[0] == 0
 
 
+def test_rparts_bound_stops_growth_only_where_pruning_would_cut():
+    """rpart grows a node only while its risk and each ancestor's risk less alpha per
+    level between them stay above alpha. Grown that way, the tree has exactly the splits
+    of the whole tree (cp = 0) that the bound allows, fewer than the risk alone allows,
+    and prunes to the same T(alpha), row for row, as the whole tree does."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    x = rng.standard_normal((n, 3))
+    y = x[:, 0] ** 2 + np.where(x[:, 1] > 0, 1.0, 0.0) + 2.0 * rng.standard_normal(n)
+    codes, bins = binned(x, [False] * 3)
+    cp = 0.002
+    alpha = cp * impurity(y, 0)
+    bounded = cart.parameters(tree_step(codes, y, bins), rng, cp=cp)
+    whole = cart.parameters(tree_step(codes, y, bins), rng, cp=0.0)
+    rows = node_rows(whole, codes)
+    risk = np.zeros(len(whole.feature))
+    for node, members in rows.items():
+        risk[node] = impurity(y[members], 0)
+    ceiling = np.full(len(risk), np.inf)  # the bound's, and the risk alone's, verdicts
+    alone = np.zeros(len(risk), dtype=bool)
+    allowed, by_risk = set(), set()
+    for node in sorted(rows):  # parents before children
+        parent = next((p for p in rows if whole.feature[p] >= 0 and node in
+                       (whole.left[p], whole.left[p] + 1)), None)  # fmt: skip
+        if parent is not None:
+            ceiling[node] = min(risk[parent], ceiling[parent]) - alpha
+        alone[node] = risk[node] > alpha and (parent is None or alone[parent])
+        if whole.feature[node] >= 0 and min(risk[node], ceiling[node]) > alpha:
+            allowed.add(node)
+        if whole.feature[node] >= 0 and alone[node]:
+            by_risk.add(node)
+    grown = int((bounded.left >= 0).sum())  # split when grown (pruning keeps `left`)
+    assert grown == len({s for s in allowed if _ancestors_in(s, allowed, whole, rows)})
+    assert grown < len(by_risk)
+    pruned = dataclasses.replace(
+        whole, feature=histtree._prune(whole.feature, whole.left, risk, alpha)
+    )
+    a = bounded.leaves_of(codes.astype(np.intp))[0]
+    b = histtree.route(pruned.feature, pruned.goes_left, pruned.left, codes.astype(np.intp), 1)[0]
+    assert len(set(zip(a.tolist(), b.tolist(), strict=True))) == len(set(a)) == len(set(b))
+
+
+def _ancestors_in(node, allowed, forest, rows) -> bool:
+    """Whether every ancestor of `node` is in `allowed` (so that growth reaches it)."""
+    for p in rows:
+        if forest.feature[p] >= 0 and node in (forest.left[p], forest.left[p] + 1):
+            return p in allowed and _ancestors_in(p, allowed, forest, rows)
+    return True
+
+
 # -- donors -------------------------------------------------------------------------------
 def mar_data(n: int, seed: int):
     rng = np.random.default_rng(seed)
