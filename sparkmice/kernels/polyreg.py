@@ -422,14 +422,17 @@ def prior_scales(
     ones, while a predictor that separates levels strongly gets a wide prior.
 
     The EM starts from `start` (last sweep's scales) when given, else from TAU_START:
-    between sweeps the scales move little, so it stops after a round or two instead of
-    the 20-30 it takes from TAU_START (each round K-1 block inverses), and across sweeps
-    it keeps approaching the fixed point that one run's tolerance stops short of."""
+    between sweeps the scales move little, and across sweeps it keeps approaching the
+    fixed point that one run's tolerance stops short of. Scales shrinking towards TAU_MIN
+    creep there by a few per cent a round (EM's slow convergence of a variance going to
+    zero), so the rounds are accelerated by SQUAREM, which keeps EM's fixed point and
+    stopping rule: on the wide workload 7-12 rounds from TAU_START instead of 18-30, and
+    3-7 from last sweep's scales instead of 6-17 (each round K-1 block inverses)."""
     p = len(sd) + 1
     full = at.info.ndim == 2
     k = len(theta0) // p + 1
-    scale2 = np.full(p - 1, TAU_START**2) if start is None else start
-    for _ in range(EM_ROUNDS):
+
+    def em_round(scale2: np.ndarray) -> np.ndarray:
         prior = prior_sums(theta0, prior_precision(sd, scale2), full)
         posterior = at.info + prior.info
         if not full:  # the diagonal blocks, without truncated_newton's coarse one
@@ -437,11 +440,30 @@ def prior_scales(
         covariance = inverse(posterior)  # one factorisation for the mode and variances
         mode = theta0 + apply_blocks(covariance, at.score + prior.score)
         centred, v = per_sd_moments(mode, covariance, p, sd)
-        new = np.clip(((centred**2).sum(axis=1) + v.sum(axis=1)) / k, TAU_MIN**2, TAU_MAX**2)
-        done = bool(np.all(np.abs(np.log(new / scale2)) <= EM_TOL))
-        scale2 = new
-        if done:
-            break
+        return np.clip(((centred**2).sum(axis=1) + v.sum(axis=1)) / k, TAU_MIN**2, TAU_MAX**2)
+
+    def converged(old: np.ndarray, new: np.ndarray) -> bool:
+        return bool(np.all(np.abs(np.log(new / old)) <= EM_TOL))
+
+    scale2 = np.full(p - 1, TAU_START**2) if start is None else start
+    rounds = 0
+    while rounds < EM_ROUNDS:
+        # SQUAREM (Varadhan & Roland 2008, S3) on log tau^2: two EM rounds, then a step
+        # along their path, where scales that creep towards the bound move by a round
+        # at a time; the stop is always an EM round's own change
+        once = em_round(scale2)
+        if converged(scale2, once):
+            return once
+        twice = em_round(once)
+        rounds += 2
+        if converged(once, twice):
+            return twice
+        r = np.log(once / scale2)
+        v = np.log(twice / once) - r
+        alpha = min(-1.0, -float(np.linalg.norm(r) / max(np.linalg.norm(v), 1e-300)))
+        scale2 = np.clip(
+            np.exp(np.log(scale2) - 2 * alpha * r + alpha**2 * v), TAU_MIN**2, TAU_MAX**2
+        )
     return scale2
 
 

@@ -378,10 +378,11 @@ def test_prior_precision_is_the_inverse_of_the_symmetric_priors_covariance():
 
 
 def _levels_data(rng, n, tau, k, steep):
-    """n rows, 2 standard-normal predictors, k levels with intercepts -steep·log(k + 2)
-    (long-tailed) and per-SD slopes drawn N(0, tau_j^2) per predictor, level 0's too."""
-    x = rng.normal(size=(n, 2))
-    gamma = rng.normal(size=(2, k)) * np.asarray(tau)[:, None]
+    """n rows, len(tau) standard-normal predictors, k levels with intercepts
+    -steep·log(k + 2) (long-tailed) and per-SD slopes drawn N(0, tau_j^2) per predictor,
+    level 0's too."""
+    x = rng.normal(size=(n, len(tau)))
+    gamma = rng.normal(size=(len(tau), k)) * np.asarray(tau)[:, None]
     eta = -steep * np.log(np.arange(k) + 2.0) + x @ gamma
     cum = np.cumsum(np.exp(eta) / np.exp(eta).sum(1, keepdims=True), axis=1)
     y = np.minimum((rng.random(n)[:, None] > cum).sum(1), k - 1).astype(float)
@@ -436,6 +437,33 @@ def test_prior_scales_from_last_sweeps_scales(monkeypatch):
     assert starts == [None]
     polyreg.parameters(step_data(x, y, x, k, warm_start=first.coef), np.random.default_rng(2))
     np.testing.assert_array_equal(starts[1], first.coef[1:, -1])
+
+
+def test_accelerated_em_keeps_ems_fixed_point(monkeypatch):
+    """SQUAREM's extrapolation keeps EM's fixed point: run to a tight tolerance from the
+    default run's scales, one more EM round moves no scale by more than that tolerance;
+    the default run is within EM's own stopping distance of it on the scales that are
+    not at TAU_MIN, and the slopes of a pure-noise predictor (x3) shrink together
+    towards TAU_MIN, as plain EM's do."""
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 0)
+    k = 40
+    x, y = _levels_data(np.random.default_rng(5), 3000, [1.0, 0.2, 0.0], k, 0.8)
+    xx = np.column_stack([np.ones(len(y)), x])
+    f = _fit(*_observed(xx, y), *_no_aug(4), np.zeros((4, k - 1)))
+    at = polyreg.block_sums(xx, y, f.coef.reshape((4, k - 1), order="F"))
+    sd = x.std(axis=0)
+    default = polyreg.prior_scales(at, f.coef, sd)
+    rounds = []
+    inverse = polyreg.inverse
+    monkeypatch.setattr(polyreg, "inverse", lambda a: rounds.append(1) or inverse(a))
+    monkeypatch.setattr(polyreg, "EM_ROUNDS", 5000)
+    monkeypatch.setattr(polyreg, "EM_TOL", 1e-7)
+    tight = polyreg.prior_scales(at, f.coef, sd, default)
+    rounds.clear()
+    again = polyreg.prior_scales(at, f.coef, sd, tight)
+    assert len(rounds) == 1 and np.all(np.abs(np.log(again / tight)) <= 1e-7)
+    assert np.all(np.abs(np.log(default[:2] / tight[:2])) <= 0.05)
+    assert np.sqrt(default[2]) < 0.1 and tight[2] == polyreg.TAU_MIN**2
 
 
 def test_first_sweeps_start_fit_to_start_tol_gives_the_same_scales_and_mode(monkeypatch):
