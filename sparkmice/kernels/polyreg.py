@@ -446,16 +446,15 @@ def prior_scales(
         return bool(np.all(np.abs(np.log(new / old)) <= EM_TOL))
 
     scale2 = np.full(p - 1, TAU_START**2) if start is None else start
-    rounds = 0
-    while rounds < EM_ROUNDS:
-        # SQUAREM (Varadhan & Roland 2008, S3) on log tau^2: two EM rounds, then a step
-        # along their path, where scales that creep towards the bound move by a round
-        # at a time; the stop is always an EM round's own change
+    twice = scale2
+    for _ in range(max(EM_ROUNDS // 2, 1)):
+        # SQUAREM (Varadhan & Roland 2008, S3) on log tau^2: two EM rounds, then one
+        # step along their path as long as many rounds would take; the stop is always an
+        # EM round's own change, and what is returned an EM round's result
         once = em_round(scale2)
         if converged(scale2, once):
             return once
         twice = em_round(once)
-        rounds += 2
         if converged(once, twice):
             return twice
         r = np.log(once / scale2)
@@ -464,7 +463,7 @@ def prior_scales(
         scale2 = np.clip(
             np.exp(np.log(scale2) - 2 * alpha * r + alpha**2 * v), TAU_MIN**2, TAU_MAX**2
         )
-    return scale2
+    return twice
 
 
 def intercept_start(step: StepData, p: int, aug_w: np.ndarray) -> np.ndarray:
