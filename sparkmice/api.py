@@ -17,7 +17,14 @@ from sparkmice.config import ConfigError, MiceConfig
 from sparkmice.engines.contract import Engine
 from sparkmice.engines.inprocess import InProcessEngine
 from sparkmice.identity import differences, run_id, run_identity
-from sparkmice.io.imputed import Completed, NoWhereError, of_folder, read_where, write_where
+from sparkmice.io.imputed import (
+    Completed,
+    NoWhereError,
+    is_default_index,
+    of_folder,
+    read_where,
+    write_where,
+)
 from sparkmice.io.paths import check_apart
 from sparkmice.io.run import ChainSink, RunFolder, tables_of
 from sparkmice.models import plan_bytes
@@ -196,12 +203,9 @@ class MiceResult:
 def own_index(data: Any) -> pd.Index | None:
     """A pandas frame's index when it is its own (labels, a name, or not 0, 1, ...): the
     completed frames keep it, as R's complete() keeps row names; else None."""
-    if not isinstance(data, pd.DataFrame):
+    if not isinstance(data, pd.DataFrame) or is_default_index(data.index):
         return None
-    index = data.index
-    if index.name is None and index.equals(pd.RangeIndex(len(index))):
-        return None
-    return index
+    return data.index
 
 
 def mice(

@@ -245,6 +245,14 @@ def with_indicator(frame: pd.DataFrame, where: pa.Table) -> pd.DataFrame:
     return frame.assign(**{names[c]: flags[c].to_numpy() for c in names})
 
 
+def is_default_index(index: pd.Index) -> bool:
+    """Whether a pandas index is the default one, 0, 1, ... without a name (no labels of
+    the data's own)."""
+    import pandas as pd
+
+    return index.name is None and index.equals(pd.RangeIndex(len(index)))
+
+
 def shaped(
     frames: dict[int, pd.DataFrame], shape: str | int, data_columns: list[str]
 ) -> Any:
@@ -256,8 +264,7 @@ def shaped(
         out = [f.drop(columns=[IMPUTATION], errors="ignore") for f in frames.values()]
         return out[0] if isinstance(shape, int) else out
     first = next(iter(frames.values()))
-    index = first.index  # the input's own labels, or 0, 1, ...
-    own_index = index.name is not None or not index.equals(pd.RangeIndex(len(first)))
+    own_index = not is_default_index(first.index)  # the input's own labels
     if shape == "long":
         parts = [f.drop(columns=[IMPUTATION], errors="ignore").assign(**{IMPUTATION: np.int32(k)})
                  for k, f in frames.items()]  # fmt: skip

@@ -442,9 +442,6 @@ def prior_scales(
         centred, v = per_sd_moments(mode, covariance, p, sd)
         return np.clip(((centred**2).sum(axis=1) + v.sum(axis=1)) / k, TAU_MIN**2, TAU_MAX**2)
 
-    def converged(old: np.ndarray, new: np.ndarray) -> bool:
-        return bool(np.all(np.abs(np.log(new / old)) <= EM_TOL))
-
     scale2 = np.full(p - 1, TAU_START**2) if start is None else start
     twice = scale2
     for _ in range(max(EM_ROUNDS // 2, 1)):
@@ -452,13 +449,14 @@ def prior_scales(
         # step along their path as long as many rounds would take; the stop is always an
         # EM round's own change, and what is returned an EM round's result
         once = em_round(scale2)
-        if converged(scale2, once):
+        r = np.log(once / scale2)
+        if np.all(np.abs(r) <= EM_TOL):
             return once
         twice = em_round(once)
-        if converged(once, twice):
+        second = np.log(twice / once)
+        if np.all(np.abs(second) <= EM_TOL):
             return twice
-        r = np.log(once / scale2)
-        v = np.log(twice / once) - r
+        v = second - r
         alpha = min(-1.0, -float(np.linalg.norm(r) / max(np.linalg.norm(v), 1e-300)))
         scale2 = np.clip(
             np.exp(np.log(scale2) - 2 * alpha * r + alpha**2 * v), TAU_MIN**2, TAU_MAX**2
