@@ -122,25 +122,40 @@ def weighted_grams(x: np.ndarray, d: np.ndarray) -> np.ndarray:
     return out
 
 
+def level_sums(x: np.ndarray, codes: np.ndarray, k: int, w: np.ndarray | None) -> np.ndarray:
+    """K × p sums of w_i x_i over the rows of each category (the score's observed part,
+    the same at every beta): one weighted bincount per predictor."""
+    return np.stack(
+        [
+            np.bincount(codes, x[:, j] if w is None else x[:, j] * w, minlength=k)
+            for j in range(x.shape[1])
+        ],
+        axis=1,
+    )
+
+
 def block_sums(
     x: np.ndarray,
     y: np.ndarray,
     beta: np.ndarray,
     w: np.ndarray | None = None,
     information: bool = True,
+    chunks: list[np.ndarray] | None = None,
 ) -> NewtonSums:
     """One block's sums at beta (p × (K-1)); y holds codes 0..K-1, or n × K shares of the
     categories per row (`shared_rows`); theta = beta.ravel('F'). Without `information`,
     only the score and deviance (the information is an empty array): what a halving step
-    or a Newton-CG iteration needs, at a fraction of the cost.
+    or a Newton-CG iteration needs, at a fraction of the cost. `chunks`: the first chunks'
+    probabilities at beta, if kept (`kept_probabilities`).
 
-    The information of level pair (a, b) is X' diag(w p_a (δ_ab - p_b)) X. Its diagonal
+    The information of level pair (a, b): X' diag(w p_a (δ_ab - p_b)) X. Its diagonal
     blocks X' diag(w p_a (1 - p_a)) X come from `weighted_grams`; the full information's
     off-diagonal blocks are those of -M'M, M = [sqrt(w) p_1 X, ..., sqrt(w) p_{K-1} X] (one
     GEMM). With many levels (not `uses_full_information`) the sums carry only the diagonal
     blocks and, last, the coarse block Z'IZ = X' diag(w p_0 (1 - p_0)) X, Z = 1 ⊗ I_p, for
-    truncated Newton's preconditioner. Rows go in chunks of
-    CHUNK_ROWS, whose temporaries stay in the CPU cache, with every array category-major."""
+    truncated Newton's preconditioner. The score is the rows' per-category sums less
+    P'X, one GEMM. Rows go in chunks of CHUNK_ROWS, whose temporaries stay in the CPU
+    cache, with every array category-major."""
     n, p = x.shape
     km1 = beta.shape[1]
     full = uses_full_information(p, km1 + 1)
@@ -149,31 +164,33 @@ def block_sums(
     # many levels: the K-1 diagonal blocks, then the coarse block (truncated_newton)
     blocks = km1 + (0 if full else 1)
     diagonal = np.zeros((blocks, p, p)) if information else np.zeros((blocks, 0, 0))
-    score = np.zeros((km1, p))
+    codes = y.astype(np.intp) if y.ndim == 1 else None
+    score = np.zeros((km1, p)) if codes is None else level_sums(x, codes, km1 + 1, w)[1:]
     deviance = 0.0
-    levels = np.arange(1, km1 + 1)[:, None]
-    for lo in range(0, n, CHUNK_ROWS):
+    for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
         xs = x[lo : lo + CHUNK_ROWS]
-        ws = np.ones(len(xs)) if w is None else w[lo : lo + CHUNK_ROWS]
-        pi = probabilities(xs, beta)
+        ws = None if w is None else w[lo : lo + CHUNK_ROWS]
+        pi = chunks[i] if chunks and i < len(chunks) else probabilities(xs, beta)
         pk = pi[1:]
-        if y.ndim == 1:
-            ys = y[lo : lo + CHUNK_ROWS].astype(np.intp)
+        if codes is not None:
+            ys = codes[lo : lo + CHUNK_ROWS]
             log_pi = np.log(np.maximum(pi[ys, np.arange(len(ys))], 1e-300))
-            score += ((ys == levels) - pk) * ws @ xs
+            score -= (pk if ws is None else pk * ws) @ xs
         else:  # each row's shares of the categories
             shares = y[lo : lo + CHUNK_ROWS].T
             log_pi = (shares * np.log(np.maximum(pi, 1e-300))).sum(axis=0)
-            score += (shares[1:] - pk) * ws @ xs
-        deviance -= 2.0 * float(ws @ log_pi)
+            score += (shares[1:] - pk) * (1.0 if ws is None else ws) @ xs
+        deviance -= 2.0 * float(log_pi.sum() if ws is None else ws @ log_pi)
         if not information:
             continue
-        d = pk * ws * (1.0 - pk)
+        d = pk * (1.0 - pk) if ws is None else pk * ws * (1.0 - pk)
         if not full:  # the coarse block: 1'(diag(p) - pp')1 = p_0 (1 - p_0) over the K-1 levels
-            d = np.vstack([d, pi[0] * (1.0 - pi[0]) * ws])
+            coarse = pi[0] * (1.0 - pi[0])
+            d = np.vstack([d, coarse if ws is None else coarse * ws])
         diagonal += weighted_grams(xs, d)
         if full:
-            m = (xs[:, None, :] * (pk * np.sqrt(ws)).T[:, :, None]).reshape(len(xs), q)
+            root = pk if ws is None else pk * np.sqrt(ws)
+            m = (xs[:, None, :] * root.T[:, :, None]).reshape(len(xs), q)
             info -= m.T @ m
     if not information:
         return NewtonSums(np.zeros(0), score.ravel(), deviance)
@@ -194,52 +211,62 @@ def block_product(
     """One block's full information at beta times theta-shaped v, in theta's order:
     sum_i w_i x_i ⊗ r_i with r_ia = pi_ia (u_ia - sum_b pi_ib u_ib), u_i = V' x_i (V is v as
     p × (K-1)): the information (pair (a, b): X' diag(w p_a (δ_ab - p_b)) X) applied without
-    forming it, in 4·n·p·(K-1) flops. `chunks`: the first chunks' probabilities at beta, if
-    kept (`kept_probabilities`)."""
+    forming it, in 4·n·p·(K-1) flops, PRODUCT_CHUNK_ROWS rows at a time (so that its
+    K × rows temporaries stay in cache). `chunks`: as `block_sums`."""
     n, p = x.shape
     km1 = beta.shape[1]
     vv = v.reshape((p, km1), order="F")
     out = np.zeros((p, km1))
-    for i, lo in enumerate(range(0, n, PRODUCT_CHUNK_ROWS)):
-        xs = x[lo : lo + PRODUCT_CHUNK_ROWS]
-        pk = (chunks[i] if chunks and i < len(chunks) else probabilities(xs, beta))[1:]
-        r = vv.T @ xs.T  # u, then in place r = pk (u - sum_b pk_b u_b)
-        r -= np.einsum("ai,ai->i", pk, r)
-        r *= pk
-        if w is not None:
-            r *= w[lo : lo + PRODUCT_CHUNK_ROWS]
-        out += xs.T @ r.T
+    for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
+        xc = x[lo : lo + CHUNK_ROWS]
+        pc = chunks[i] if chunks and i < len(chunks) else probabilities(xc, beta)
+        for a in range(0, len(xc), PRODUCT_CHUNK_ROWS):
+            xs = xc[a : a + PRODUCT_CHUNK_ROWS]
+            pk = pc[1:, a : a + PRODUCT_CHUNK_ROWS]
+            r = vv.T @ xs.T  # u, then in place r = pk (u - sum_b pk_b u_b)
+            r -= np.einsum("ai,ai->i", pk, r)
+            r *= pk
+            if w is not None:
+                r *= w[lo + a : lo + a + PRODUCT_CHUNK_ROWS]
+            out += xs.T @ r.T
     return out.ravel(order="F")
 
 
 def kept_probabilities(x: np.ndarray, beta: np.ndarray, scratch: dict) -> list[np.ndarray]:
-    """The probabilities at beta of the block's first chunks, as many as CACHED_PROBABILITIES
-    values hold (268 MB), kept in the block's scratch for the next products at the same
-    beta: conjugate gradients takes hundreds at one beta, and the n·K exponentials were
-    half their time. One beta at a time; the same numbers as computing them afresh."""
+    """The probabilities at beta of the block's first chunks (of CHUNK_ROWS rows), as many
+    as CACHED_PROBABILITIES values hold (268 MB), kept in the block's scratch for the next
+    passes at the same beta: a Newton iteration's score pass, the hundreds of products of
+    conjugate gradients that follow at its point, and the draw's perturbation at the mode
+    all take them, and the n·K exponentials were half their time. One beta at a time;
+    the same numbers as computing them afresh."""
     key = beta.tobytes()
     kept = scratch.get("polyreg probabilities")
     if kept is None or kept[0] != key:
         rows = CACHED_PROBABILITIES // (beta.shape[1] + 1)
-        starts = range(0, min(len(x), rows - rows % PRODUCT_CHUNK_ROWS), PRODUCT_CHUNK_ROWS)
-        chunks = [probabilities(x[lo : lo + PRODUCT_CHUNK_ROWS], beta) for lo in starts]
+        starts = range(0, min(len(x), rows - rows % CHUNK_ROWS), CHUNK_ROWS)
+        chunks = [probabilities(x[lo : lo + CHUNK_ROWS], beta) for lo in starts]
         kept = scratch["polyreg probabilities"] = (key, chunks)
     return kept[1]
 
 
 def block_perturbation(
-    x: np.ndarray, beta: np.ndarray, rng: np.random.Generator, w: np.ndarray | None = None
+    x: np.ndarray,
+    beta: np.ndarray,
+    rng: np.random.Generator,
+    w: np.ndarray | None = None,
+    chunks: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """A draw from N(0, this block's information), in theta's order: sum_i sqrt(w_i) x_i ⊗
     u_i with u_i = sqrt(pi_i) ∘ z_i - pi_i (sqrt(pi_i)' z_i) over levels 1..K-1, z_i ~
-    N(0, I_K) (cov(u_i) = diag(pi_i) - pi_i pi_i', as the information's per-row part)."""
+    N(0, I_K) (cov(u_i) = diag(pi_i) - pi_i pi_i', as the information's per-row part).
+    `chunks`: as `block_sums`."""
     n, p = x.shape
     out = np.zeros((p, beta.shape[1]))
-    for lo in range(0, n, CHUNK_ROWS):
+    for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
         xs = x[lo : lo + CHUNK_ROWS]
-        pi = probabilities(xs, beta)
-        root = np.sqrt(pi)
-        sz = root * rng.standard_normal(pi.shape)
+        pi = chunks[i] if chunks and i < len(chunks) else probabilities(xs, beta)
+        sz = np.sqrt(pi)
+        sz *= rng.standard_normal(pi.shape)
         u = sz[1:] - pi[1:] * sz.sum(axis=0)
         if w is not None:
             u *= np.sqrt(w[lo : lo + CHUNK_ROWS])
@@ -504,23 +531,32 @@ def parameters(
 
     last: dict[bytes, NewtonSums] = {}
 
-    def observed(beta: np.ndarray, information: bool = True) -> NewtonSums:
-        """The observed rows' sums at beta; the last ones with the information are kept
-        (the prior's scales and Newton's first step both need those at the warm start)."""
-        key = beta.tobytes()
-        if key in last:
-            return last[key]
-        sums = step.sum_over_blocks(lambda x, y: block_sums(x, y, beta, None, information))
-        if information:
-            last.clear()
-            last[key] = sums
-        return sums
-
     def in_context(f: Callable) -> np.ndarray:
         """The many-level path's sums over blocks, each with its context (scratch, stream)."""
         if step.sum_over_blocks_with_context is None:
             raise ValueError("polyreg with many levels needs sum_over_blocks_with_context")
         return step.sum_over_blocks_with_context(f)
+
+    def observed(beta: np.ndarray, information: bool = True) -> NewtonSums:
+        """The observed rows' sums at beta; the last ones with the information are kept
+        (the prior's scales and Newton's first step both need those at the warm start).
+        With many levels each block keeps its probabilities at beta for the passes that
+        follow at the same point."""
+        key = beta.tobytes()
+        if key in last:
+            return last[key]
+        if uses_full_information(p, k):
+            sums = step.sum_over_blocks(lambda x, y: block_sums(x, y, beta, None, information))
+        else:
+            sums = in_context(
+                lambda x, y, context: block_sums(
+                    x, y, beta, None, information, kept_probabilities(x, beta, context.scratch)
+                )
+            )
+        if information:
+            last.clear()
+            last[key] = sums
+        return sums
 
     def observed_product(beta: np.ndarray, v: np.ndarray) -> np.ndarray:
         return in_context(
@@ -531,7 +567,12 @@ def parameters(
 
     def observed_perturbation(beta: np.ndarray) -> np.ndarray:
         return in_context(
-            lambda x, y, context: block_perturbation(x, beta, context.rng(PERTURBATION))
+            lambda x, y, context: block_perturbation(
+                x,
+                beta,
+                context.rng(PERTURBATION),
+                chunks=kept_probabilities(x, beta, context.scratch),
+            )
         )
 
     precision = None

@@ -208,11 +208,12 @@ def test_many_level_draw_reproduces_the_formula(data, monkeypatch):
 def test_kept_probabilities_give_the_same_draw(data, monkeypatch, prior, kept_chunks):
     """Truncated Newton with each block's probabilities kept for CG's products at one beta
     (the barrier engine's scratch) draws exactly what recomputing them draws (the per-step
-    engine's empty scratch), chunks of 64 rows, all kept or (over the limit) the first
-    only; and the scratch did keep them."""
+    engine's empty scratch), chunks of 64 rows (products 32 at a time), all kept or (over
+    the limit) the first only; and the scratch did keep them."""
     x, _, y, missing = data
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 2)
-    monkeypatch.setattr(polyreg, "PRODUCT_CHUNK_ROWS", 64)
+    monkeypatch.setattr(polyreg, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(polyreg, "PRODUCT_CHUNK_ROWS", 32)
     monkeypatch.setattr(polyreg, "CACHED_PROBABILITIES", 4 * (64 * kept_chunks + 10))
     scratches: list[dict] = [{}, {}, {}]
     runs = [
