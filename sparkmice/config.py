@@ -141,7 +141,7 @@ class MiceConfig:
     polyreg_prior: str = "auto"
     max_levels: int = 500
     row_blocks: int | None = None
-    rows_per_block: int = 100_000
+    rows_per_block: int = 50_000
     rows_per_task: int = 5_000_000
     collapse_below: int | None = None
     max_dummies: int | None = 20
