@@ -34,11 +34,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from sparkmice.kernels.augment import augmentation
-from sparkmice.kernels.contract import BlockView, Method, StepData
+from sparkmice.kernels.contract import BlockContext, BlockView, Method, StepData
 from sparkmice.kernels.linalg import symmetric_cholesky
 from sparkmice.kernels.newton import (
     TOL,
@@ -141,12 +142,14 @@ def block_sums(
     w: np.ndarray | None = None,
     information: bool = True,
     chunks: list[np.ndarray] | None = None,
+    by_level: np.ndarray | None = None,
 ) -> NewtonSums:
     """One block's sums at beta (p × (K-1)); y holds codes 0..K-1, or n × K shares of the
     categories per row (`shared_rows`); theta = beta.ravel('F'). Without `information`,
     only the score and deviance (the information is an empty array): what a halving step
     or a Newton-CG iteration needs, at a fraction of the cost. `chunks`: the first chunks'
-    probabilities at beta, if kept (`kept_probabilities`).
+    probabilities at beta, if kept (`kept_probabilities`); `by_level`: the rows'
+    `level_sums`, if kept (they are the same at every beta).
 
     The information of level pair (a, b): X' diag(w p_a (δ_ab - p_b)) X. Its diagonal
     blocks X' diag(w p_a (1 - p_a)) X come from `weighted_grams`; the full information's
@@ -165,7 +168,10 @@ def block_sums(
     blocks = km1 + (0 if full else 1)
     diagonal = np.zeros((blocks, p, p)) if information else np.zeros((blocks, 0, 0))
     codes = y.astype(np.intp) if y.ndim == 1 else None
-    score = np.zeros((km1, p)) if codes is None else level_sums(x, codes, km1 + 1, w)[1:]
+    if codes is None:
+        score = np.zeros((km1, p))
+    else:
+        score = (level_sums(x, codes, km1 + 1, w) if by_level is None else by_level)[1:].copy()
     deviance = 0.0
     for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
         xs = x[lo : lo + CHUNK_ROWS]
@@ -199,6 +205,14 @@ def block_sums(
     for a in range(km1):
         info[a * p : (a + 1) * p, a * p : (a + 1) * p] = diagonal[a]
     return NewtonSums(info, score.ravel(), deviance)
+
+
+def kept_level_sums(x: np.ndarray, y: np.ndarray, k: int, scratch: dict) -> np.ndarray:
+    """The block's `level_sums` of its observed rows, made once a step and kept in its
+    scratch: every score pass of the step needs them."""
+    if "polyreg level sums" not in scratch:
+        scratch["polyreg level sums"] = level_sums(x, y.astype(np.intp), k, None)
+    return scratch["polyreg level sums"]
 
 
 def block_product(
@@ -530,29 +544,32 @@ def parameters(
         beta0 = intercept_start(step, p, aug_w)
 
     last: dict[bytes, NewtonSums] = {}
+    full = uses_full_information(p, k)
 
-    def in_context(f: Callable) -> np.ndarray:
-        """The many-level path's sums over blocks, each with its context (scratch, stream)."""
+    def in_context(f: Callable) -> Any:
+        """Sums over blocks, each with its context (scratch, stream)."""
         if step.sum_over_blocks_with_context is None:
-            raise ValueError("polyreg with many levels needs sum_over_blocks_with_context")
+            raise ValueError("polyreg needs StepData.sum_over_blocks_with_context")
         return step.sum_over_blocks_with_context(f)
 
     def observed(beta: np.ndarray, information: bool = True) -> NewtonSums:
         """The observed rows' sums at beta; the last ones with the information are kept
         (the prior's scales and Newton's first step both need those at the warm start).
-        With many levels each block keeps its probabilities at beta for the passes that
-        follow at the same point."""
+        Each block keeps its level sums for the step, and with many levels its
+        probabilities at beta for the passes that follow at the same point."""
         key = beta.tobytes()
         if key in last:
             return last[key]
-        if uses_full_information(p, k):
+
+        def block(x: np.ndarray, y: np.ndarray, context: BlockContext) -> NewtonSums:
+            kept = None if full else kept_probabilities(x, beta, context.scratch)
+            by_level = kept_level_sums(x, y, k, context.scratch)
+            return block_sums(x, y, beta, None, information, kept, by_level)
+
+        if full and step.sum_over_blocks_with_context is None:  # a StepData without it
             sums = step.sum_over_blocks(lambda x, y: block_sums(x, y, beta, None, information))
         else:
-            sums = in_context(
-                lambda x, y, context: block_sums(
-                    x, y, beta, None, information, kept_probabilities(x, beta, context.scratch)
-                )
-            )
+            sums = in_context(block)
         if information:
             last.clear()
             last[key] = sums
