@@ -60,7 +60,7 @@ DEFAULT_PRIOR = "auto"
 # "auto": hierarchical from this many levels on (the EM estimates each tau_j^2 from K
 # levels, relative SE about sqrt(2/K): 45% at K = 10, too loose below), else none
 AUTO_LEVELS = 10
-TAU_START = 2.5  # per SD of a predictor, as Gelman et al. (2008)'s default scale
+TAU_START = 2.5  # the start prior's scale, as Gelman et al. (2008)'s (`start_scales`)
 TAU_MIN, TAU_MAX = 0.05, 20.0
 EM_ROUNDS = 50
 EM_TOL = 0.05  # |log| change of every tau_j^2 that ends the EM
@@ -505,6 +505,21 @@ def prior_scales(
     return twice
 
 
+def start_scales(step: StepData, sd: np.ndarray) -> np.ndarray:
+    """The start prior's tau_j^2 (per SD of predictor j): the first sweep's EM starts from
+    them, and expands at the mode under them. As Gelman et al. (2008): TAU_START per SD
+    for a number, and TAU_START per unit for a 0/1 column (its slope compares two groups),
+    which is TAU_START·sd_j per SD: much tighter for a rare indicator. Per SD, a rare
+    indicator's slopes on rare levels may wander far out where the likelihood is flat, and
+    Newton takes many steps there (300 levels at 10^4 rows: 22 to START_TOL), to a mode
+    further from the EM's than the start. One cheap pass finds the 0/1 columns."""
+    other = step.sum_over_blocks(
+        lambda x, y: np.count_nonzero((x[:, 1:] != 0.0) & (x[:, 1:] != 1.0), axis=0)
+    )
+    per_unit = np.clip(TAU_START * sd, TAU_MIN, TAU_START)
+    return np.where(np.asarray(other) == 0, per_unit, TAU_START) ** 2
+
+
 def intercept_start(step: StepData, p: int, aug_w: np.ndarray) -> np.ndarray:
     """The first sweep's start: slopes 0 and the intercepts of the intercept-only model,
     log(n_k / n_0) with each level's augmentation weight added (one cheap pass for the
@@ -601,14 +616,17 @@ def parameters(
         # the EM's expansion corrects for the score left there (second-order error, in the
         # first sweep's scales only), and the tail to TOL took as many Newton iterations
         # again (300 levels: 32 instead of 16); the fit below still goes to TOL.
+        start = start_scales(step, sd) if last_scales is None else last_scales
         if step.warm_start is None:
-            start = prior_precision(sd, np.full(p - 1, TAU_START**2))
-            start_fit = Posterior(observed, observed_product, aug_x, aug_y, aug_w, p, k, start)
+            start_prior = prior_precision(sd, start)
+            start_fit = Posterior(
+                observed, observed_product, aug_x, aug_y, aug_w, p, k, start_prior
+            )
             beta0 = start_fit.fit(beta0, START_TOL).coef.reshape(beta0.shape, order="F")
         at = observed(beta0)
         if len(aug_y):
             at = at + block_sums(aug_x, aug_y, beta0, aug_w)
-        scales = prior_scales(at, beta0.ravel(order="F"), sd, last_scales)
+        scales = prior_scales(at, beta0.ravel(order="F"), sd, start)
         precision = prior_precision(sd, scales)
     posterior = Posterior(observed, observed_product, aug_x, aug_y, aug_w, p, k, precision)
     f = posterior.fit(beta0)
