@@ -462,8 +462,9 @@ def prior_scales(
     the centred per-SD slope. Levels with little data then keep slopes near the common
     ones, while a predictor that separates levels strongly gets a wide prior.
 
-    The EM starts from `start` (last sweep's scales) when given, else from TAU_START:
-    between sweeps the scales move little, and across sweeps it keeps approaching the
+    The EM starts from `start` when given (last sweep's scales, or in the first sweep the
+    start prior's, `start_scales`), else from TAU_START: between sweeps the scales move
+    little, and across sweeps it keeps approaching the
     fixed point that one run's tolerance stops short of. Scales shrinking towards TAU_MIN
     creep there by a few per cent a round (EM's slow convergence of a variance going to
     zero), so the rounds are accelerated by SQUAREM, which keeps EM's fixed point and
