@@ -91,6 +91,14 @@ def probabilities(x: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return pi
 
 
+def chunk_probabilities(
+    xs: np.ndarray, beta: np.ndarray, chunks: list[np.ndarray] | None, i: int
+) -> np.ndarray:
+    """The probabilities of chunk i (rows xs) at beta: kept (`kept_probabilities`, its
+    first chunks) or computed."""
+    return chunks[i] if chunks and i < len(chunks) else probabilities(xs, beta)
+
+
 def weighted_grams(x: np.ndarray, d: np.ndarray) -> np.ndarray:
     """(K-1) × p × p stack of X' diag(d_k) X, one per row of d ((K-1) × n, d >= 0).
 
@@ -176,7 +184,7 @@ def block_sums(
     for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
         xs = x[lo : lo + CHUNK_ROWS]
         ws = None if w is None else w[lo : lo + CHUNK_ROWS]
-        pi = chunks[i] if chunks and i < len(chunks) else probabilities(xs, beta)
+        pi = chunk_probabilities(xs, beta, chunks, i)
         pk = pi[1:]
         if codes is not None:
             ys = codes[lo : lo + CHUNK_ROWS]
@@ -233,7 +241,7 @@ def block_product(
     out = np.zeros((p, km1))
     for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
         xc = x[lo : lo + CHUNK_ROWS]
-        pc = chunks[i] if chunks and i < len(chunks) else probabilities(xc, beta)
+        pc = chunk_probabilities(xc, beta, chunks, i)
         for a in range(0, len(xc), PRODUCT_CHUNK_ROWS):
             xs = xc[a : a + PRODUCT_CHUNK_ROWS]
             pk = pc[1:, a : a + PRODUCT_CHUNK_ROWS]
@@ -278,7 +286,7 @@ def block_perturbation(
     out = np.zeros((p, beta.shape[1]))
     for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
         xs = x[lo : lo + CHUNK_ROWS]
-        pi = chunks[i] if chunks and i < len(chunks) else probabilities(xs, beta)
+        pi = chunk_probabilities(xs, beta, chunks, i)
         sz = np.sqrt(pi)
         sz *= rng.standard_normal(pi.shape)
         u = sz[1:] - pi[1:] * sz.sum(axis=0)
@@ -464,12 +472,12 @@ def prior_scales(
 
     The EM starts from `start` when given (last sweep's scales, or in the first sweep the
     start prior's, `start_scales`), else from TAU_START: between sweeps the scales move
-    little, and across sweeps it keeps approaching the
-    fixed point that one run's tolerance stops short of. Scales shrinking towards TAU_MIN
-    creep there by a few per cent a round (EM's slow convergence of a variance going to
-    zero), so the rounds are accelerated by SQUAREM, which keeps EM's fixed point and
-    stopping rule: on the wide workload 7-12 rounds from TAU_START instead of 18-30, and
-    3-7 from last sweep's scales instead of 6-17 (each round K-1 block inverses)."""
+    little, and across sweeps it keeps approaching the fixed point that one run's
+    tolerance stops short of. Scales shrinking towards TAU_MIN creep there by a few per
+    cent a round (EM's slow convergence of a variance going to zero), so the rounds are
+    accelerated by SQUAREM, which keeps EM's fixed point and stopping rule: on the wide
+    workload 7-12 rounds from TAU_START instead of 18-30, and 3-7 from last sweep's scales
+    instead of 6-17 (each round K-1 block inverses)."""
     p = len(sd) + 1
     full = at.info.ndim == 2
     k = len(theta0) // p + 1
