@@ -71,20 +71,38 @@ STACKED_LEVELS = 32  # weighted_grams: one GEMM over all levels from this many o
 PRODUCT_ROWS = 512  # rows of x_ia x_ib products formed at a time (p = 80: 13 MB)
 DRAW_TOL = 1e-6  # CG's relative residual for the many-level draw (a 1e-6 error in the draw)
 PERTURBATION = 0  # purpose of a block's random stream (BlockContext.rng): the draw's e
-CACHED_PROBABILITIES = 1 << 25  # most values (8 bytes) a block keeps for CG's products
+CACHED_BYTES = 1 << 28  # most bytes of probabilities a block keeps for CG's products
+# the many-level fit's passes over the rows: probabilities and products in single precision
+# (see probabilities, block_product); the score, deviance and information still add up
+# in double
+PASS_DTYPE = np.float32
 
 
 def uses_full_information(p: int, k: int) -> bool:
     return (k - 1) * p <= FULL_INFORMATION_LIMIT
 
 
-def probabilities(x: np.ndarray, beta: np.ndarray) -> np.ndarray:
+def probabilities(x: np.ndarray, beta: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """K × n category probabilities (category-major: each level's row is contiguous);
     beta is p × (K-1), level 0 has eta = 0. In place in one K × n array: with hundreds of
-    levels the exponentials and their normalisation, not the GEMM, are the cost."""
-    pi = np.empty((beta.shape[1] + 1, len(x)))
-    pi[0] = 0.0
-    np.matmul(beta.T, x.T, out=pi[1:])
+    levels the exponentials and their normalisation, not the GEMM, are the cost.
+
+    In float32 (`PASS_DTYPE`) the exponentials run 4 times faster (numpy's SIMD single
+    precision; double is scalar without AVX-512). The linear predictors are then formed
+    from the predictors centred at the rows' means, with each level's value at the means
+    added from double: a predictor far from zero (a year, a date) keeps its digits. The
+    probabilities are then good to about 1e-6 relative, where the model's own uncertainty
+    is 1/sqrt(rows) and more."""
+    pi = np.empty((beta.shape[1] + 1, len(x)), dtype=dtype)
+    if dtype == np.float64:
+        pi[0] = 0.0
+        np.matmul(beta.T, x.T, out=pi[1:])
+    else:
+        centre = x.mean(axis=0)
+        at_centre = np.concatenate([[0.0], centre @ beta])
+        np.matmul(beta.T.astype(dtype), (x - centre).T.astype(dtype), out=pi[1:])
+        pi[0] = 0.0
+        pi += (at_centre - at_centre.max()).astype(dtype)[:, None]
     pi -= pi.max(axis=0)
     np.exp(pi, out=pi)
     pi /= pi.sum(axis=0)
@@ -92,11 +110,11 @@ def probabilities(x: np.ndarray, beta: np.ndarray) -> np.ndarray:
 
 
 def chunk_probabilities(
-    xs: np.ndarray, beta: np.ndarray, chunks: list[np.ndarray] | None, i: int
+    xs: np.ndarray, beta: np.ndarray, chunks: list[np.ndarray] | None, i: int, dtype: type
 ) -> np.ndarray:
     """The probabilities of chunk i (rows xs) at beta: kept (`kept_probabilities`, its
     first chunks) or computed."""
-    return chunks[i] if chunks and i < len(chunks) else probabilities(xs, beta)
+    return chunks[i] if chunks and i < len(chunks) else probabilities(xs, beta, dtype)
 
 
 def weighted_grams(x: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -151,13 +169,15 @@ def block_sums(
     information: bool = True,
     chunks: list[np.ndarray] | None = None,
     by_level: np.ndarray | None = None,
+    dtype: type = np.float64,
 ) -> NewtonSums:
     """One block's sums at beta (p × (K-1)); y holds codes 0..K-1, or n × K shares of the
     categories per row (`shared_rows`); theta = beta.ravel('F'). Without `information`,
     only the score and deviance (the information is an empty array): what a halving step
     or a Newton-CG iteration needs, at a fraction of the cost. `chunks`: the first chunks'
     probabilities at beta, if kept (`kept_probabilities`); `by_level`: the rows'
-    `level_sums`, if kept (they are the same at every beta).
+    `level_sums`, if kept (they are the same at every beta); `dtype`: the probabilities'
+    (see `probabilities`; the sums are added in double either way).
 
     The information of level pair (a, b): X' diag(w p_a (δ_ab - p_b)) X. Its diagonal
     blocks X' diag(w p_a (1 - p_a)) X come from `weighted_grams`; the full information's
@@ -184,15 +204,16 @@ def block_sums(
     for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
         xs = x[lo : lo + CHUNK_ROWS]
         ws = None if w is None else w[lo : lo + CHUNK_ROWS]
-        pi = chunk_probabilities(xs, beta, chunks, i)
+        pi = chunk_probabilities(xs, beta, chunks, i, dtype)
         pk = pi[1:]
         if codes is not None:
             ys = codes[lo : lo + CHUNK_ROWS]
-            log_pi = np.log(np.maximum(pi[ys, np.arange(len(ys))], 1e-300))
+            observed = pi[ys, np.arange(len(ys))].astype(np.float64)
+            log_pi = np.log(np.maximum(observed, 1e-300))
             score -= (pk if ws is None else pk * ws) @ xs
         else:  # each row's shares of the categories
             shares = y[lo : lo + CHUNK_ROWS].T
-            log_pi = (shares * np.log(np.maximum(pi, 1e-300))).sum(axis=0)
+            log_pi = (shares * np.log(np.maximum(pi.astype(np.float64), 1e-300))).sum(axis=0)
             score += (shares[1:] - pk) * (1.0 if ws is None else ws) @ xs
         deviance -= 2.0 * float(log_pi.sum() if ws is None else ws @ log_pi)
         if not information:
@@ -229,19 +250,22 @@ def block_product(
     v: np.ndarray,
     w: np.ndarray | None = None,
     chunks: list[np.ndarray] | None = None,
+    dtype: type = np.float64,
 ) -> np.ndarray:
     """One block's full information at beta times theta-shaped v, in theta's order:
     sum_i w_i x_i ⊗ r_i with r_ia = pi_ia (u_ia - sum_b pi_ib u_ib), u_i = V' x_i (V is v as
     p × (K-1)): the information (pair (a, b): X' diag(w p_a (δ_ab - p_b)) X) applied without
     forming it, in 4·n·p·(K-1) flops, PRODUCT_CHUNK_ROWS rows at a time (so that its
-    K × rows temporaries stay in cache). `chunks`: as `block_sums`."""
+    K × rows temporaries stay in cache). `chunks`: as `block_sums`. In float32 (`dtype`)
+    the two GEMMs run at twice the rate and read half the bytes; each PRODUCT_CHUNK_ROWS
+    rows' part is added up in double, so the product keeps about 1e-7 relative."""
     n, p = x.shape
     km1 = beta.shape[1]
-    vv = v.reshape((p, km1), order="F")
+    vv = v.reshape((p, km1), order="F").astype(dtype, copy=False)
     out = np.zeros((p, km1))
     for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
-        xc = x[lo : lo + CHUNK_ROWS]
-        pc = chunk_probabilities(xc, beta, chunks, i)
+        pc = chunk_probabilities(x[lo : lo + CHUNK_ROWS], beta, chunks, i, dtype)
+        xc = x[lo : lo + CHUNK_ROWS].astype(dtype, copy=False)
         for a in range(0, len(xc), PRODUCT_CHUNK_ROWS):
             xs = xc[a : a + PRODUCT_CHUNK_ROWS]
             pk = pc[1:, a : a + PRODUCT_CHUNK_ROWS]
@@ -254,19 +278,21 @@ def block_product(
     return out.ravel(order="F")
 
 
-def kept_probabilities(x: np.ndarray, beta: np.ndarray, scratch: dict) -> list[np.ndarray]:
+def kept_probabilities(
+    x: np.ndarray, beta: np.ndarray, scratch: dict, dtype: type
+) -> list[np.ndarray]:
     """The probabilities at beta of the block's first chunks (of CHUNK_ROWS rows), as many
-    as CACHED_PROBABILITIES values hold (268 MB), kept in the block's scratch for the next
-    passes at the same beta: a Newton iteration's score pass, the hundreds of products of
-    conjugate gradients that follow at its point, and the draw's perturbation at the mode
-    all take them, and the n·K exponentials were half their time. One beta at a time;
-    the same numbers as computing them afresh."""
+    as CACHED_BYTES hold (268 MB), kept in the block's scratch for the next passes at the
+    same beta: a Newton iteration's score pass, the hundreds of products of conjugate
+    gradients that follow at its point, and the draw's perturbation at the mode all take
+    them, and the n·K exponentials were half their time. One beta at a time; the same
+    numbers as computing them afresh."""
     key = beta.tobytes()
     kept = scratch.get("polyreg probabilities")
     if kept is None or kept[0] != key:
-        rows = CACHED_PROBABILITIES // (beta.shape[1] + 1)
+        rows = CACHED_BYTES // ((beta.shape[1] + 1) * np.dtype(dtype).itemsize)
         starts = range(0, min(len(x), rows - rows % CHUNK_ROWS), CHUNK_ROWS)
-        chunks = [probabilities(x[lo : lo + CHUNK_ROWS], beta) for lo in starts]
+        chunks = [probabilities(x[lo : lo + CHUNK_ROWS], beta, dtype) for lo in starts]
         kept = scratch["polyreg probabilities"] = (key, chunks)
     return kept[1]
 
@@ -277,18 +303,19 @@ def block_perturbation(
     rng: np.random.Generator,
     w: np.ndarray | None = None,
     chunks: list[np.ndarray] | None = None,
+    dtype: type = np.float64,
 ) -> np.ndarray:
     """A draw from N(0, this block's information), in theta's order: sum_i sqrt(w_i) x_i ⊗
     u_i with u_i = sqrt(pi_i) ∘ z_i - pi_i (sqrt(pi_i)' z_i) over levels 1..K-1, z_i ~
     N(0, I_K) (cov(u_i) = diag(pi_i) - pi_i pi_i', as the information's per-row part).
-    `chunks`: as `block_sums`."""
+    `chunks`, `dtype`: as `block_sums` (the normals are drawn in `dtype`)."""
     n, p = x.shape
     out = np.zeros((p, beta.shape[1]))
     for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
         xs = x[lo : lo + CHUNK_ROWS]
-        pi = chunk_probabilities(xs, beta, chunks, i)
+        pi = chunk_probabilities(xs, beta, chunks, i, dtype)
         sz = np.sqrt(pi)
-        sz *= rng.standard_normal(pi.shape)
+        sz *= rng.standard_normal(pi.shape, dtype=dtype)
         u = sz[1:] - pi[1:] * sz.sum(axis=0)
         if w is not None:
             u *= np.sqrt(w[lo : lo + CHUNK_ROWS])
@@ -569,6 +596,7 @@ def parameters(
 
     last: dict[bytes, NewtonSums] = {}
     full = uses_full_information(p, k)
+    dtype = np.float64 if full else PASS_DTYPE
 
     def in_context(f: Callable) -> Any:
         """Sums over blocks, each with its context (scratch, stream)."""
@@ -586,9 +614,9 @@ def parameters(
             return last[key]
 
         def block(x: np.ndarray, y: np.ndarray, context: BlockContext) -> NewtonSums:
-            kept = None if full else kept_probabilities(x, beta, context.scratch)
+            kept = None if full else kept_probabilities(x, beta, context.scratch, dtype)
             by_level = kept_level_sums(x, y, k, context.scratch)
-            return block_sums(x, y, beta, None, information, kept, by_level)
+            return block_sums(x, y, beta, None, information, kept, by_level, dtype)
 
         if full and step.sum_over_blocks_with_context is None:  # a StepData without it
             sums = step.sum_over_blocks(lambda x, y: block_sums(x, y, beta, None, information))
@@ -602,7 +630,7 @@ def parameters(
     def observed_product(beta: np.ndarray, v: np.ndarray) -> np.ndarray:
         return in_context(
             lambda x, y, context: block_product(
-                x, beta, v, chunks=kept_probabilities(x, beta, context.scratch)
+                x, beta, v, None, kept_probabilities(x, beta, context.scratch, dtype), dtype
             )
         )
 
@@ -612,7 +640,9 @@ def parameters(
                 x,
                 beta,
                 context.rng(PERTURBATION),
-                chunks=kept_probabilities(x, beta, context.scratch),
+                None,
+                kept_probabilities(x, beta, context.scratch, dtype),
+                dtype,
             )
         )
 

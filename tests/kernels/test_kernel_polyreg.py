@@ -10,6 +10,8 @@
 - Monte Carlo: whitened draws are N(0, I) (KS alpha 0.001, covariance within 4 SE); the
   imputed levels follow the category probabilities (chi-square, alpha 0.001).
 - K = 2 reduces to logreg exactly (same estimate, covariance and draw).
+- single precision (the many-level passes): probabilities to 1e-5 relative with a year and
+  a date among the predictors, products to 1e-6, the mode to 1e-5 standard errors.
 """
 
 from __future__ import annotations
@@ -196,7 +198,9 @@ def test_many_level_draw_reproduces_the_formula(data, monkeypatch):
     e = polyreg.block_perturbation(ax, d.coef, rng, aw)
     for b, part in enumerate(np.array_split(np.arange(len(yo)), 3)):
         stream = BlockContext((9, 1, 1, 0, 3, b), {}).rng(polyreg.PERTURBATION)
-        e = e + polyreg.block_perturbation(xo[part], d.coef, stream)
+        e = e + polyreg.block_perturbation(
+            xo[part], d.coef, stream, dtype=polyreg.PASS_DTYPE  # as the observed rows' passes
+        )
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 600)
     info = polyreg.block_sums(xo, yo, d.coef).info + polyreg.block_sums(ax, ay, d.coef, aw).info
     delta = (d.beta - d.coef).ravel(order="F")
@@ -214,7 +218,8 @@ def test_kept_probabilities_give_the_same_draw(data, monkeypatch, prior, kept_ch
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 2)
     monkeypatch.setattr(polyreg, "CHUNK_ROWS", 64)
     monkeypatch.setattr(polyreg, "PRODUCT_CHUNK_ROWS", 32)
-    monkeypatch.setattr(polyreg, "CACHED_PROBABILITIES", 4 * (64 * kept_chunks + 10))
+    itemsize = np.dtype(polyreg.PASS_DTYPE).itemsize  # 4 levels a row
+    monkeypatch.setattr(polyreg, "CACHED_BYTES", 4 * itemsize * (64 * kept_chunks + 10))
     scratches: list[dict] = [{}, {}, {}]
     runs = [
         polyreg.parameters(
@@ -499,15 +504,17 @@ def test_first_sweeps_start_fit_to_start_tol_gives_the_same_scales_and_mode(monk
 
 def test_hierarchical_prior_keeps_rare_levels_about_as_rare_as_observed(monkeypatch):
     """K = 40 long-tailed levels, n = 1000, 10 of them seen fewer than 5 times (2.4% of
-    the rows): over 5 proper draws the model's mean share of those levels at the
-    observed rows is within 0.8-2.5 times their observed share with the hierarchical
-    prior, and beyond 2.5 times without it (the issue-12 failure: the flat normal
-    approximation lets a rare level's slopes explode). With the prior, the normal
-    approximation's predictive share of a level seen c <= 4 times is exp(1/(2c)) = 1.1-1.65
-    times its share from the intercept alone, more with the slopes' uncertainty: measured
-    1.71 (MC SE 0.18) over 20 seeds for the exact draw N(mode, (I + P)^-1), 5.8 (0.9)
-    without the prior; against the truth (benchmarks/many_levels.py, 300 levels) the
-    prior's rare mass is 0.172 for a true 0.147, the oracle's 0.151."""
+    the rows): over 20 proper draws (each with its own streams, the blocks' included) the
+    model's mean share of those levels at the observed rows is within 0.8-2.5 times their
+    observed share with the hierarchical prior, and beyond 2.5 times without it (the
+    issue-12 failure: the flat normal approximation lets a rare level's slopes explode).
+    With the prior, the normal approximation's predictive share of a level seen c <= 4
+    times is exp(1/(2c)) = 1.1-1.65 times its share from the intercept alone, more with
+    the slopes' uncertainty. Measured over 40 draws: 1.61 (MC SE 0.17) with the prior,
+    5.45 (0.67) without (passes in double: 1.76 (0.16) and 4.9 (0.59)); 20 draws' SEs are
+    about 1.4 times those, so both bounds are 2-3 SEs away. Against the truth
+    (benchmarks/many_levels.py, 300 levels) the prior's rare mass is 0.172 for a true
+    0.147, the oracle's 0.151."""
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 0)
     k = 40
     x, y = _levels_data(np.random.default_rng(12), 1000, [0.5, 0.3], k, 1.5)
@@ -518,9 +525,9 @@ def test_hierarchical_prior_keeps_rare_levels_about_as_rare_as_observed(monkeypa
 
     def rare_share(prior: str) -> float:
         shares = []
-        for seed in range(5):
+        for seed in range(20):
             d = polyreg.parameters(
-                step_data(x, y, x, k), np.random.default_rng(seed), polyreg_prior=prior
+                step_data(x, y, x, k, seed=seed), np.random.default_rng(seed), polyreg_prior=prior
             )
             shares.append(polyreg.probabilities(xx, d.beta)[rare].sum(0).mean())
         return float(np.mean(shares)) / observed_share
@@ -608,3 +615,66 @@ def test_first_sweeps_scales_start_nearer_the_em_fixed_point_with_per_unit_indic
 
     assert 1 / 1.4 < ratio(first) < 1.4
     assert not 1 / 1.4 < ratio(per_sd) < 1.4
+
+
+def _far_from_zero(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with a year (2000-2024), a date in epoch seconds over one month and a
+    standard normal, and K-1 levels' coefficients whose intercepts cancel the year's and
+    the date's contributions at their means (the linear predictors are of order 1)."""
+    rng = np.random.default_rng(5)
+    year = rng.integers(2000, 2025, n).astype(float)
+    epoch = 1.7e9 + rng.uniform(0.0, 2.6e6, n)
+    xx = np.column_stack([np.ones(n), year, epoch, rng.standard_normal(n)])
+    slopes = rng.normal(size=(3, k - 1)) * np.array([[0.1], [1e-6], [0.5]])
+    return xx, np.vstack([-(slopes[0] * 2012.0 + slopes[1] * 1.7013e9), slopes])
+
+
+def test_single_precision_probabilities_keep_the_digits_of_predictors_far_from_zero():
+    """float32 probabilities against float64's: within 1e-5 relative. The linear
+    predictors come from centred predictors, so their error is the unit roundoff 6e-8
+    times the centred terms' size (|slope| · spread, about 15 here): 1e-6, and the
+    probabilities' relative error is about that. Without centring the year's and the
+    date's terms (1e2-1e3, cancelled by the intercept) lose their last digits: 4e-4."""
+    xx, beta = _far_from_zero(3000, 40)
+    want = polyreg.probabilities(xx, beta)
+    got = polyreg.probabilities(xx, beta, polyreg.PASS_DTYPE)
+    assert got.dtype == np.float32
+    assert np.max(np.abs(got - want) / want) < 1e-5
+    naive = np.vstack([np.zeros((1, len(xx))), beta.T.astype(np.float32) @ xx.T.astype(np.float32)])
+    naive = np.exp(naive - naive.max(axis=0))
+    assert np.max(np.abs(naive / naive.sum(axis=0) - want) / want) > 1e-4
+
+
+def test_single_precision_product_agrees_with_double():
+    """block_product in float32 (weighted rows, several chunks) against float64: within
+    1e-6 relative (in norm). Each PRODUCT_CHUNK_ROWS rows' GEMM adds up to 256 terms in
+    single precision (error at most about sqrt(256) · 6e-8 = 1e-6 of their size) and the
+    parts are added in double; measured 6e-8."""
+    xx, beta = _far_from_zero(3000, 40)
+    rng = np.random.default_rng(6)
+    v, w = rng.standard_normal(beta.size), rng.uniform(0.5, 2.0, len(xx))
+    want = polyreg.block_product(xx, beta, v, w)
+    got = polyreg.block_product(xx, beta, v, w, dtype=polyreg.PASS_DTYPE)
+    assert np.linalg.norm(got - want) < 1e-6 * np.linalg.norm(want)
+
+
+@pytest.mark.parametrize("prior", ["none", "hierarchical"])
+def test_single_precision_passes_give_the_double_precision_mode(monkeypatch, prior):
+    """The many-level fit with its passes in float32 reaches the mode of the fit in float64
+    to 1e-5 of each coefficient's standard error (from the full information in double):
+    the score is added in double from probabilities good to about 1e-6, so the mode moves
+    by about 1e-6 standard errors (measured 3e-7 in absolute terms)."""
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 0)
+    k = 40
+    x, y = _levels_data(np.random.default_rng(12), 1000, [0.5, 0.3], k, 1.5)
+    fits = []
+    for dtype in (np.float64, np.float32):
+        monkeypatch.setattr(polyreg, "PASS_DTYPE", dtype)
+        step = step_data(x, y, x, k, seed=1)
+        fits.append(polyreg.parameters(step, np.random.default_rng(1), polyreg_prior=prior).coef)
+    monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 600)
+    xx = np.column_stack([np.ones(len(y)), x])
+    beta = fits[0][:, : k - 1]
+    se = np.sqrt(np.diag(np.linalg.inv(polyreg.block_sums(xx, y, beta).info)))
+    diff = (fits[1] - fits[0])[:, : k - 1].ravel(order="F")
+    assert np.all(np.abs(diff) < 1e-5 * se)
