@@ -49,6 +49,19 @@ def test_irls_sums_equal_statsmodels(family: str):
     assert got.n == pytest.approx(w.sum())
 
 
+def test_binomial_deviance_of_proportions_equals_statsmodels():
+    """Proportions (successes out of 5) take the general binomial deviance, 0/1 outcomes
+    (above) its shortcut -2 log(probability of the outcome): both as statsmodels', 1e-10."""
+    x, _, w = _data("binomial")
+    mu = 1 / (1 + np.exp(-(x @ [0.3, 0.5, -0.4])))
+    y = np.random.default_rng(51).binomial(5, mu) / 5.0
+    assert np.any((y > 0) & (y < 1))
+    beta = np.array([0.1, 0.4, -0.2])
+    got = irls_sums(x, y, beta, "binomial", w)
+    at = FAMILIES["binomial"].link.inverse(x @ beta)
+    assert got.deviance == pytest.approx(FAMILIES["binomial"].deviance(y, at, var_weights=w), 1e-10)
+
+
 def test_sums_add_over_blocks_and_round_trip_through_arrays():
     x, y, w = _data("binomial")
     beta = np.array([0.1, 0.4, -0.2])
