@@ -576,17 +576,17 @@ def _initial_fill(block: Block, pools: dict[int, ObservedPool], seed: int, chain
 
 def _step_summaries(block: Block, design: Design, it: int, ranges: bool, cross: bool = True):
     """Moments of [x, y] over the observed rows (without `cross`, n and means only: a
-    binned method's); with `ranges`, also x's moments, minima and maxima over all rows
-    (for the augmentation rows of logreg/polyreg)."""
+    binned method's); with `ranges`, also x's means, variances, minima and maxima over all
+    rows (for the augmentation rows of logreg/polyreg)."""
     z, n_obs = _design(block, design, it)
     obs = (Moments.of if cross else Moments.means_of)(z[:n_obs, 1:])
     x = z[:, 1:-1]
     k = x.shape[1]
     if not ranges:
-        return obs, Moments.of(np.zeros((0, k))), np.zeros(k), np.zeros(k)
+        return obs, Moments.diagonal_of(np.zeros((0, k))), np.zeros(k), np.zeros(k)
     if len(x):
-        return obs, Moments.of(x), x.min(axis=0), x.max(axis=0)
-    return obs, Moments.of(x), np.full(k, np.inf), np.full(k, -np.inf)
+        return obs, Moments.diagonal_of(x), x.min(axis=0), x.max(axis=0)
+    return obs, Moments.diagonal_of(x), np.full(k, np.inf), np.full(k, -np.inf)
 
 
 def _merge_summaries(a, b):

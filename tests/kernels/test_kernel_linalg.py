@@ -67,6 +67,24 @@ def test_moments_take_and_variance():
     np.testing.assert_allclose(m.variance(), z[:, [2, 0]].var(0, ddof=1), rtol=1e-12)
 
 
+def test_diagonal_moments_merge_take_and_variance_as_the_full_ones():
+    """diagonal_of keeps the full Moments' n, means and diagonal through the same merges
+    (blocks of 0, 1, 37, 62 rows, offset 1e4) and take: 1e-10 relative, rounding only."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(100, 4)) * [1.0, 2.0, 0.5, 3.0] + 1e4
+    cuts = [0, 0, 1, 38, 100]
+    full, diagonal = Moments.of(z[0:0]), Moments.diagonal_of(z[0:0])
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        full = full.merge(Moments.of(z[lo:hi]))
+        diagonal = diagonal.merge(Moments.diagonal_of(z[lo:hi]))
+    assert diagonal.cross.shape == (4,) and diagonal.n == full.n == 100
+    np.testing.assert_allclose(diagonal.mean, full.mean, rtol=1e-12)
+    np.testing.assert_allclose(diagonal.cross, np.diag(full.cross), rtol=1e-10)
+    np.testing.assert_allclose(diagonal.variance(), z.var(0, ddof=1), rtol=1e-10)
+    kept = diagonal.take([3, 1])
+    np.testing.assert_allclose(kept.variance(), z[:, [3, 1]].var(0, ddof=1), rtol=1e-10)
+
+
 # ---------------------------------------------------------------- least squares
 
 
