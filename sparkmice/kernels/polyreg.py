@@ -261,11 +261,11 @@ def block_product(
     rows' part is added up in double, so the product keeps about 1e-7 relative."""
     n, p = x.shape
     km1 = beta.shape[1]
-    vv = v.reshape((p, km1), order="F").astype(dtype, copy=False)
+    vv: np.ndarray = v.reshape((p, km1), order="F").astype(dtype, copy=False)
     out = np.zeros((p, km1))
     for i, lo in enumerate(range(0, n, CHUNK_ROWS)):
         pc = chunk_probabilities(x[lo : lo + CHUNK_ROWS], beta, chunks, i, dtype)
-        xc = x[lo : lo + CHUNK_ROWS].astype(dtype, copy=False)
+        xc: np.ndarray = x[lo : lo + CHUNK_ROWS].astype(dtype, copy=False)
         for a in range(0, len(xc), PRODUCT_CHUNK_ROWS):
             xs = xc[a : a + PRODUCT_CHUNK_ROWS]
             pk = pc[1:, a : a + PRODUCT_CHUNK_ROWS]
