@@ -512,7 +512,7 @@ def test_hierarchical_prior_keeps_rare_levels_about_as_rare_as_observed(monkeypa
     times is exp(1/(2c)) = 1.1-1.65 times its share from the intercept alone, more with
     the slopes' uncertainty. Measured over 40 draws: 1.61 (MC SE 0.17) with the prior,
     5.45 (0.67) without (passes in double: 1.76 (0.16) and 4.9 (0.59)); 20 draws' SEs are
-    about 1.4 times those, so both bounds are 2-3 SEs away. Against the truth
+    about 1.4 times those, so both bounds are about 3 SEs away. Against the truth
     (benchmarks/many_levels.py, 300 levels) the prior's rare mass is 0.172 for a true
     0.147, the oracle's 0.151."""
     monkeypatch.setattr(polyreg, "FULL_INFORMATION_LIMIT", 0)
