@@ -119,14 +119,18 @@ def chunk_probabilities(
     return chunks[i] if chunks and i < len(chunks) else probabilities(xs, beta, dtype)
 
 
-def weighted_grams(x: np.ndarray, d: np.ndarray) -> np.ndarray:
+def weighted_grams(x: np.ndarray, d: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """(K-1) × p × p stack of X' diag(d_k) X, one per row of d ((K-1) × n, d >= 0).
 
     Few levels: per level one BLAS rank-n update Z'Z of Z = sqrt(d_k) X (syrk: half a
     GEMM's flops; Fortran order, as BLAS reads it fastest). Many levels (at least
     STACKED_LEVELS): one GEMM of d with the rows' products x_ia x_ib (a ≤ b), which costs
     as much to form as about 25 levels' syrk but then runs at the GEMM's rate (300 levels,
-    79 predictors: 3 times faster)."""
+    79 predictors: 3 times faster). In float32 (`dtype`, many levels only) the products
+    are of the predictors centred at the rows' means, x - c, each PRODUCT_ROWS rows' GEMM
+    added up in double, and the means' part is added back in double:
+    X'DX = (X-c)'D(X-c) + s c' + c s' + t cc', s = (X-c)'d, t = sum(d). So a year next to
+    the intercept keeps the digits its inverse needs."""
     n, p = x.shape
     if len(d) < STACKED_LEVELS:
         out = np.empty((len(d), p, p))
@@ -134,20 +138,28 @@ def weighted_grams(x: np.ndarray, d: np.ndarray) -> np.ndarray:
             z = np.multiply(x, np.sqrt(dk)[:, None], order="F")
             out[k] = z.T @ z
         return out
+    single = dtype != np.float64
+    centre = x.mean(axis=0) if single else np.zeros(p)
+    xc = (x - centre).astype(dtype) if single else x
+    dc: np.ndarray = d.astype(dtype, copy=False)
     upper = np.triu_indices(p)
     packed = np.zeros((len(d), len(upper[0])))
-    products = np.empty((min(n, PRODUCT_ROWS), len(upper[0])))
+    products = np.empty((min(n, PRODUCT_ROWS), len(upper[0])), dtype=xc.dtype)
     for lo in range(0, n, PRODUCT_ROWS):
-        xs = x[lo : lo + PRODUCT_ROWS]
+        xs = xc[lo : lo + PRODUCT_ROWS]
         rows = products[: len(xs)]
         start = 0
         for a in range(p):  # row-wise x_ia x_ib for b = a..p-1
             np.multiply(xs[:, a:], xs[:, a : a + 1], out=rows[:, start : start + p - a])
             start += p - a
-        packed += d[:, lo : lo + PRODUCT_ROWS] @ rows
+        packed += dc[:, lo : lo + PRODUCT_ROWS] @ rows
     out = np.empty((len(d), p, p))
     out[:, upper[0], upper[1]] = packed
     out[:, upper[1], upper[0]] = packed
+    if single:
+        s = d.astype(np.float64) @ (x - centre)
+        out += s[:, :, None] * centre + centre[:, None] * s[:, None, :]
+        out += d.sum(axis=1, dtype=np.float64)[:, None, None] * np.outer(centre, centre)
     return out
 
 
@@ -224,7 +236,7 @@ def block_sums(
         if not full:  # the coarse block: 1'(diag(p) - pp')1 = p_0 (1 - p_0) over the K-1 levels
             coarse = pi[0] * (1.0 - pi[0])
             d = np.vstack([d, coarse if ws is None else coarse * ws])
-        diagonal += weighted_grams(xs, d)
+        diagonal += weighted_grams(xs, d, dtype)
         if full:
             root = pk if ws is None else pk * np.sqrt(ws)
             m = (xs[:, None, :] * root.T[:, :, None]).reshape(len(xs), q)
