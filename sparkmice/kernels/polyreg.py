@@ -26,9 +26,10 @@ direction that moves all levels against the reference: the same steps as full Ne
 with the expensive blocks summed about once per fit. The draw is still exactly
 N(mode, I^-1), cross-level correlation included, by perturbation (`Posterior.perturbed_draw`:
 e ~ N(0, I) summed from per-row normals, theta* = mode + I^-1 e by CG). Rows are processed
-in chunks, so memory stays O(chunk·K). These passes compute the probabilities and the
-products in single precision (`PASS_DTYPE`; see `probabilities`, `block_product`) and add
-their sums up in double: the mode moves by about 1e-6 of a standard error.
+in chunks, so memory stays O(chunk·K). These passes compute the probabilities, the
+products and the diagonal blocks' GEMM in single precision (`PASS_DTYPE`; see
+`probabilities`, `block_product`, `weighted_grams`) and add their sums up in double: the
+mode moves by about 1e-6 of a standard error.
 """
 
 from __future__ import annotations
@@ -74,9 +75,9 @@ PRODUCT_ROWS = 512  # rows of x_ia x_ib products formed at a time (p = 80: 13 MB
 DRAW_TOL = 1e-6  # CG's relative residual for the many-level draw (a 1e-6 error in the draw)
 PERTURBATION = 0  # purpose of a block's random stream (BlockContext.rng): the draw's e
 CACHED_BYTES = 1 << 28  # most bytes of probabilities a block keeps for CG's products
-# the many-level fit's passes over the rows: probabilities and products in single precision
-# (see probabilities, block_product); the score, deviance and information still add up
-# in double
+# the many-level fit's passes over the rows: probabilities, products and the diagonal blocks'
+# GEMM in single precision (see probabilities, block_product, weighted_grams); the score,
+# deviance and information still add up in double
 PASS_DTYPE = np.float32
 
 
