@@ -140,8 +140,11 @@ def weighted_grams(x: np.ndarray, d: np.ndarray, dtype: type = np.float64) -> np
             out[k] = z.T @ z
         return out
     single = dtype != np.float64
-    centre = x.mean(axis=0) if single else np.zeros(p)
-    xc = (x - centre).astype(dtype) if single else x
+    xc = x
+    if single:
+        centre = x.mean(axis=0)
+        centred = x - centre
+        xc = centred.astype(dtype)
     dc: np.ndarray = d.astype(dtype, copy=False)
     upper = np.triu_indices(p)
     packed = np.zeros((len(d), len(upper[0])))
@@ -158,7 +161,7 @@ def weighted_grams(x: np.ndarray, d: np.ndarray, dtype: type = np.float64) -> np
     out[:, upper[0], upper[1]] = packed
     out[:, upper[1], upper[0]] = packed
     if single:
-        s = d.astype(np.float64) @ (x - centre)
+        s = d.astype(np.float64) @ centred
         out += s[:, :, None] * centre + centre[:, None] * s[:, None, :]
         out += d.sum(axis=1, dtype=np.float64)[:, None, None] * np.outer(centre, centre)
     return out
