@@ -304,8 +304,8 @@ def test_two_levels_reduce_to_logreg(data):
 
 
 def test_uses_full_information_threshold():
-    assert polyreg.uses_full_information(3, 201)  # 600 = limit
-    assert not polyreg.uses_full_information(3, 202)
+    assert polyreg.uses_full_information(4, 26)  # 100 = limit
+    assert not polyreg.uses_full_information(4, 27)
 
 
 def _naive_information(xx: np.ndarray, beta: np.ndarray, w: np.ndarray) -> np.ndarray:
