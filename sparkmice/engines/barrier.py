@@ -29,6 +29,7 @@ import pyarrow as pa
 from sparkmice.blocks import block_of, completed_table, split_blocks
 from sparkmice.engines.exchange import ExchangedBlocks, TaskExchange
 from sparkmice.engines.inprocess import LocalBlocks
+from sparkmice.engines.memory import freed_memory_kept
 from sparkmice.io.run import WRITTEN_SCHEMA, Attempt, written_batch
 from sparkmice.io.spark import AS_GIVEN, PositionalNames, as_table, spark_schema_of
 from sparkmice.names import BLOCK, ROW_ID
@@ -150,27 +151,28 @@ def chain_function(
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)  # one core per task: BLAS threads would only contend
-        blocks = split_blocks(unpack(batches), plan)
-        if solo:
-            task.run(plan, LocalBlocks(blocks), ProgressWriter(progress_uri))
-        else:
-            from pyspark import BarrierTaskContext
+        with freed_memory_kept():  # the whole task: unpacking, sweeps and writing
+            blocks = split_blocks(unpack(batches), plan)
+            if solo:
+                task.run(plan, LocalBlocks(blocks), ProgressWriter(progress_uri))
+            else:
+                from pyspark import BarrierTaskContext
 
-            with TaskExchange(BarrierTaskContext.get(), job_key, timeout) as exchange:
-                reporter = ProgressWriter(progress_uri) if exchange.rank == 0 else None
-                task.run(plan, ExchangedBlocks(blocks, exchange), reporter)
-        tables = [completed_table(b, plan, task.chain) for b in blocks]
-        if write_to is None:
-            for t in tables:
-                yield from names.to_positional(t).to_batches()
-            return
-        from pyspark import TaskContext
+                with TaskExchange(BarrierTaskContext.get(), job_key, timeout) as exchange:
+                    reporter = ProgressWriter(progress_uri) if exchange.rank == 0 else None
+                    task.run(plan, ExchangedBlocks(blocks, exchange), reporter)
+            tables = [completed_table(b, plan, task.chain) for b in blocks]
+            if write_to is None:
+                for t in tables:
+                    yield from names.to_positional(t).to_batches()
+                return
+            from pyspark import TaskContext
 
-        root, attempt = write_to
-        context = TaskContext.get()
-        if context is None:
-            raise RuntimeError("chain parts are written only inside a Spark task")
-        yield written_batch(root, attempt, context.partitionId(), tables)
+            root, attempt = write_to
+            context = TaskContext.get()
+            if context is None:
+                raise RuntimeError("chain parts are written only inside a Spark task")
+            yield written_batch(root, attempt, context.partitionId(), tables)
 
     return run
 

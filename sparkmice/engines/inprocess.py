@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from sparkmice.blocks import Block, completed_table, key_row_ids, split_blocks
 from sparkmice.config import MiceConfig
+from sparkmice.engines.memory import freed_memory_kept
 from sparkmice.io.run import ChainSink
 from sparkmice.names import ROW_ID
 from sparkmice.plan import (
@@ -58,11 +59,12 @@ def run_chain(
     on_sweep: Callable[[SweepReport], None] | None = None,
 ) -> pa.Table:
     """Run one chain on copies of `blocks`; return its completed rows."""
-    blocks = [copy.copy(b) for b in blocks]
-    for b in blocks:
-        b.values, b.cache = b.values.copy(order="F"), {}
-    task.run(plan, LocalBlocks(blocks), on_sweep)
-    return pa.concat_tables(completed_table(b, plan, task.chain) for b in blocks)
+    with freed_memory_kept():
+        blocks = [copy.copy(b) for b in blocks]
+        for b in blocks:
+            b.values, b.cache = b.values.copy(order="F"), {}
+        task.run(plan, LocalBlocks(blocks), on_sweep)
+        return pa.concat_tables(completed_table(b, plan, task.chain) for b in blocks)
 
 
 class InProcessEngine:

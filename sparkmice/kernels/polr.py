@@ -48,12 +48,18 @@ def _log_expit(z: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -z)
 
 
-def _group_sums(idx: np.ndarray, vals: np.ndarray, k: int) -> np.ndarray:
-    """k × q matrix of the rows of `vals` (n × q) summed by group idx in 0..k-1: a one-hot
-    product (BLAS) for few groups, per-column bincounts (O(n·q)) for many."""
+def _group_sums(idx: np.ndarray, z: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """(len(weights) · k) × q matrix: for each row of `weights` (columns of n row weights),
+    the k sums of w_i z_i by group idx in 0..k-1. A weighted one-hot product (one GEMM, its
+    n × k temporaries instead of n × q ones) for few groups, per-column bincounts (O(n·q))
+    for many."""
     if k <= ONE_HOT_LEVELS:
-        return (idx[:, None] == np.arange(k)).astype(float).T @ vals
-    return np.stack([np.bincount(idx, vals[:, j], minlength=k) for j in range(vals.shape[1])], 1)
+        one_hot = idx[:, None] == np.arange(k)
+        return np.hstack([one_hot * w[:, None] for w in weights]).T @ z
+    return np.vstack(
+        [np.stack([np.bincount(idx, z[:, j] * w, minlength=k) for j in range(z.shape[1])], 1)
+         for w in weights]
+    )  # fmt: skip
 
 
 def block_sums(
@@ -108,13 +114,13 @@ def block_sums(
         )
         off = np.bincount(yk, ws * hul, minlength=km1 + 1)[1:km1]  # (theta_y, theta_{y-1})
         h_tt = np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)
-        by_level = _group_sums(
-            yk,
-            np.hstack([z * (ws * (huu + hul))[:, None], z * (ws * (hll + hul))[:, None]]),
-            km1 + 1,
-        )
-        h_tb = -(by_level[:km1, :q] + by_level[1:, q:])
-        h_bb = (z * (ws * (huu + hll + 2.0 * hul))[:, None]).T @ z
+        by_level = _group_sums(yk, z, np.stack([ws * (huu + hul), ws * (hll + hul)]), km1 + 1)
+        h_tb = -(by_level[:km1] + by_level[km1 + 2 :])
+        # h_bb = Z' diag(v) Z with v = ws·d²log p/deta² <= 0 (the logistic's differences are
+        # log-concave): -(R'R), R = sqrt(-v) Z, by syrk; max(, 0) drops rounding's sign
+        root = np.sqrt(np.maximum(-(ws * (huu + hll + 2.0 * hul)), 0.0))
+        r = np.multiply(z, root[:, None], order="F")
+        h_bb = -(r.T @ r)
         info -= np.block([[h_tt, h_tb], [h_tb.T, h_bb]])
     return NewtonSums(info, score, deviance)
 

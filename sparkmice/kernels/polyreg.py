@@ -157,7 +157,7 @@ def weighted_grams(x: np.ndarray, d: np.ndarray, dtype: type = np.float64) -> np
     packed = np.zeros((len(d), len(upper[0])))
     s = np.zeros((len(d), p))  # (X-c)'d, float32 only
     products = np.empty((len(upper[0]), min(n, PRODUCT_ROWS)), dtype=dtype)
-    part = np.empty(packed.shape, dtype=dtype)
+    part: np.ndarray = np.empty(packed.shape, dtype=dtype)
     for lo in range(0, n, PRODUCT_ROWS):
         xt = x[lo : lo + PRODUCT_ROWS].T  # p × rows
         xt = (xt - centre[:, None] if centre is not None else xt).astype(dtype, order="C")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sparkmice.kernels import linalg
 from sparkmice.kernels.linalg import (
     LINDEP_EPS,
     MAXCOR,
@@ -67,9 +68,11 @@ def test_moments_take_and_variance():
     np.testing.assert_allclose(m.variance(), z[:, [2, 0]].var(0, ddof=1), rtol=1e-12)
 
 
-def test_diagonal_moments_merge_take_and_variance_as_the_full_ones():
+def test_diagonal_moments_merge_take_and_variance_as_the_full_ones(monkeypatch):
     """diagonal_of keeps the full Moments' n, means and diagonal through the same merges
-    (blocks of 0, 1, 37, 62 rows, offset 1e4) and take: 1e-10 relative, rounding only."""
+    (blocks of 0, 1, 37, 62 rows, offset 1e4; its rows 16 at a time) and take: 1e-10
+    relative, rounding only."""
+    monkeypatch.setattr(linalg, "CHUNK_ROWS", 16)
     rng = np.random.default_rng(3)
     z = rng.normal(size=(100, 4)) * [1.0, 2.0, 0.5, 3.0] + 1e4
     cuts = [0, 0, 1, 38, 100]

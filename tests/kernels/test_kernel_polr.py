@@ -259,3 +259,16 @@ def test_needs_two_levels():
     x, y = simulate(50, THETA, BETA, seed=1)
     with pytest.raises(ValueError, match="at least 2 levels; got 1"):
         polr.parameters(step_data(x, np.zeros(50), np.zeros(50, bool), 1), np.random.default_rng(1))
+
+
+@pytest.mark.parametrize("one_hot_levels", [polr.ONE_HOT_LEVELS, 0])
+def test_group_sums_by_one_hot_product_and_by_bincount(monkeypatch, one_hot_levels: int):
+    """The per-level weighted sums of the information's threshold-slope block, by the
+    weighted one-hot GEMM (few levels) and by bincounts (many), against a plain loop over
+    the levels (1e-12: rounding only)."""
+    monkeypatch.setattr(polr, "ONE_HOT_LEVELS", one_hot_levels)
+    rng = np.random.default_rng(3)
+    idx, z = rng.integers(0, 5, 300), rng.standard_normal((300, 4))
+    w = rng.standard_normal((2, 300))
+    want = np.vstack([[(z[idx == g] * v[idx == g, None]).sum(axis=0) for g in range(5)] for v in w])
+    np.testing.assert_allclose(polr._group_sums(idx, z, w, 5), want, rtol=1e-12, atol=1e-12)
