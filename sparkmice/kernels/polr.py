@@ -56,10 +56,11 @@ def _group_sums(idx: np.ndarray, z: np.ndarray, weights: np.ndarray, k: int) -> 
     if k <= ONE_HOT_LEVELS:
         one_hot = idx[:, None] == np.arange(k)
         return np.hstack([one_hot * w[:, None] for w in weights]).T @ z
-    return np.vstack(
-        [np.stack([np.bincount(idx, z[:, j] * w, minlength=k) for j in range(z.shape[1])], 1)
-         for w in weights]
-    )  # fmt: skip
+    per_weight = [
+        np.column_stack([np.bincount(idx, z[:, j] * w, minlength=k) for j in range(z.shape[1])])
+        for w in weights
+    ]
+    return np.vstack(per_weight)
 
 
 def block_sums(
