@@ -6,8 +6,9 @@ back when they are freed, so each step pays the kernel's page faults again, and 
 virtual machine these are slow: a warm sweep of the 10^6-row narrow workload took 1.9-2.4 s
 that way and 1.3-1.5 s with the pages kept (2-core AMD VM, one core). While a chain runs,
 malloc therefore takes large arrays from its heap (no mmap) and keeps freed memory there
-(a high trim threshold); afterwards the defaults come back, so the process returns memory
-to the kernel as before. The process's resident memory during the run stays at its peak.
+(a high trim threshold); afterwards glibc's default settings are set again, so the process
+returns memory to the kernel as before. The process's resident memory during the run stays
+at its peak.
 """
 
 from __future__ import annotations
