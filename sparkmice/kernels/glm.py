@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import expit
 
+from sparkmice.kernels.linalg import weighted_gram
+
 FAMILIES = ("gaussian", "binomial", "poisson")
 CHUNK_ROWS = 4096
 
@@ -82,16 +84,15 @@ def irls_sums(
 ) -> GlmSums:
     """X'WX, score and deviance at `beta` for one block (canonical link: W = w·V(mu)).
 
-    Rows go in chunks of CHUNK_ROWS, whose temporaries stay in the CPU cache. X'WX is Z'Z
-    of Z = sqrt(W) X (W >= 0): BLAS's syrk, half a GEMM's flops."""
+    Rows go in chunks of CHUNK_ROWS, whose temporaries stay in the CPU cache; X'WX by
+    syrk (`weighted_gram`)."""
     w = np.ones(len(y)) if weights is None else weights
     p = x.shape[1]
     xtwx, score, deviance = np.zeros((p, p)), np.zeros(p), 0.0
     for lo in range(0, len(y), CHUNK_ROWS):
         xs, ys, ws = x[lo : lo + CHUNK_ROWS], y[lo : lo + CHUNK_ROWS], w[lo : lo + CHUNK_ROWS]
         mu, var = mean_and_variance(family, xs @ beta)
-        z = np.multiply(xs, np.sqrt(ws * var)[:, None], order="F")
-        xtwx += z.T @ z
+        xtwx += weighted_gram(xs, ws * var)
         score += xs.T @ (ws * (ys - mu))
         deviance += float(ws @ unit_deviance(family, ys, mu))
     return GlmSums(xtwx, score, deviance, float(np.sum(w)))

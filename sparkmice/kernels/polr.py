@@ -35,7 +35,7 @@ import numpy as np
 
 from sparkmice.kernels.augment import augmentation
 from sparkmice.kernels.contract import BlockView, Method, StepData
-from sparkmice.kernels.linalg import symmetric_cholesky
+from sparkmice.kernels.linalg import symmetric_cholesky, weighted_gram
 from sparkmice.kernels.newton import TOL, Draw, Fit, NewtonSums, newton
 
 MAX_REDRAWS = 100
@@ -118,10 +118,8 @@ def block_sums(
         by_level = _group_sums(yk, z, np.stack([ws * (huu + hul), ws * (hll + hul)]), km1 + 1)
         h_tb = -(by_level[:km1] + by_level[km1 + 2 :])
         # h_bb = Z' diag(v) Z with v = ws·d²log p/deta² <= 0 (the logistic's differences are
-        # log-concave): -(R'R), R = sqrt(-v) Z, by syrk; max(, 0) drops rounding's sign
-        root = np.sqrt(np.maximum(-(ws * (huu + hll + 2.0 * hul)), 0.0))
-        r = np.multiply(z, root[:, None], order="F")
-        h_bb = -(r.T @ r)
+        # log-concave), by syrk of -v; max(, 0) drops rounding's sign
+        h_bb = -weighted_gram(z, np.maximum(-(ws * (huu + hll + 2.0 * hul)), 0.0))
         info -= np.block([[h_tt, h_tb], [h_tb.T, h_bb]])
     return NewtonSums(info, score, deviance)
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from sparkmice.kernels.augment import augmentation
 from sparkmice.kernels.contract import BlockContext, BlockView, Method, StepData
-from sparkmice.kernels.linalg import symmetric_cholesky
+from sparkmice.kernels.linalg import symmetric_cholesky, weighted_gram
 from sparkmice.kernels.newton import (
     TOL,
     Draw,
@@ -127,8 +127,8 @@ def weighted_grams(x: np.ndarray, d: np.ndarray, dtype: type = np.float64) -> np
     """(K-1) × p × p stack of X' diag(d_k) X over all the rows, one per row of d
     ((K-1) × n, d >= 0).
 
-    Few levels in double: per level and CHUNK_ROWS rows one BLAS rank-n update Z'Z of
-    Z = sqrt(d_k) X (syrk: half a GEMM's flops; Fortran order, as BLAS reads it fastest).
+    Few levels in double: per level and CHUNK_ROWS rows one BLAS rank-n update
+    (`weighted_gram`, syrk: half a GEMM's flops).
     Many levels (at least STACKED_LEVELS), or single precision: per PRODUCT_ROWS rows one
     GEMM of d with the rows' products x_ia x_ib (a ≤ b), formed product-major (each
     product's values contiguous: three times faster to write than row by row), added up
@@ -148,8 +148,7 @@ def weighted_grams(x: np.ndarray, d: np.ndarray, dtype: type = np.float64) -> np
         for lo in range(0, n, CHUNK_ROWS):
             xs = x[lo : lo + CHUNK_ROWS]
             for k, dk in enumerate(d[:, lo : lo + CHUNK_ROWS]):
-                z = np.multiply(xs, np.sqrt(dk)[:, None], order="F")
-                out[k] += z.T @ z
+                out[k] += weighted_gram(xs, dk)
         return out
     centre = x.mean(axis=0) if single else None
     upper = np.triu_indices(p)
