@@ -257,3 +257,27 @@ def test_a_union_of_reads_gets_row_ids_without_an_error_in_the_log(spark, mar, c
     assert n == 2 * len(mar[0])
     assert ided.select("_row_id").distinct().count() == n
     assert "UNRESOLVED_COLUMN" not in capfd.readouterr().err
+
+
+def test_starting_the_python_workers_is_best_effort(caplog):
+    """The background job that starts the workers while the rows are counted: its failure
+    is logged and the run goes on (the packing job shows any real error); the block's own
+    error still propagates."""
+    from types import SimpleNamespace
+
+    from sparkmice.engines.spark import _python_workers_starting
+
+    class NoCluster:
+        sparkContext = SimpleNamespace(setJobDescription=lambda text: None)
+
+        def range(self, *args, **kwargs):
+            raise RuntimeError("no executors")
+
+    with caplog.at_level("DEBUG", logger="sparkmice"):
+        with _python_workers_starting(NoCluster(), 2):
+            counted = 7
+    assert counted == 7
+    assert "starting the Python workers failed: no executors" in caplog.text
+    with pytest.raises(ValueError, match="duplicate ids"):
+        with _python_workers_starting(NoCluster(), 2):
+            raise ValueError("duplicate ids")
