@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -71,7 +72,8 @@ def encode_column(column: pa.ChunkedArray | pa.Array, var: Variable) -> np.ndarr
 
     A date or timestamp imputed as a number is its days or time units since the epoch. An
     integer beyond 2^53 becomes the nearest float: fine for a predictor, and observed
-    cells are never written back from codes (`decode_column`)."""
+    cells are never written back from codes, nor is a pmm donor's value
+    (`decode_column`)."""
     if var.kind == "continuous":
         if pa.types.is_temporal(column.type):
             column = pc.cast(column, _ticks(column.type))
@@ -88,13 +90,12 @@ def decode_column(column: pa.ChunkedArray, codes: np.ndarray, var: Variable) -> 
     if column.null_count == 0:
         return column
     if var.kind == "continuous" and pa.types.is_temporal(column.type):
-        ticks = pc.cast(pa.array(np.rint(codes)), _ticks(column.type))
-        imputed = pc.cast(ticks, column.type)  # a valid date / timestamp of the column's type
+        ticks = _observed_or_rounded(pc.cast(column, _ticks(column.type)), codes)
+        return pc.cast(ticks, column.type)  # a valid date / timestamp of the column's type
+    if var.kind == "continuous" and _exact_type(column.type):
+        return _observed_or_rounded(column, codes)
     elif var.kind == "continuous":
-        filled = codes
-        if pa.types.is_integer(column.type):
-            filled = np.rint(codes)
-        imputed = pc.cast(pa.array(filled), column.type)
+        imputed = pc.cast(pa.array(codes), column.type)
     elif pa.types.is_dictionary(column.type):
         # a categorical keeps its levels in their order (an ordered one its meaning): every
         # cell is re-indexed into the levels, observed cells to the level they hold
@@ -107,6 +108,49 @@ def decode_column(column: pa.ChunkedArray, codes: np.ndarray, var: Variable) -> 
         levels = pa.array(list(var.known_levels()), type=column.type)
         imputed = levels.take(pa.array(codes.astype(np.int64)))
     return pc.if_else(pc.is_null(column), imputed, column)
+
+
+def _exact_type(t: pa.DataType) -> bool:
+    """Integers and decimals: types whose values a float code may hold only approximately."""
+    return pa.types.is_integer(t) or pa.types.is_decimal(t)
+
+
+def _observed_or_rounded(column: pa.ChunkedArray, codes: np.ndarray) -> pa.Array:
+    """An integer or decimal column with its missing cells filled from float `codes`. A
+    code equal to an observed cell's code takes that cell's exact value: pmm's donors are
+    the block's observed rows, so an integer beyond 2^53 or a decimal of more than 15
+    digits is imputed as an observed value, every digit kept (with several observed values
+    under one code, within a unit of the last place of each other, the first in row
+    order). Any other code (norm, a donor from another block's pool) is rounded to the
+    type's scale, within its range."""
+    observed = pc.is_valid(column).to_numpy(zero_copy_only=False)
+    exact = column.filter(observed).combine_chunks()
+    seen, wanted = codes[observed], codes[~observed]
+    order = np.argsort(seen, kind="stable")
+    ranked = seen[order]
+    at = np.minimum(np.searchsorted(ranked, wanted), max(len(ranked) - 1, 0))
+    hit = ranked[at] == wanted if len(ranked) else np.zeros(len(wanted), dtype=bool)
+    rounded = pc.cast(pa.array(_within_type(wanted, column.type)), column.type)
+    chosen = np.where(hit, order[at] if len(ranked) else 0, len(exact) + np.arange(len(wanted)))
+    imputed = pa.concat_arrays([exact, rounded]).take(pa.array(chosen))
+    return pa.chunked_array([pc.replace_with_mask(column.combine_chunks(), ~observed, imputed)])
+
+
+def _within_type(x: np.ndarray, t: pa.DataType) -> np.ndarray:
+    """Floats rounded to an integer or decimal type's scale and clipped to its range, so
+    that the cast neither fails nor wraps."""
+    if pa.types.is_integer(t):
+        info = np.iinfo(t.to_pandas_dtype())
+        return np.clip(np.rint(x), _float_within(int(info.min)), _float_within(int(info.max)))
+    top = _float_within(Decimal(10) ** (t.precision - t.scale) - Decimal(10) ** -t.scale)
+    return np.clip(np.round(x, t.scale), -top, top)
+
+
+def _float_within(bound: int | Decimal) -> float:
+    """The float nearest to `bound` that is not beyond it (towards zero): 2^63 - 1 is
+    2^63 as a float, which no int64 holds."""
+    f = float(bound)
+    return float(np.nextafter(f, 0.0)) if abs(Decimal(f)) > abs(Decimal(bound)) else f
 
 
 def mask_of(table: pa.Table, column: str) -> np.ndarray:

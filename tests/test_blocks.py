@@ -6,6 +6,8 @@ categorical as its level index, and give back each observed cell unchanged.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -23,7 +25,7 @@ from sparkmice.blocks import (
     encode_column,
     split_blocks,
 )
-from sparkmice.plan import InputError
+from sparkmice.plan import InputError, Variable
 
 MASK = (1 << 64) - 1
 
@@ -131,6 +133,45 @@ def test_decode_fills_only_missing_cells_in_the_columns_type(frame):
     assert out["s"].to_pylist() == ["b", "a", "c", "c", "a", "b"]
     assert out["o"].type == table.column("o").type  # ordered dictionary, same levels
     assert out["o"].to_pylist() == ["hi", "mid", "lo", "lo", "mid", "hi"]
+
+
+def _continuous(name: str, t: pa.DataType) -> Variable:
+    return Variable(name, 0, "continuous", t, None, 1)
+
+
+def test_integers_beyond_two_to_the_53_are_imputed_as_the_donors_exact_values():
+    """pmm's code for a missing cell is a donor's code, and float codes of integers near
+    2^63 collide (a unit of the last place is 1024 there): the cell takes the observed
+    value under that code, every digit kept; 2^63 - 1 itself, whose code is 2^63, is no
+    longer cast out of int64's range (it crashed the run)."""
+    top = 2**63 - 1
+    observed = [top, 2**62 + 12345, -(2**63), 7]
+    column = pa.chunked_array([pa.array([*observed, None, None, None, None], pa.int64())])
+    codes = np.array([float(v) for v in observed] * 2)  # each missing cell a donor's code
+    out = decode_column(column, codes, _continuous("big", pa.int64()))
+    assert out.type == pa.int64() and out.to_pylist() == observed * 2
+    # codes of no observed cell (norm's draws) round into the type's range, not past it
+    codes[4:] = [1e30, -1e30, 2.0**62 + 0.4, 3.6]
+    out = decode_column(column, codes, _continuous("big", pa.int64()))
+    assert out.to_pylist()[4:] == [2**63 - 1024, -(2**63), 2**62, 4]
+    small = pa.chunked_array([pa.array([1, None, None], pa.int8())])
+    out = decode_column(small, np.array([1.0, 300.7, -1e9]), _continuous("b", pa.int8()))
+    assert out.to_pylist() == [1, 127, -128]
+
+
+def test_decimals_of_more_digits_than_a_float_are_imputed_as_the_donors_values():
+    """A decimal(38, 10) of 22 significant digits: its float code keeps 16, so the donor's
+    exact value must come from the observed cells; other codes round to the scale and
+    stay within the precision."""
+    observed = [Decimal("1000000063478.0285644531"), Decimal("999999936521.9714355469")]
+    t = pa.decimal128(38, 10)
+    column = pa.chunked_array([pa.array([*observed, None, None], t)])
+    codes = np.array([float(observed[0]), float(observed[1]), float(observed[1]), 1.0 / 3.0])
+    out = decode_column(column, codes, _continuous("d", t)).to_pylist()
+    assert out == [*observed, observed[1], Decimal("0.3333333333")]
+    narrow = pa.chunked_array([pa.array([Decimal("1.50"), None], pa.decimal128(4, 2))])
+    out = decode_column(narrow, np.array([1.5, 1e9]), _continuous("d", pa.decimal128(4, 2)))
+    assert out.to_pylist() == [Decimal("1.50"), Decimal("99.99")]
 
 
 def test_a_complete_column_is_returned_as_it_is(frame):

@@ -246,3 +246,50 @@ def test_a_capped_predictor_keeps_its_levels_and_observed_values():
         seen = d[col].notna()
         pd.testing.assert_series_equal(done.loc[seen, col], d.loc[seen, col])
     assert set(done["g"]) <= set(d["g"].dropna()) and done["g"].notna().all()
+
+
+@pytest.mark.parametrize("engine", ["inprocess", "spark"])
+def test_pmm_imputes_observed_values_of_huge_integers_and_wide_decimals(
+    engine, spark, tmp_path
+):
+    """pmm's imputations are observed values, every digit kept, for columns a float cannot
+    hold exactly: int64 near 2^62 and 2^63 - 1 (codes collide within 1024) and
+    decimal(38, 10) of 22 digits. Before, the float code was written back (not an
+    observed value) and 2^63 - 1 ended the run with a cast error. Timestamps in ns
+    imputed as numbers likewise."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.normal(size=n)
+    big = np.where(x > 0.8, 2**63 - 1, 2**62 + rng.integers(0, 10**6, n)).astype(np.int64)
+    dec = [decimal.Decimal(10**12) + decimal.Decimal(int(v)).scaleb(-10) for v in
+           rng.integers(-(10**15), 10**15, n)]  # fmt: skip
+    # ns since the epoch are beyond 2^53 too: a float keeps them to 256 ns (Spark reads
+    # no ns Parquet timestamps, so there us)
+    ticks, unit = (10**9, "ns") if engine == "inprocess" else (10**6, "us")
+    stamps = (1_700_000_000 + rng.uniform(0, 10**6, n)) * ticks
+    stamps = (stamps.astype(np.int64) + rng.integers(0, 1000, n)).astype(f"datetime64[{unit}]")
+    table = pa.table(
+        {
+            "x": x,
+            "big": pa.array(big, mask=rng.random(n) < 0.2),
+            "dec": pa.array(dec, pa.decimal128(38, 10), mask=rng.random(n) < 0.2),
+            "t": pa.array(stamps, mask=rng.random(n) < 0.2),
+        }
+    )
+    pq.write_table(table, tmp_path / "in.parquet")
+    data = spark.read.parquet(str(tmp_path / "in.parquet")) if engine == "spark" else table
+    imp = sparkmice.mice(
+        data, m=2, maxit=2, seed=1, kind={"t": "continuous"}, output=str(tmp_path / "out")
+    )
+    files = sorted((tmp_path / "out").glob("_imputation=*/*.parquet"))
+    done = pa.concat_tables(pq.read_table(f) for f in files)  # as written, types exact
+    assert imp.method["big"] == imp.method["dec"] == imp.method["t"] == "pmm"
+    for name in ("big", "dec", "t"):
+        observed = {v for v in table.column(name).to_pylist() if v is not None}
+        values = done.column(name).to_pylist()
+        assert len(values) == 2 * n and set(values) <= observed
