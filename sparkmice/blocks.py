@@ -97,10 +97,14 @@ def decode_column(column: pa.ChunkedArray, codes: np.ndarray, var: Variable) -> 
     elif var.kind == "continuous":
         imputed = pc.cast(pa.array(codes), column.type)
     elif pa.types.is_dictionary(column.type):
-        # a categorical keeps its levels in their order (an ordered one its meaning): every
-        # cell is re-indexed into the levels, observed cells to the level they hold
-        levels = pa.array(list(var.known_levels()), type=column.type.value_type)
-        indices = pc.cast(pa.array(codes.astype(np.int64)), column.type.index_type)
+        # a categorical keeps its categories, used or not, in their order (an ordered one
+        # its meaning), then any level only the configuration declared: every cell is
+        # re-indexed into them, observed cells to the level they hold
+        known = pa.array(list(var.known_levels()), type=column.type.value_type)
+        own = column.unify_dictionaries().chunk(0).dictionary if column.num_chunks else known
+        levels = pa.concat_arrays([own, known.filter(pc.invert(pc.is_in(known, own)))])
+        at = pc.index_in(known, value_set=levels).to_numpy(zero_copy_only=False)
+        indices = pc.cast(pa.array(at[codes.astype(np.int64)]), column.type.index_type)
         return pa.chunked_array(
             [pa.DictionaryArray.from_arrays(indices, levels, ordered=column.type.ordered)]
         )

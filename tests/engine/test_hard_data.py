@@ -293,3 +293,25 @@ def test_pmm_imputes_observed_values_of_huge_integers_and_wide_decimals(
         observed = {v for v in table.column(name).to_pylist() if v is not None}
         values = done.column(name).to_pylist()
         assert len(values) == 2 * n and set(values) <= observed
+
+
+def test_a_categorical_keeps_its_unused_categories_in_their_order():
+    """As R keeps a factor's unused levels: a pandas categorical's categories come back as
+    they went in, unused ones ("e") included and in their own, unsorted order; observed
+    cells unchanged, imputed ones among the observed levels. (The output kept only the
+    observed levels, sorted: another dtype.)"""
+    rng = np.random.default_rng(4)
+    n = 600
+    x = rng.normal(size=n)
+    categories = ["z", "a", "m", "e"]
+    g = pd.Categorical(np.where(x > 0.3, "z", np.where(x > -0.5, "a", "m")), categories)
+    d = pd.DataFrame({"x": x, "g": g})
+    d.loc[rng.random(n) < 0.25, "g"] = None
+    imp = sparkmice.mice(d, m=2, maxit=2, seed=1)
+    assert imp.method["g"] == "polyreg"
+    observed = d["g"].notna().to_numpy()
+    for k in (1, 2):
+        done = imp.complete(k)["g"]
+        assert list(done.cat.categories) == categories and done.notna().all()
+        assert (done[observed] == d["g"][observed]).all()
+        assert set(done[~observed]) <= {"z", "a", "m"}
