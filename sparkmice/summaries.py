@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,8 +29,8 @@ def summarize_arrow(table: pa.Table, max_levels: int, skip: set[str]) -> list[Co
             distinct = _distinct(col, max_levels)
         n_distinct = len(distinct)
         levels = counts = None
-        if n_distinct <= max_levels:
-            values = distinct.to_pylist()
+        values = _as_python(distinct) if n_distinct <= max_levels else None
+        if values is not None:
             levels = tuple(values if ordered else sorted(values))
             tally = pc.value_counts(pc.cast(col, col.type.value_type) if ordered else col)
             found = dict(
@@ -72,6 +73,16 @@ def _distinct(col: pa.ChunkedArray, max_levels: int) -> pa.Array:
         if len(head) > max_levels:
             return head
     return pc.unique(observed)
+
+
+def _as_python(distinct: pa.Array) -> list[Any] | None:
+    """The values as Python objects; None for dates or timestamps beyond Python's years
+    1-9999 (most often a wrong unit: nanoseconds labelled microseconds), whose column is
+    then summarised as one of many values: carried through, or imputed as numbers."""
+    try:
+        return distinct.to_pylist()
+    except (OverflowError, ValueError):
+        return None
 
 
 def merge_summaries(a: ColumnSummary, b: ColumnSummary, max_levels: int) -> ColumnSummary:

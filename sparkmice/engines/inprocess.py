@@ -130,8 +130,8 @@ def arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
     elif not isinstance(data, pa.Table):
         data = pa.Table.from_pandas(data.toPandas(), preserve_index=False)
     check_schema(data.schema, cfg)
-    if cfg.inf_as_missing:
-        data = _infinite_to_null(data, {*cfg.excluded(), cfg.id_column})
+    kept = {*cfg.excluded(), cfg.id_column}  # carried through as they are
+    data = _nan_to_null(data, set(data.column_names) - kept if cfg.inf_as_missing else set())
     if cfg.id_column:
         keys = data.column(cfg.id_column)
         ids = np.zeros(len(keys), dtype=np.int64)
@@ -144,10 +144,16 @@ def arrow_input(data: Any, cfg: MiceConfig) -> pa.Table:
     return data.append_column(ROW_ID, pa.array(ids))
 
 
-def _infinite_to_null(table: pa.Table, skip: set[str | None]) -> pa.Table:
-    """+inf and -inf in floating columns (but `skip`) become missing (`inf_as_missing`)."""
+def _nan_to_null(table: pa.Table, infinite: set[str]) -> pa.Table:
+    """NaN in floating columns becomes missing, as on Spark (`io.spark.nan_to_null`) and as
+    pandas' NaN does; in the columns `infinite`, so do +inf and -inf (`inf_as_missing`)."""
     for i, name in enumerate(table.column_names):
         col = table.column(i)
-        if name not in skip and pa.types.is_floating(col.type):
-            table = table.set_column(i, name, pc.if_else(pc.is_inf(col), None, col))
+        if not pa.types.is_floating(col.type):
+            continue
+        missing = pc.is_nan(col)
+        if name in infinite:
+            missing = pc.or_(missing, pc.is_inf(col))
+        if pc.any(missing).as_py():
+            table = table.set_column(i, name, pc.if_else(missing, None, col))
     return table

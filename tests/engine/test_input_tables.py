@@ -116,6 +116,33 @@ def test_infinite_values_are_refused_or_missing():
     assert observed_equal(done["x"], d["x"].replace([np.inf, -np.inf], np.nan))
 
 
+def test_nan_in_an_arrow_table_is_missing_as_in_pandas():
+    """NaN in a floating column counts as missing whatever the input: an Arrow table with
+    NaN (not null) gives the imputations of the same data from pandas (where NaN is null
+    already). Before, the Arrow table's NaN cells were taken as observed: not imputed. An
+    excluded column's NaN is missing too, as pandas' and Spark's are."""
+    d = frame().assign(raw=np.where(np.arange(N) % 3, 1.0, np.nan))
+    table = pa.table({c: pa.array(d[c].to_numpy(), from_pandas=False) for c in d})
+    assert table.column("y").null_count == 0  # NaN, not null
+    from_arrow = sparkmice.mice(table, m=1, maxit=2, seed=4, exclude=["raw"])
+    from_pandas = sparkmice.mice(d, m=1, maxit=2, seed=4, exclude=["raw"])
+    assert from_arrow.method == from_pandas.method and from_arrow.method["y"] == "pmm"
+    pd.testing.assert_frame_equal(from_arrow.complete(1), from_pandas.complete(1))
+
+
+def test_timestamps_beyond_the_year_9999_are_carried_through():
+    """Nanoseconds labelled microseconds (a wrong unit) put timestamps near the year 55,000,
+    beyond Python's dates: the column is carried through as it is, where its summary ended
+    the run with a traceback (OverflowError)."""
+    ticks = pa.array(1_700_000_000 * 10**9 + np.arange(N) * 10**12, pa.int64())
+    table = pa.table(frame()).append_column("stamp", ticks.cast(pa.timestamp("us")))
+    imp = sparkmice.mice(table, m=1, maxit=1)
+    assert "stamp" not in imp.method
+    assert set(imp.logged_events.loc[lambda e: e.event == "carried through", "variable"]) == {
+        "stamp"
+    }
+
+
 def dated() -> pd.DataFrame:
     d = frame()
     rng = np.random.default_rng(3)
