@@ -106,8 +106,9 @@ def analysis_for(
     check_model_options(model, formula, duration, event, groups)
     if model == "glm":
         raise ValueError("--model glm is fitted by fit_imputations, not with_imputations")
-    # cox: the duration column as the response of the covariates-only formula
-    full = "~".join([str(duration), formula.split("~", 1)[1]]) if model == "cox" else formula
+    # cox: the duration column as the response of the covariates-only formula (quoted: a
+    # name with a space or a dot)
+    full = "~".join([f"`{duration}` ", formula.split("~", 1)[1]]) if model == "cox" else formula
     variables = formula_variables(full, long_df.columns)
     others = [c for c in (event, groups) if c]
     available = [c for c in long_df.columns if c not in (IMPUTATION, ROW_ID)]
@@ -117,7 +118,8 @@ def analysis_for(
     if isinstance(long_df, pd.DataFrame):
         spec = model_spec(full, long_df[variables])
     else:
-        from sparkmice.analysis.spark import spark_model_spec
+        from sparkmice.analysis.spark import positional_variables, spark_model_spec
 
-        spec, _, _ = spark_model_spec(long_df.select(IMPUTATION, *variables), full, variables)
+        data, names = positional_variables(long_df, variables)
+        spec, _, _ = spark_model_spec(data, full, names)
     return _Analysis(model, spec, tuple(variables), duration, event, groups)

@@ -28,7 +28,7 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.model_spec import ModelSpecs
 
-from sparkmice.analysis.formula import check_formula
+from sparkmice.analysis.formula import expression_columns, formula_columns
 from sparkmice.kernels.glm import FAMILIES
 from sparkmice.names import IMPUTATION, ROW_ID
 
@@ -46,19 +46,19 @@ def check_family(family: str) -> str:
 def formula_variables(formula: str, columns: Iterable[str]) -> list[str]:
     """The data columns that `formula` uses, after checking that each exists in `columns`.
 
-    Every route of a user's formula to formulaic passes here first: `check_formula`
-    refuses anything outside the safe subset before formulaic evaluates a thing."""
-    check_formula(formula)
+    Every route of a user's formula to formulaic passes here first: `check_formula` (in
+    `formula_columns`) refuses anything outside the safe subset before formulaic evaluates
+    a thing."""
+    lhs, rhs = formula_columns(formula)
     try:
-        parsed = Formula(formula)
-        lhs, rhs = parsed.lhs, parsed.rhs
+        Formula(formula)
     except Exception as exc:
         raise ValueError(
             f"cannot parse formula {formula!r} ({exc}); write it as 'y ~ x1 + C(x2) + x1:x3'"
         ) from exc
-    if not lhs.required_variables:
+    if not lhs:
         raise ValueError(f"formula {formula!r} has no outcome; write it as 'y ~ x1 + x2'")
-    used = sorted(lhs.required_variables | rhs.required_variables)
+    used = sorted({*lhs, *rhs})
     available = [c for c in columns if c not in (IMPUTATION, ROW_ID)]
     unknown = [v for v in used if v not in available]
     if unknown:
@@ -70,8 +70,15 @@ def formula_variables(formula: str, columns: Iterable[str]) -> list[str]:
 
 
 def model_spec(formula: str, prototype: pd.DataFrame) -> ModelSpecs:
-    """ModelSpec of `formula` built on `prototype`, which must show every category level."""
-    spec = model_matrix(formula, prototype).model_spec
+    """ModelSpec of `formula` built on `prototype`, which must show every category level.
+    A categorical's categories that no row holds are left out, as R's model frame drops
+    unused levels (and the Spark route sees only the levels present): else their columns
+    are all zero and the design rank-deficient."""
+    frame = prototype.copy(deep=False)
+    for name, column in prototype.items():
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            frame[name] = column.cat.remove_unused_categories()
+    spec = model_matrix(formula, frame).model_spec
     if len(spec.lhs.column_names) != 1:
         raise ValueError(
             f"the outcome of {formula!r} gives columns {list(spec.lhs.column_names)}; it must "
@@ -86,7 +93,7 @@ def categorical_variables(spec: ModelSpecs) -> list[str]:
     for factor, (kind, _state) in spec.rhs.encoder_state.items():
         if kind.value != "categorical":
             continue
-        used = Formula(str(factor)).required_variables
+        used = expression_columns(str(factor))
         if len(used) != 1:
             raise ValueError(
                 f"categorical term {factor} uses several columns {sorted(used)}; derive it in "

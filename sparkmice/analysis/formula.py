@@ -139,3 +139,43 @@ def _is_column(node: ast.AST) -> bool:
     """A name or dotted name (a column such as `Solar.R`), not one rooted at numpy."""
     name = dotted_name(node)
     return name is not None and name.split(".")[0] not in ("np", "numpy")
+
+
+def formula_columns(formula: str) -> tuple[list[str], list[str]]:
+    """The data columns that each side of a checked formula names (outcome side, predictor
+    side; each in order of appearance): names and dotted names (`Solar.R`), backtick-quoted
+    names unquoted, the arguments of the allowed calls; not the functions called, numpy's
+    names or strings. formulaic's own `required_variables` reads `Solar.R` as the column
+    `Solar` and leaves out a column it takes for one of its functions (a column `log`,
+    `x` in `center(x)`), so the columns come from the formula's syntax tree."""
+    check_formula(formula)
+    sides = formula.split("~") if formula.count("~") == 1 else ["", formula]
+    lhs, rhs = (expression_columns(side) for side in sides)
+    return lhs, rhs
+
+
+def expression_columns(expression: str) -> list[str]:
+    """The columns one side of a checked formula (or one of its terms) names."""
+    quoted: dict[str, str] = {}
+
+    def placeholder(match: re.Match) -> str:
+        name = _PLACEHOLDER.format(len(quoted))
+        quoted[name] = match.group(1)
+        return name
+
+    text = _QUOTED.sub(placeholder, expression).replace(":", "@").strip()
+    if not text:
+        return []
+    found: list[str] = []
+
+    def collect(node: ast.AST) -> None:
+        if _is_column(node):
+            name = dotted_name(node) or ""
+            found.append(quoted.get(name, name))
+            return
+        children = node.args if isinstance(node, ast.Call) else ast.iter_child_nodes(node)
+        for child in children:
+            collect(child)
+
+    collect(ast.parse(text, mode="eval").body)
+    return list(dict.fromkeys(found))

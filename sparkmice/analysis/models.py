@@ -42,9 +42,12 @@ def _in_row_order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _fit_group(key: tuple, frame: pd.DataFrame, fn: Analysis) -> pd.DataFrame:
-    """Runs in a Spark task: fit `fn` on one imputation, return its typed values as one row."""
-    found = estimates_of(fn(_in_row_order(frame)))
+def _fit_group(
+    key: tuple, frame: pd.DataFrame, fn: Analysis, names: tuple[str, ...]
+) -> pd.DataFrame:
+    """Runs in a Spark task: fit `fn` on one imputation (its columns named by position,
+    given their real `names`), return its typed values as one row."""
+    found = estimates_of(fn(_in_row_order(frame.set_axis(list(names), axis=1))))
     return pd.DataFrame({
         IMPUTATION: [int(key[0])],
         "terms": [list(found.terms)],
@@ -55,7 +58,15 @@ def _fit_group(key: tuple, frame: pd.DataFrame, fn: Analysis) -> pd.DataFrame:
 
 
 def _with_spark(sdf: Any, fn: Analysis) -> StackedEstimates:
-    rows = sdf.groupBy(IMPUTATION).applyInPandas(partial(_fit_group, fn=fn), _RESULT_SCHEMA)
+    from sparkmice.io.spark import PositionalNames
+
+    names = PositionalNames(tuple(sdf.columns))  # pyspark cannot refer to `Solar.R` here
+    fit = partial(_fit_group, fn=fn, names=names.names)
+    rows = (
+        names.spark_positional(sdf)
+        .groupBy(names.of(IMPUTATION))
+        .applyInPandas(fit, _RESULT_SCHEMA)
+    )
     collected = sorted(rows.collect(), key=lambda r: r[IMPUTATION])
     results = []
     for r in collected:

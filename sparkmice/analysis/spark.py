@@ -34,6 +34,7 @@ from sparkmice.analysis.design import (
 )
 from sparkmice.analysis.fits import AnalysisFits, check_long
 from sparkmice.analysis.irls import IrlsResult, irls, null_start, offset_design, sums_for
+from sparkmice.io.spark import PositionalNames, column
 from sparkmice.kernels.glm import GlmSums, irls_sums
 from sparkmice.names import IMPUTATION, ROW_ID
 
@@ -59,11 +60,23 @@ LOCAL_FIT_CELLS = 25_000_000  # rows x terms of one imputation fitted in one tas
 _IMPUTATIONS, _ROWS = "__sparkmice_imputations", "__sparkmice_rows"
 
 
+def positional_variables(
+    sdf: DataFrame, variables: list[str], *carried: str
+) -> tuple[DataFrame, PositionalNames]:
+    """`_imputation`, the `carried` columns and the formula's `variables` of a long table,
+    the variables named by position: pyspark's mapInArrow and group-by functions cannot
+    refer to every name (a dot, as R's `Solar.R`); the tasks name them back."""
+    names = PositionalNames(tuple(variables))
+    selected = sdf.select(IMPUTATION, *carried, *[column(v) for v in variables])
+    return names.spark_positional(selected), names
+
+
 def spark_model_spec(
-    data: DataFrame, formula: str, variables: list[str]
+    data: DataFrame, formula: str, names: PositionalNames
 ) -> tuple[ModelSpecs, tuple[int, ...], int]:
     """ModelSpec on a prototype frame that holds every level of each categorical column;
-    the imputations and the number of rows.
+    the imputations and the number of rows. `data`: `_imputation` and the formula's
+    variables, named by position (`names`: pyspark cannot refer to `Solar.R` everywhere).
 
     A few sample rows show the column types (Arrow gives each batch the same pandas dtypes)
     and which columns are categorical; one aggregation then collects those columns' levels,
@@ -71,21 +84,23 @@ def spark_model_spec(
     """
     from pyspark.sql import functions as F
 
-    sample = data.select(*variables).limit(_SAMPLE_ROWS).toPandas()
+    variables, positional = list(names.names), list(names.positional)
+    sample = data.select(*positional).limit(_SAMPLE_ROWS).toPandas().set_axis(variables, axis=1)
     complete = sample.dropna()
     if complete.empty:
-        complete = data.select(*variables).dropna().limit(1).toPandas()
+        complete = data.select(*positional).dropna().limit(1).toPandas()
+        complete = complete.set_axis(variables, axis=1)
     if complete.empty:
         raise ValueError(
             f"no row has all of the formula's columns {variables} observed; check the data"
         )
     cat_vars = categorical_variables(model_spec(formula, complete))
     row = data.agg(
-        *[F.collect_set(F.col(v)).alias(v) for v in cat_vars],
+        *[F.collect_set(F.col(names.of(v))).alias(names.of(v)) for v in cat_vars],
         F.collect_set(F.col(IMPUTATION)).alias(_IMPUTATIONS),
         F.count(F.lit(1)).alias(_ROWS),
     ).collect()[0]
-    levels = {v: sorted(row[v]) for v in cat_vars}
+    levels = {v: sorted(row[names.of(v)]) for v in cat_vars}
     n = max([1, *(len(v) for v in levels.values())])
     proto = complete.iloc[[0] * n].reset_index(drop=True)
     for v, values in levels.items():
@@ -95,11 +110,11 @@ def spark_model_spec(
 
 
 def _design_batches(
-    batches: Iterator[pa.RecordBatch], spec: ModelSpecs, family: str
+    batches: Iterator[pa.RecordBatch], spec: ModelSpecs, family: str, names: PositionalNames
 ) -> Iterator[pa.RecordBatch]:
     """Runs in a Spark task: rows of (imputation, y, design row) from the fixed ModelSpec."""
     for batch in batches:
-        frame = batch.to_pandas()
+        frame = names.to_real(pa.Table.from_batches([batch])).to_pandas()
         for k, rows in frame.groupby(IMPUTATION, sort=True):
             y, x = design_arrays(spec, rows, family)
             p = x.shape[1]
@@ -114,9 +129,11 @@ def _design_batches(
             )
 
 
-def _design_table(data: DataFrame, spec: ModelSpecs, family: str) -> DataFrame:
+def _design_table(
+    data: DataFrame, spec: ModelSpecs, family: str, names: PositionalNames
+) -> DataFrame:
     """The numeric design of every row, built once (formulaic is the slow part of a pass)."""
-    fn = partial(_design_batches, spec=spec, family=family)
+    fn = partial(_design_batches, spec=spec, family=family, names=names)
     schema = f"{IMPUTATION} int, y double, x array<double>"
     return data.mapInArrow(fn, schema)
 
@@ -175,10 +192,15 @@ def _spark_sums(
 
 
 def _restricted_deviance(
-    data: DataFrame, spec: ModelSpecs, family: str, imputations: tuple[int, ...], beta
+    data: DataFrame,
+    spec: ModelSpecs,
+    family: str,
+    imputations: tuple[int, ...],
+    names: PositionalNames,
+    beta,
 ) -> np.ndarray:
     """Deviance per imputation with offset X beta and a re-fitted intercept (IRLS on Spark)."""
-    design = _design_table(data, spec, family).persist()
+    design = _design_table(data, spec, family, names).persist()
     try:
         sums_at = partial(_spark_sums, design, family, partial(offset_design, beta))
         res = irls(sums_at, {k: np.array([0.0, 1.0]) for k in imputations}, n_free=1)
@@ -187,13 +209,20 @@ def _restricted_deviance(
     return np.array([res[k].sums.deviance for k in imputations])
 
 
-def _fit_one(table: pa.Table, spec: ModelSpecs, family: str, terms: tuple[str, ...]) -> pa.Table:
+def _fit_one(
+    table: pa.Table,
+    spec: ModelSpecs,
+    family: str,
+    terms: tuple[str, ...],
+    names: PositionalNames,
+) -> pa.Table:
     """Runs in a Spark task: the IRLS of one imputation over its rows (sorted by `_row_id`),
     with the sums at zero; an imputation without usable rows or with a rank-deficient
     design is returned unfitted, for the driver to refuse with its message."""
     import warnings
 
-    frame = table.to_pandas().sort_values(ROW_ID, kind="stable").drop(columns=[ROW_ID])
+    frame = names.to_real(table).to_pandas().sort_values(ROW_ID, kind="stable")
+    frame = frame.drop(columns=[ROW_ID])
     k = int(frame[IMPUTATION].iloc[0])
     y, x = design_arrays(spec, frame, family)
 
@@ -230,12 +259,12 @@ def _irls_from_zero(sums_at, zero: dict[int, GlmSums], family: str, terms: tuple
 
 
 def _fit_in_tasks(
-    data: DataFrame, spec: ModelSpecs, family: str, terms: tuple[str, ...]
+    data: DataFrame, spec: ModelSpecs, family: str, terms: tuple[str, ...], names: PositionalNames
 ) -> tuple[dict[int, GlmSums], dict[int, IrlsResult]]:
     """One Spark job: every imputation fitted in its own task (`_fit_one`)."""
     import warnings
 
-    fn = partial(_fit_one, spec=spec, family=family, terms=terms)
+    fn = partial(_fit_one, spec=spec, family=family, terms=terms, names=names)
     rows = data.groupBy(IMPUTATION).applyInArrow(fn, _FIT_SCHEMA).collect()
     p = len(terms)
     zero, res = {}, {}
@@ -253,10 +282,10 @@ def _fit_in_tasks(
 
 def _fit_distributed(
     data: DataFrame, spec: ModelSpecs, family: str, terms: tuple[str, ...],
-    imputations: tuple[int, ...],
+    imputations: tuple[int, ...], names: PositionalNames,
 ) -> tuple[dict[int, GlmSums], dict[int, IrlsResult]]:  # fmt: skip
     """The design cached once, then one Spark job per IRLS iteration for all m models."""
-    design = _design_table(data, spec, family).persist()
+    design = _design_table(data, spec, family, names).persist()
     try:
         sums_at = partial(_spark_sums, design, family, None)
         zero = sums_at({k: np.zeros(len(terms)) for k in imputations})
@@ -271,17 +300,17 @@ def fit_spark(sdf: DataFrame, formula: str, family: str, dfcom: float | None) ->
     """Fit on every imputation of a Spark long table; see the module docstring."""
     check_long(list(sdf.columns))
     variables = formula_variables(formula, sdf.columns)
-    data = sdf.select(IMPUTATION, *variables)
-    spec, imputations, n_rows = spark_model_spec(data, formula, variables)
+    data, names = positional_variables(sdf, variables)
+    spec, imputations, n_rows = spark_model_spec(data, formula, names)
     terms = tuple(spec.rhs.column_names)
     p = len(terms)
     intercept = terms.index("Intercept") if "Intercept" in terms else None
     local = ROW_ID in sdf.columns and n_rows * p <= LOCAL_FIT_CELLS * max(len(imputations), 1)
     if local:
-        rows = sdf.select(IMPUTATION, ROW_ID, *[v for v in variables if v != ROW_ID])
-        s0, res = _fit_in_tasks(rows, spec, family, terms)
+        rows, _ = positional_variables(sdf, variables, ROW_ID)
+        s0, res = _fit_in_tasks(rows, spec, family, terms, names)
     else:
-        s0, res = _fit_distributed(data, spec, family, terms, imputations)
+        s0, res = _fit_distributed(data, spec, family, terms, imputations, names)
 
     est, cov, dev, tss, nobs = [], [], [], [], []
     for k in imputations:
@@ -301,5 +330,5 @@ def fit_spark(sdf: DataFrame, formula: str, family: str, dfcom: float | None) ->
         formula, family, terms, imputations, np.array(est), np.array(cov), np.array(dev),
         np.array(tss), np.array(nobs),
         float(nobs[0] - p) if dfcom is None else float(dfcom),
-        partial(_restricted_deviance, data, spec, family, imputations),
+        partial(_restricted_deviance, data, spec, family, imputations, names),
     )  # fmt: skip

@@ -91,7 +91,9 @@ def _reiter_df2(k: int, m: int, r: float, dfcom: float) -> float:
 def _result(
     test: str, f: float, k: int, df2: float, r: float, dropped: list[str]
 ) -> MultiparameterTest:
-    p = float(special.fdtrc(k, df2, f))  # the F distribution's sf
+    # the F distribution's sf; with infinite df2 (no between-imputation variance) it is
+    # the chi-square's of k * f, as R's pf(f, k, Inf), where fdtrc gives nan
+    p = float(special.chdtrc(k, k * f) if np.isinf(df2) else special.fdtrc(k, df2, f))
     return MultiparameterTest(test, float(f), k, float(df2), p, float(r), tuple(dropped))
 
 

@@ -122,3 +122,20 @@ def test_models_on_different_m_are_refused() -> None:
     fewer = SimpleNamespace(**{**vars(null), "estimates": null.estimates[:5]})
     with pytest.raises(ValueError, match="different numbers of imputations"):
         D1(full, fewer)
+
+
+def test_identical_imputations_give_the_chi_square_p_value() -> None:
+    """With no variance between the imputations D2's df2 is infinite, and F(k, inf) is
+    chi-square(k) / k: the p-value is the chi-square's of k·D2, as R's pf(f, k, Inf)
+    (scipy's F survival function gives nan there, which D2 and D3 returned)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    q = rng.normal(size=2)
+    u = np.eye(2) * 0.4
+    full = SimpleNamespace(terms=("a", "b"), estimates=np.tile(q, (10, 1)),
+                           covariances=np.tile(u, (10, 1, 1)), dfcom=np.inf)  # fmt: skip
+    res = D2(full, None)
+    wald = q @ np.linalg.solve(u, q)
+    assert np.isinf(res.df2) and res.statistic == pytest.approx(wald / 2, rel=1e-12)
+    assert res.p_value == pytest.approx(stats.chi2.sf(wald, 2), rel=1e-12)
