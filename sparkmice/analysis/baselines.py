@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula
 from scipy import stats
 
 from sparkmice.analysis.design import check_family, formula_variables
 from sparkmice.analysis.fit import fit_imputations
 from sparkmice.analysis.fits import AnalysisFits
+from sparkmice.analysis.formula import formula_columns
 from sparkmice.names import IMPUTATION
 from sparkmice.pooling.rubin import POOLED_COLUMNS
 
@@ -49,8 +49,18 @@ def single_fit_table(fits: AnalysisFits, method: str, conf_level: float = 0.95) 
 
 def _split(formula: str, columns) -> tuple[list[str], list[str]]:
     used = formula_variables(formula, columns)
-    outcome = sorted(Formula(formula).lhs.required_variables)
+    outcome = sorted(formula_columns(formula)[0])
     return outcome, [v for v in used if v not in outcome]
+
+
+def _complete_rows(df: Any, subset: list[str]) -> Any:
+    """The rows with every column of `subset` observed (on Spark the names quoted: a dot,
+    as in R's `Solar.R`, would read as a field of a struct)."""
+    if _is_spark(df):
+        from sparkmice.io.spark import quoted
+
+        return df.dropna(subset=[quoted(v) for v in subset])
+    return df.dropna(subset=subset)
 
 
 def _is_spark(df: Any) -> bool:
@@ -72,7 +82,7 @@ def fit_complete_cases(
     check_family(family)
     outcome, predictors = _split(formula, original_df.columns)
     subset = outcome + predictors
-    data = original_df.dropna(subset=subset)
+    data = _complete_rows(original_df, subset)
     fits = fit_imputations(_one_imputation(data), formula, family, dfcom)
     return single_fit_table(fits, "cca")
 
@@ -83,21 +93,25 @@ def fit_mean_imputed(
     """The model on the original table with missing predictors set to their mean (or mode)."""
     check_family(family)
     outcome, predictors = _split(formula, original_df.columns)
-    data = original_df.dropna(subset=outcome)
+    data = _complete_rows(original_df, outcome)
     if _is_spark(data):
         from pyspark.sql import functions as F
 
+        from sparkmice.io.spark import column, nan_to_null
+
+        data = nan_to_null(data)  # NaN is missing (as everywhere), not a value to average
+
         types = dict(data.dtypes)
         numeric = [v for v in predictors if types[v] not in ("string", "boolean")]
-        fill = data.agg(*[F.mean(v).alias(v) for v in numeric]).collect()[0].asDict() \
+        fill = data.agg(*[F.mean(column(v)).alias(v) for v in numeric]).collect()[0].asDict() \
             if numeric else {}  # fmt: skip
         for v in predictors:
             if v not in numeric:
-                top = data.where(F.col(v).isNotNull()).groupBy(v).count() \
-                    .orderBy(F.desc("count"), v).first()  # fmt: skip
+                top = data.where(column(v).isNotNull()).groupBy(column(v)).count() \
+                    .orderBy(F.desc("count"), column(v)).first()  # fmt: skip
                 fill[v] = top[v] if top is not None else None
         for v, value in fill.items():
-            data = data.withColumn(v, F.coalesce(F.col(v), F.lit(value)))
+            data = data.withColumn(v, F.coalesce(column(v), F.lit(value)))
     else:
         fill = {}
         for v in predictors:

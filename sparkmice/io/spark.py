@@ -16,7 +16,12 @@ def column(name: str):
     """A Spark column by its exact name, whatever it holds (dots, spaces, backticks)."""
     from pyspark.sql import functions as F
 
-    return F.col("`" + name.replace("`", "``") + "`")
+    return F.col(quoted(name))
+
+
+def quoted(name: str) -> str:
+    """A column's name quoted for Spark's parser (`dropna(subset=...)` takes no Column)."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 @dataclass(frozen=True)
