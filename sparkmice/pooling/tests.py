@@ -124,7 +124,7 @@ def d2_statistic(d: np.ndarray, k: int) -> tuple[float, int, float, float]:
     m = len(d)
     r = (1.0 + 1.0 / m) * np.var(np.sqrt(d), ddof=1)
     f = (np.mean(d) / k - (m + 1) / (m - 1) * r) / (1.0 + r)
-    df2 = k ** (-3.0 / m) * (m - 1) * (1.0 + 1.0 / r) ** 2
+    df2 = k ** (-3.0 / m) * (m - 1) * (1.0 + 1.0 / r) ** 2 if r > 0 else np.inf  # b = 0
     return float(f), k, float(df2), float(r)
 
 
