@@ -47,19 +47,13 @@ def check_formula(formula: str) -> str:
     FormulaError naming the offending piece and the allowed subset."""
     if not isinstance(formula, str):
         raise FormulaError(f"formula must be a string such as 'y ~ x1 + C(x2)'; got {formula!r}")
-    quoted: dict[str, str] = {}
-
-    def placeholder(match: re.Match) -> str:
-        if "__" in match.group(1):
+    text, quoted = _placeholders(formula)
+    for name in quoted.values():
+        if "__" in name:
             raise FormulaError(
-                f"formula {formula!r}: {match.group(0)} is a name with '__'; analysis formulas "
+                f"formula {formula!r}: `{name}` is a name with '__'; analysis formulas "
                 f"allow only {_ALLOWED}"
             )
-        name = _PLACEHOLDER.format(len(quoted))
-        quoted[name] = match.group(0)
-        return name
-
-    text = _QUOTED.sub(placeholder, formula)
     sides = text.split("~")
     if len(sides) > 2 or "`" in text:
         what = "more than one ~" if len(sides) > 2 else "an unclosed backtick"
@@ -67,8 +61,8 @@ def check_formula(formula: str) -> str:
 
     def show(node: ast.AST) -> str:
         piece = ast.unparse(node).replace(" @ ", ":")
-        for name, original in quoted.items():
-            piece = piece.replace(name, original)
+        for placeholder, name in quoted.items():
+            piece = piece.replace(placeholder, f"`{name}`")
         return piece
 
     def refuse(node: ast.AST, why: str) -> FormulaError:
@@ -98,6 +92,19 @@ def check_formula(formula: str) -> str:
                 raise refuse(node, "reads an attribute with '__'")
         _check_term(tree, refuse)
     return formula
+
+
+def _placeholders(text: str) -> tuple[str, dict[str, str]]:
+    """`text` with each backtick-quoted name replaced by a Python name (so that it parses),
+    and the names those placeholders stand for."""
+    quoted: dict[str, str] = {}
+
+    def placeholder(match: re.Match) -> str:
+        name = _PLACEHOLDER.format(len(quoted))
+        quoted[name] = match.group(1)
+        return name
+
+    return _QUOTED.sub(placeholder, text), quoted
 
 
 def _check_term(node: ast.AST, refuse) -> None:
@@ -156,14 +163,8 @@ def formula_columns(formula: str) -> tuple[list[str], list[str]]:
 
 def expression_columns(expression: str) -> list[str]:
     """The columns one side of a checked formula (or one of its terms) names."""
-    quoted: dict[str, str] = {}
-
-    def placeholder(match: re.Match) -> str:
-        name = _PLACEHOLDER.format(len(quoted))
-        quoted[name] = match.group(1)
-        return name
-
-    text = _QUOTED.sub(placeholder, expression).replace(":", "@").strip()
+    text, quoted = _placeholders(expression)
+    text = text.replace(":", "@").strip()
     if not text:
         return []
     found: list[str] = []
